@@ -1,0 +1,6 @@
+"""Annotator: a human-in-the-loop annotation tool for instance segmentation."""
+from __future__ import annotations
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,128 @@
+"""REST endpoints for an image's annotations, revisions and model predictions."""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.core.api import load_image, validated
+from annotator.core.errors import DomainError, Forbidden, NotFound
+from annotator.images.selectors import edit_denied_reason
+
+from .models import Revision
+from .selectors import annotation_to_dict, annotations_of, predictions_of, revisions_of
+from .services import annotations_replace, revision_restore
+
+
+class AnnotationSerializer(serializers.Serializer):
+    uid = serializers.UUIDField(required=False)
+    label = serializers.IntegerField()
+    geometry = serializers.JSONField(help_text='{"type":"polygons","polygons":[{"exterior":[[x,y],...],"holes":[...]}]} or {"type":"mask","rle":{"size":[h,w],"counts":"..."}}')
+    z_order = serializers.IntegerField(required=False, default=0)
+    source = serializers.ChoiceField(choices=["manual", "model", "import"], required=False, default="manual")
+    score = serializers.FloatField(required=False, allow_null=True)
+    model_version = serializers.IntegerField(required=False, allow_null=True)
+    prediction = serializers.IntegerField(required=False, allow_null=True)
+    attributes = serializers.DictField(required=False)
+
+
+class AnnotationOutSerializer(AnnotationSerializer):
+    bbox = serializers.ListField(child=serializers.FloatField())
+    area = serializers.FloatField()
+    author = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class AnnotationSetSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=0, help_text="The image version your edit is based on.")
+    annotations = serializers.ListField(child=serializers.DictField(), allow_empty=True)
+
+
+class AnnotationSetOutSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    version = serializers.IntegerField()
+    annotations = AnnotationOutSerializer(many=True)
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", default=None)
+
+    class Meta:
+        model = Revision
+        fields = ["version", "action", "author", "created_at", "object_count", "restored_from", "summary"]
+
+
+class RestoreSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=0, help_text="The current image version (for the conflict check).")
+
+
+class AnnotationSetApi(APIView):
+    @extend_schema(responses=AnnotationSetOutSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk)
+        annotations = [annotation_to_dict(a) for a in annotations_of(image)]
+        return Response({"image": image.pk, "version": image.version, "annotations": annotations})
+
+    @extend_schema(request=AnnotationSetSerializer, responses={200: AnnotationSetOutSerializer})
+    def put(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk)
+        reason = edit_denied_reason(request.user, image)
+        if reason:
+            raise Forbidden(reason)
+        data = validated(AnnotationSetSerializer, request.data)
+        image, rows = annotations_replace(
+            image=image, user=request.user, base_version=data["version"], items=data["annotations"]
+        )
+        return Response({"image": image.pk, "version": image.version, "annotations": [annotation_to_dict(r) for r in rows]})
+
+
+class RevisionListApi(APIView):
+    @extend_schema(responses=RevisionSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk)
+        return Response(RevisionSerializer(revisions_of(image)[:500], many=True).data)
+
+
+class RevisionDetailApi(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request: Request, pk: int, version: int) -> Response:
+        image = load_image(request, pk)
+        revision = revisions_of(image).filter(version=version).first()
+        if revision is None:
+            raise NotFound(f"Revision {version} does not exist for this image.")
+        return Response({**RevisionSerializer(revision).data, "annotations": revision.annotations})
+
+
+class RevisionRestoreApi(APIView):
+    @extend_schema(request=RestoreSerializer, responses=AnnotationSetOutSerializer)
+    def post(self, request: Request, pk: int, version: int) -> Response:
+        image = load_image(request, pk)
+        reason = edit_denied_reason(request.user, image)
+        if reason:
+            raise Forbidden(reason)
+        base = validated(RestoreSerializer, request.data)["version"]
+        image, rows = revision_restore(image=image, version=version, user=request.user, base_version=base)
+        return Response({"image": image.pk, "version": image.version, "annotations": [annotation_to_dict(r) for r in rows]})
+
+
+class PredictionListApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("min_score", float), OpenApiParameter("model_version", int)], responses=dict)
+    def get(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk)
+        try:
+            min_score = float(request.query_params.get("min_score", 0) or 0)
+            model_version = request.query_params.get("model_version")
+            model_version_id = int(model_version) if model_version else None
+        except ValueError:
+            raise DomainError("min_score must be a number and model_version an id") from None
+        predictions = [
+            {
+                "id": p.pk, "label": p.label_id, "class_name": p.class_name, "score": p.score,
+                "geometry": p.geometry, "bbox": p.bbox, "area": p.area, "model_version": p.model_version_id,
+            }
+            for p in predictions_of(image, min_score=min_score, model_version=model_version_id)
+        ]
+        return Response({"image": image.pk, "predictions": predictions})

@@ -1,0 +1,49 @@
+"""Reads on annotations, revisions and predictions."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from annotator.images.models import Image
+
+from .models import Annotation, Prediction, Revision
+
+
+def annotation_to_dict(annotation: Annotation) -> dict[str, Any]:
+    """The API (and revision) form of one object."""
+    return {
+        "uid": str(annotation.uid),
+        "label": annotation.label_id,
+        "geometry": annotation.geometry,
+        "z_order": annotation.z_order,
+        "source": annotation.source,
+        "score": annotation.score,
+        "model_version": annotation.model_version_id,
+        "prediction": annotation.prediction_id,
+        "attributes": annotation.attributes,
+        "bbox": annotation.bbox,
+        "area": annotation.area,
+        "author": annotation.author_id,
+        "created_at": annotation.created_at.isoformat() if annotation.created_at else None,
+        "updated_at": annotation.updated_at.isoformat() if annotation.updated_at else None,
+    }
+
+
+def annotations_of(image: Image) -> QuerySet[Annotation]:
+    return Annotation.objects.filter(image=image).order_by("z_order", "id")
+
+
+def revisions_of(image: Image) -> QuerySet[Revision]:
+    return Revision.objects.filter(image=image).select_related("author").order_by("-version")
+
+
+def predictions_of(image: Image, *, min_score: float = 0.0, model_version: int | None = None) -> QuerySet[Prediction]:
+    qs = Prediction.objects.filter(image=image, score__gte=min_score)
+    if model_version is not None:
+        qs = qs.filter(model_version_id=model_version)
+    else:
+        # The newest model run on this image replaces older proposals in the editor.
+        latest = Prediction.objects.filter(image=image).order_by("-created_at").values_list("model_version_id", flat=True).first()
+        qs = qs.filter(model_version_id=latest)
+    return qs.order_by("-score")

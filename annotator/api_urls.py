@@ -1,0 +1,37 @@
+"""URL map of the REST API (/api/...)."""
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from annotator.annotations import api as annotations
+from annotator.images import api as images
+from annotator.jobs import api as jobs
+from annotator.projects import api as projects
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("projects/", projects.ProjectListApi.as_view()),
+    path("projects/<int:pk>/", projects.ProjectDetailApi.as_view()),
+    path("projects/<int:pk>/stats/", projects.ProjectStatsApi.as_view()),
+    path("projects/<int:pk>/labels/", projects.LabelListApi.as_view()),
+    path("projects/<int:pk>/members/", projects.MemberListApi.as_view()),
+    path("projects/<int:pk>/images/", images.ImageListApi.as_view()),
+    path("projects/<int:pk>/queue/next/", images.QueueNextApi.as_view()),
+    path("labels/<int:pk>/", projects.LabelDetailApi.as_view()),
+    path("members/<int:pk>/", projects.MemberDetailApi.as_view()),
+    path("images/<int:pk>/", images.ImageDetailApi.as_view()),
+    path("images/<int:pk>/file/", images.ImageFileApi.as_view()),
+    path("images/<int:pk>/thumbnail/", images.ImageFileApi.as_view(thumbnail=True)),
+    path("images/<int:pk>/submit/", images.SubmitApi.as_view()),
+    path("images/<int:pk>/annotations/", annotations.AnnotationSetApi.as_view()),
+    path("images/<int:pk>/revisions/", annotations.RevisionListApi.as_view()),
+    path("images/<int:pk>/revisions/<int:version>/", annotations.RevisionDetailApi.as_view()),
+    path("images/<int:pk>/revisions/<int:version>/restore/", annotations.RevisionRestoreApi.as_view()),
+    path("images/<int:pk>/predictions/", annotations.PredictionListApi.as_view()),
+    path("jobs/", jobs.JobListApi.as_view()),
+    path("jobs/<int:pk>/", jobs.JobDetailApi.as_view()),
+    path("jobs/<int:pk>/cancel/", jobs.JobCancelApi.as_view()),
+    path("jobs/<int:pk>/result/", jobs.JobResultApi.as_view()),
+]

@@ -1,0 +1,1 @@
+"""Settings building blocks: typed environment readers and one module per integration."""

@@ -1,0 +1,56 @@
+"""Helpers shared by the API views: loading objects with the caller's access checked."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Model
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from annotator.images.models import Image
+from annotator.projects.models import Project
+
+from .access import Capability, check
+from .errors import DomainError, NotFound
+
+
+def load_project(request: Request, pk: Any, capability: Capability = Capability.VIEW) -> Project:
+    project = Project.objects.filter(pk=_int(pk)).first()
+    if project is None:
+        raise NotFound("Not found.")
+    check(request.user, project, capability)
+    return project
+
+
+def load_image(request: Request, pk: Any, capability: Capability = Capability.VIEW) -> Image:
+    image = Image.objects.select_related("project").filter(pk=_int(pk)).first()
+    if image is None:
+        raise NotFound("Not found.")
+    check(request.user, image.project, capability)
+    return image
+
+
+def load_in_project(request: Request, model: type[Model], pk: Any, capability: Capability) -> Any:
+    obj = model.objects.select_related("project").filter(pk=_int(pk)).first()  # type: ignore[attr-defined]
+    if obj is None:
+        raise NotFound("Not found.")
+    check(request.user, obj.project, capability)
+    return obj
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFound("Not found.") from None
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def require(condition: bool, detail: str, *, status: int = 400) -> None:
+    if not condition:
+        raise DomainError(detail, status=status)

@@ -1,0 +1,148 @@
+"""REST endpoints for images: upload, listing, files, queue, submission."""
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.core.access import Capability, can
+from annotator.core.api import load_image, load_project, validated
+from annotator.core.errors import DomainError
+
+from . import services
+from .models import Image, ImageStatus
+from .selectors import images_of
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
+    reviewer = serializers.CharField(source="reviewer.username", default=None, read_only=True)
+    file_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "project", "original_name", "width", "height", "checksum", "status", "assignee", "reviewer",
+            "priority", "uncertainty", "version", "file_url", "thumbnail_url", "submitted_at", "created_at",
+        ]
+
+    def get_file_url(self, image: Image) -> str:
+        return f"/api/images/{image.pk}/file/"
+
+    def get_thumbnail_url(self, image: Image) -> str:
+        return f"/api/images/{image.pk}/thumbnail/"
+
+
+class ImageUpdateSerializer(serializers.Serializer):
+    priority = serializers.IntegerField(required=False, min_value=-1_000_000, max_value=1_000_000)
+    assignee = serializers.CharField(required=False, allow_null=True)
+    reviewer = serializers.CharField(required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=ImageStatus.choices, required=False)
+
+
+class UploadSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+
+
+class UploadResultSerializer(serializers.Serializer):
+    created = serializers.ListField(child=serializers.IntegerField())
+    created_count = serializers.IntegerField()
+    duplicates = serializers.ListField(child=serializers.CharField())
+
+
+class ImageListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="Comma-separated statuses"),
+            OpenApiParameter("assignee", str, description="Username, or 'none'"),
+            OpenApiParameter("reviewer", str),
+            OpenApiParameter("search", str),
+            OpenApiParameter("page", int),
+        ],
+        responses=ImageSerializer(many=True),
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        project = load_project(request, pk)
+        qs = images_of(
+            project,
+            status=request.query_params.get("status"),
+            assignee=request.query_params.get("assignee"),
+            reviewer=request.query_params.get("reviewer"),
+            search=request.query_params.get("search"),
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(ImageSerializer(page, many=True).data)
+
+    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: UploadResultSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        project = load_project(request, pk, Capability.MANAGE)
+        files = request.FILES.getlist("files")
+        if not files:
+            raise DomainError("Send one or more files (images or zips of images) in the 'files' field.")
+        result = services.images_add(project=project, sources=services.sources_from_uploads(files))
+        return Response(result.as_dict(), status=status.HTTP_201_CREATED)
+
+
+class ImageDetailApi(APIView):
+    @extend_schema(responses=ImageSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ImageSerializer(load_image(request, pk)).data)
+
+    @extend_schema(request=ImageUpdateSerializer, responses=ImageSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk, Capability.MANAGE)
+        data = validated(ImageUpdateSerializer, request.data)
+        for role in ("assignee", "reviewer"):
+            if role in data and data[role] is not None:
+                user = get_user_model().objects.filter(username=data[role]).first()
+                if user is None or not can(user, image.project, Capability.VIEW):
+                    raise DomainError(f"{data[role]!r} is not a member of this project.")
+                data[role] = user
+        return Response(ImageSerializer(services.image_update(image=image, **data)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk, Capability.MANAGE)
+        services.image_delete(image=image)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImageFileApi(APIView):
+    thumbnail = False
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int) -> FileResponse:
+        image = load_image(request, pk)
+        field = image.thumbnail if self.thumbnail and image.thumbnail else image.file
+        response = FileResponse(field.open("rb"))
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+
+class QueueNextApi(APIView):
+    @extend_schema(request=None, responses={200: ImageSerializer, 204: None})
+    def post(self, request: Request, pk: int) -> Response:
+        project = load_project(request, pk, Capability.ANNOTATE)
+        image = services.queue_next(project=project, user=request.user)
+        if image is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response({"image": ImageSerializer(image).data})
+
+
+class SubmitApi(APIView):
+    @extend_schema(request=None, responses=ImageSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk, Capability.ANNOTATE)
+        image = services.image_submit(image=image, user=request.user, is_manager=can(request.user, image.project, Capability.MANAGE))
+        return Response({"image": ImageSerializer(image).data})

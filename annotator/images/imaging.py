@@ -1,0 +1,92 @@
+"""Decoding uploaded image bytes safely: bomb guard, EXIF orientation, thumbnails."""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from django.conf import settings
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
+
+from annotator.core.errors import DomainError
+
+ALLOWED_FORMATS = {"JPEG", "PNG", "BMP", "TIFF", "WEBP", "GIF"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An uploaded image, checked and ready to store (content already orientation-corrected)."""
+
+    content: bytes
+    suffix: str
+    width: int
+    height: int
+    checksum: str
+    thumbnail: bytes
+
+
+def image_decode(data: bytes, *, name: str) -> DecodedImage:
+    """Check that `data` is a usable image and return what to store; DomainError naming the file otherwise."""
+    max_pixels = settings.ANNOTATOR_MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(data)) as probe:
+                fmt = probe.format
+                if fmt not in ALLOWED_FORMATS:
+                    raise DomainError(f"{name}: {fmt} images are not supported (use JPEG, PNG, TIFF, BMP or WebP)")
+                if probe.width * probe.height > max_pixels:
+                    raise DomainError(
+                        f"{name}: {probe.width}x{probe.height} is larger than the limit of {max_pixels:,} pixels"
+                    )
+                probe.load()
+                oriented = ImageOps.exif_transpose(probe)
+    except DomainError:
+        raise
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+        raise DomainError(f"{name}: refused as a decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise DomainError(f"{name}: not an image file (or a format we cannot read)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DomainError(f"{name}: the image file is corrupt or truncated ({exc})") from None
+
+    checksum = hashlib.sha256(data).hexdigest()
+    suffix = "." + (fmt or "png").lower().replace("jpeg", "jpg")
+    if oriented is not probe:
+        # The EXIF orientation was not "normal": store the pixels the way people see them.
+        buffer = io.BytesIO()
+        if fmt == "JPEG":
+            oriented.save(buffer, format="JPEG", quality=95, subsampling=0)
+        else:
+            oriented.save(buffer, format="PNG")
+            suffix = ".png"
+        data = buffer.getvalue()
+    return DecodedImage(
+        content=data,
+        suffix=suffix,
+        width=oriented.width,
+        height=oriented.height,
+        checksum=checksum,
+        thumbnail=_thumbnail(oriented),
+    )
+
+
+def _thumbnail(image: PILImage.Image) -> bytes:
+    size = settings.ANNOTATOR_THUMBNAIL_SIZE
+    thumb = image.copy()
+    thumb.thumbnail((size, size))
+    if thumb.mode not in ("RGB", "L"):
+        thumb = thumb.convert("RGB")
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def read_rgb(file) -> "PILImage.Image":  # type: ignore[no-untyped-def]
+    """Open a stored image file as RGB (for models and assists)."""
+    with PILImage.open(file) as image:
+        return image.convert("RGB")

@@ -1,0 +1,227 @@
+"""Starting, running, cancelling and reaping background jobs."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from annotator.core.errors import DomainError
+from annotator.projects.models import Project
+
+from .models import FINISHED_STATES, Job, JobState
+from .registry import handler_for, queue_name
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler when someone asked to cancel the job."""
+
+
+class JobContext:
+    """What a handler uses to report progress; checks for cancellation on every report."""
+
+    def __init__(self, job: Job, *, min_interval: float = 0.5):
+        self.job = job
+        self._min_interval = min_interval
+        self._last_write = 0.0
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None, *, force: bool = False) -> None:
+        job = self.job
+        job.progress_done = done
+        if total is not None:
+            job.progress_total = total
+        if job.progress_total and job.progress_done > job.progress_total:
+            job.progress_total = job.progress_done
+        if message is not None:
+            job.message = message[:500]
+        now = time.monotonic()
+        if not force and now - self._last_write < self._min_interval and done != job.progress_total:
+            return
+        self._last_write = now
+        Job.objects.filter(pk=job.pk).update(
+            progress_done=job.progress_done,
+            progress_total=job.progress_total,
+            message=job.message,
+            heartbeat_at=timezone.now(),
+        )
+        self.check_cancelled()
+
+    def check_cancelled(self) -> None:
+        if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+            raise JobCancelled()
+
+
+def job_start(
+    *, kind: str, project: Project | None, params: dict[str, Any], user: AbstractBaseUser | None
+) -> Job:
+    """Create a job and enqueue it once the surrounding transaction commits."""
+    registered = handler_for(kind)
+    job = Job.objects.create(kind=kind, project=project, params=params, created_by=user, message="Waiting for a worker")
+    transaction.on_commit(lambda: job_enqueue(job=job, queue=registered.queue))
+    return job
+
+
+def job_enqueue(*, job: Job, queue: str) -> None:
+    from .tasks import run_job
+
+    run_job.apply_async(args=[job.pk], queue=queue_name(queue))
+
+
+@transaction.atomic
+def job_cancel(*, job: Job) -> Job:
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    if job.is_finished:
+        raise DomainError(f"The job has already {job.state}.", status=409)
+    if job.state == JobState.QUEUED:
+        job.state = JobState.CANCELLED
+        job.finished_at = timezone.now()
+        job.message = "Cancelled before it started"
+    job.cancel_requested = True
+    job.save()
+    return job
+
+
+def _owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """True when the owner ran on this host and its process is gone (a killed pool process)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class ClaimResult:
+    RUN = "run"
+    SKIP = "skip"
+    LATER = "later"
+
+
+@transaction.atomic
+def _job_claim(job_id: int) -> tuple[str, Job | None]:
+    job = Job.objects.select_for_update().filter(pk=job_id).first()
+    if job is None or job.state in FINISHED_STATES:
+        return ClaimResult.SKIP, job
+    now = timezone.now()
+    if job.state == JobState.RUNNING:
+        stale = job.heartbeat_at is None or now - job.heartbeat_at > timedelta(seconds=settings.ANNOTATOR_JOB_STALE_SECONDS)
+        if not stale and not _owner_is_dead(job.worker):
+            # A duplicate delivery while another worker is on it: look again later.
+            return ClaimResult.LATER, job
+    if job.cancel_requested:
+        job.state, job.finished_at, job.message = JobState.CANCELLED, now, "Cancelled"
+        job.save()
+        return ClaimResult.SKIP, job
+    if job.attempts >= settings.ANNOTATOR_JOB_MAX_ATTEMPTS:
+        job.state, job.finished_at = JobState.FAILED, now
+        job.error = f"Gave up after {job.attempts} attempts: the worker running it stopped (crash or kill)."
+        job.save()
+        return ClaimResult.SKIP, job
+    if job.attempts:
+        log.warning("job %s: attempt %s after the previous worker (%s) was lost", job.pk, job.attempts + 1, job.worker)
+    job.state = JobState.RUNNING
+    job.attempts += 1
+    job.worker = _owner_id()
+    job.started_at = job.started_at or now
+    job.heartbeat_at = now
+    job.message = "Running" if job.attempts == 1 else f"Running (attempt {job.attempts})"
+    job.save()
+    return ClaimResult.RUN, job
+
+
+def job_execute(*, job_id: int) -> str:
+    """Run one delivery of a job's task. Returns what happened (run, skip or later)."""
+    outcome, job = _job_claim(job_id)
+    if outcome != ClaimResult.RUN or job is None:
+        return outcome
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(job.pk, stop), daemon=True, name=f"job-{job.pk}-heartbeat")
+    beat.start()
+    try:
+        result = handler_for(job.kind).handler(job, JobContext(job)) or {}
+    except JobCancelled:
+        _job_finish(job, state=JobState.CANCELLED, message="Cancelled")
+    except DomainError as exc:
+        _job_finish(job, state=JobState.FAILED, error=exc.detail)
+    except Exception as exc:  # noqa: BLE001 - any failure must end up in the job row, not only the log
+        log.exception("job %s failed", job.pk)
+        _job_finish(job, state=JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+    else:
+        _job_finish(job, state=JobState.SUCCEEDED, result=result, message="Done")
+    finally:
+        stop.set()
+        beat.join(timeout=HEARTBEAT_SECONDS * 2)
+    return ClaimResult.RUN
+
+
+def _job_finish(job: Job, *, state: str, result: dict | None = None, error: str = "", message: str = "") -> None:
+    fields: dict[str, Any] = {"state": state, "finished_at": timezone.now(), "heartbeat_at": timezone.now()}
+    if result is not None:
+        fields["result"] = result
+        if job.progress_total:
+            fields["progress_done"] = job.progress_total
+    if error:
+        fields["error"] = error[:5000]
+        fields["message"] = "Failed"
+    if message:
+        fields["message"] = message
+    if job.result_file:
+        fields["result_file"] = job.result_file.name
+    Job.objects.filter(pk=job.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(job, key, value)
+
+
+def _heartbeat(job_id: int, stop: threading.Event) -> None:
+    """Keep heartbeat_at fresh while the handler runs, even through long steps without progress."""
+    try:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            Job.objects.filter(pk=job_id, state=JobState.RUNNING).update(heartbeat_at=timezone.now())
+    except Exception:  # noqa: BLE001 - a heartbeat hiccup must not kill the job
+        log.warning("heartbeat of job %s failed", job_id, exc_info=True)
+    finally:
+        connection.close()
+
+
+def jobs_reap_stale() -> list[int]:
+    """Requeue (or fail, after too many attempts) running jobs whose worker stopped sending heartbeats."""
+    close_old_connections()
+    cutoff = timezone.now() - timedelta(seconds=settings.ANNOTATOR_JOB_STALE_SECONDS)
+    reaped: list[int] = []
+    for job_id in Job.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True):
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            if job.state != JobState.RUNNING or (job.heartbeat_at and job.heartbeat_at >= cutoff):
+                continue
+            if job.attempts >= settings.ANNOTATOR_JOB_MAX_ATTEMPTS or job.cancel_requested:
+                job.state, job.finished_at = JobState.FAILED, timezone.now()
+                job.error = "The worker running this job stopped responding."
+                job.save()
+            else:
+                job.state = JobState.QUEUED
+                job.message = "Requeued: the worker running it stopped responding"
+                job.save()
+                queue = handler_for(job.kind).queue
+                transaction.on_commit(lambda job=job, queue=queue: job_enqueue(job=job, queue=queue))
+            reaped.append(job.pk)
+    return reaped

@@ -1,0 +1,75 @@
+"""Project, Label and Membership models."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    MANAGER = "manager", "Manager"
+
+
+class QueueOrder(models.TextChoices):
+    PRIORITY = "priority", "Priority, then upload order"
+    UNCERTAINTY = "uncertainty", "Least confident model predictions first"
+
+
+class Project(models.Model):
+    """A body of images annotated against one label set under one set of guidelines."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators in the editor.")
+    required_accepts = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="How many reviewers must accept an image."
+    )
+    queue_order = models.CharField(max_length=20, choices=QueueOrder.choices, default=QueueOrder.PRIORITY)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=models.Q(required_accepts__gte=1), name="project_accepts_gte_1")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Label(models.Model):
+    """One class of the project's label set, in a stable order."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=100)
+    color = models.CharField(max_length=7, validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use #rrggbb")])
+    order = models.PositiveIntegerField(default=0)
+    attributes_schema = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["project", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="label_unique_name"),
+            models.UniqueConstraint(fields=["project", "order"], name="label_unique_order"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in one project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"

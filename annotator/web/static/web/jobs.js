@@ -1,0 +1,49 @@
+// Live job progress on the dashboard: polls the jobs API while any job is queued or running.
+(function () {
+  const table = document.getElementById("jobs");
+  if (!table) return;
+  const project = table.dataset.project;
+  const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
+  const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+
+  function row(job) {
+    const finished = ["succeeded", "failed", "cancelled"].includes(job.state);
+    const cancel = !finished && table.dataset.canManage === "1" ? `<button data-cancel="${job.id}">Cancel</button>` : "";
+    const download = job.result_url ? `<a href="${job.result_url}">Download</a>` : "";
+    return `<tr data-job="${job.id}"><td>${esc(job.kind)} #${job.id}<div class="muted">${esc(job.created_by)} · ${esc((job.created_at || "").slice(0, 16).replace("T", " "))}</div></td>
+      <td class="state">${esc(job.state)}</td>
+      <td><div class="bar"><div style="width:${job.percent}%"></div></div><div class="muted msg">${esc(job.message)}${job.error ? " — " + esc(job.error) : ""}${job.progress_total ? ` (${job.progress_done}/${job.progress_total})` : ""}</div></td>
+      <td class="actions">${cancel}${download}</td></tr>`;
+  }
+
+  async function refresh() {
+    const response = await fetch(`/api/jobs/?project=${project}`, { credentials: "same-origin" });
+    if (!response.ok) return false;
+    const body = await response.json();
+    const jobs = body.results.slice(0, 10);
+    table.querySelector("tbody").innerHTML = jobs.length ? jobs.map(row).join("") : '<tr class="none"><td colspan="4" class="empty">No jobs yet.</td></tr>';
+    return jobs.some((j) => j.state === "queued" || j.state === "running");
+  }
+
+  table.addEventListener("click", async (event) => {
+    const id = event.target.dataset && event.target.dataset.cancel;
+    if (!id) return;
+    event.target.disabled = true;
+    const response = await fetch(`/api/jobs/${id}/cancel/`, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf } });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      alert("Could not cancel: " + (body.detail || response.statusText));
+    }
+    tick();
+  });
+
+  let timer = null;
+  async function tick() {
+    clearTimeout(timer);
+    let active = true;
+    try { active = await refresh(); } catch (e) { active = true; }
+    timer = setTimeout(tick, active ? 1000 : 5000);
+  }
+  window.annotatorRefreshJobs = tick;
+  tick();
+})();

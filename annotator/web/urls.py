@@ -1,0 +1,22 @@
+"""URL map of the server-rendered pages."""
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", views.project_list, name="project-list"),
+    path("projects/new/", views.project_create, name="project-create"),
+    path("projects/<int:pk>/", views.project_dashboard, name="project-dashboard"),
+    path("projects/<int:pk>/edit/", views.project_edit, name="project-edit"),
+    path("projects/<int:pk>/labels/", views.project_labels, name="project-labels"),
+    path("projects/<int:pk>/members/", views.project_members, name="project-members"),
+    path("projects/<int:pk>/images/", views.image_list, name="image-list"),
+    path("projects/<int:pk>/upload/", views.image_upload, name="image-upload"),
+    path("projects/<int:pk>/queue/next/", views.queue_next, name="queue-next"),
+    path("images/<int:pk>/edit/", views.editor, name="editor"),
+]

@@ -1,0 +1,213 @@
+"""Views of the server-rendered pages: thin, they check access and call services and selectors."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotator.core.access import Capability, can, effective_role
+from annotator.core.errors import DomainError
+from annotator.images.models import Image, ImageStatus
+from annotator.images.selectors import images_of
+from annotator.images.services import queue_next as queue_next_service
+from annotator.jobs.selectors import jobs_visible_to
+from annotator.projects import services as project_services
+from annotator.projects.api import guidelines_html
+from annotator.projects.models import Label, Membership, Project
+from annotator.projects.selectors import project_stats, projects_visible_to
+
+from .forms import LabelForm, MemberForm, ProjectForm
+
+
+def _project(request: HttpRequest, pk: int, capability: Capability = Capability.VIEW) -> Project:
+    project = get_object_or_404(Project, pk=pk)
+    if not can(request.user, project, Capability.VIEW):
+        # Outsiders must not learn that the project exists.
+        raise _not_found()
+    if not can(request.user, project, capability):
+        raise _forbidden(capability)
+    return project
+
+
+def _not_found() -> Exception:
+    from django.http import Http404
+
+    return Http404("Not found")
+
+
+def _forbidden(capability: Capability) -> Exception:
+    from django.core.exceptions import PermissionDenied
+
+    return PermissionDenied(f"Your role does not allow you to {capability.value} this project.")
+
+
+def _context(request: HttpRequest, project: Project, **extra: object) -> dict:
+    return {
+        "project": project,
+        "role": effective_role(request.user, project),
+        "can_manage": can(request.user, project, Capability.MANAGE),
+        "can_annotate": can(request.user, project, Capability.ANNOTATE),
+        "can_review": can(request.user, project, Capability.REVIEW),
+        **extra,
+    }
+
+
+@login_required
+def project_list(request: HttpRequest) -> HttpResponse:
+    projects = projects_visible_to(request.user)
+    rows = [{"project": p, "role": effective_role(request.user, p), "stats": project_stats(p)} for p in projects]
+    return render(request, "web/project_list.html", {"rows": rows, "can_create": request.user.is_superuser or request.user.is_staff})
+
+
+@login_required
+def project_create(request: HttpRequest) -> HttpResponse:
+    if not (request.user.is_superuser or request.user.is_staff):
+        return HttpResponseForbidden("Only administrators can create projects.")
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project = project_services.project_create(creator=request.user, **data)
+        except DomainError as exc:
+            form.add_error("name", exc.detail)
+        else:
+            messages.success(request, f"Project {project.name} created.")
+            return redirect("project-dashboard", pk=project.pk)
+    return render(request, "web/project_form.html", {"form": form, "creating": True})
+
+
+@login_required
+def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk, Capability.MANAGE)
+    initial = {
+        "name": project.name, "description": project.description, "guidelines": project.guidelines,
+        "required_accepts": project.required_accepts, "queue_order": project.queue_order,
+    }
+    form = ProjectForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "labels"}
+        try:
+            project_services.project_update(project=project, **data)
+        except DomainError as exc:
+            form.add_error("name", exc.detail)
+        else:
+            messages.success(request, "Project saved.")
+            return redirect("project-dashboard", pk=project.pk)
+    return render(request, "web/project_form.html", _context(request, project, form=form, creating=False))
+
+
+@login_required
+def project_dashboard(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    jobs = jobs_visible_to(request.user, project=project.pk)[:10]
+    return render(
+        request,
+        "web/dashboard.html",
+        _context(request, project, stats=project_stats(project), jobs=jobs, statuses=ImageStatus.choices,
+                 guidelines_html=guidelines_html(project.guidelines)),
+    )
+
+
+@login_required
+def project_labels(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    form = LabelForm(request.POST or None)
+    if request.method == "POST":
+        if not can(request.user, project, Capability.MANAGE):
+            raise _forbidden(Capability.MANAGE)
+        action = request.POST.get("action", "add")
+        try:
+            if action == "delete":
+                project_services.label_delete(label=get_object_or_404(Label, pk=request.POST.get("label"), project=project))
+                messages.success(request, "Label deleted.")
+                return redirect("project-labels", pk=pk)
+            if action in ("up", "down"):
+                label = get_object_or_404(Label, pk=request.POST.get("label"), project=project)
+                ordered = list(project.labels.all())
+                index = ordered.index(label)
+                swap = index - 1 if action == "up" else index + 1
+                if 0 <= swap < len(ordered):
+                    project_services.label_update(label=label, order=ordered[swap].order)
+                return redirect("project-labels", pk=pk)
+            if action == "edit":
+                label = get_object_or_404(Label, pk=request.POST.get("label"), project=project)
+                edit = LabelForm(request.POST)
+                if edit.is_valid():
+                    project_services.label_update(label=label, **edit.cleaned_data)
+                    messages.success(request, "Label saved.")
+                else:
+                    messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in edit.errors.items()))
+                return redirect("project-labels", pk=pk)
+            if form.is_valid():
+                project_services.label_create(project=project, **form.cleaned_data)
+                messages.success(request, "Label added.")
+                return redirect("project-labels", pk=pk)
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+    return render(request, "web/labels.html", _context(request, project, form=form, labels=project.labels.all()))
+
+
+@login_required
+def project_members(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    form = MemberForm(request.POST or None)
+    if request.method == "POST":
+        if not can(request.user, project, Capability.MANAGE):
+            raise _forbidden(Capability.MANAGE)
+        try:
+            if request.POST.get("action") == "remove":
+                membership = get_object_or_404(Membership, pk=request.POST.get("membership"), project=project)
+                project_services.membership_remove(membership=membership)
+                messages.success(request, f"{membership.user.username} removed.")
+                return redirect("project-members", pk=pk)
+            if form.is_valid():
+                project_services.membership_set(project=project, **form.cleaned_data)
+                messages.success(request, f"{form.cleaned_data['username']} is now {form.cleaned_data['role']}.")
+                return redirect("project-members", pk=pk)
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+    members = project.memberships.select_related("user")
+    return render(request, "web/members.html", _context(request, project, form=form, members=members))
+
+
+@login_required
+def image_list(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    status = request.GET.get("status") or None
+    assignee = request.GET.get("assignee") or None
+    qs = images_of(project, status=status, assignee=assignee, search=request.GET.get("q") or None)
+    page = Paginator(qs, 60).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "web/image_list.html",
+        _context(request, project, page=page, status=status or "", assignee=assignee or "", q=request.GET.get("q", ""),
+                 statuses=ImageStatus.choices, members=project.memberships.select_related("user")),
+    )
+
+
+@login_required
+def image_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk, Capability.MANAGE)
+    return render(request, "web/upload.html", _context(request, project))
+
+
+@login_required
+@require_POST
+def queue_next(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk, Capability.ANNOTATE)
+    image = queue_next_service(project=project, user=request.user)
+    if image is None:
+        messages.info(request, "Your queue is empty: there are no new images to annotate.")
+        return redirect("project-dashboard", pk=pk)
+    return redirect("editor", pk=image.pk)
+
+
+@login_required
+def editor(request: HttpRequest, pk: int) -> HttpResponse:
+    image = get_object_or_404(Image.objects.select_related("project"), pk=pk)
+    project = _project(request, image.project_id)
+    mode = "review" if request.GET.get("mode") == "review" or image.status == ImageStatus.IN_REVIEW else "annotate"
+    return render(request, "web/editor.html", _context(request, project, image=image, mode=mode))

@@ -1,0 +1,116 @@
+/** REST client for the editor: same-origin session auth, CSRF header on writes, typed payloads. */
+import type { Geometry, Point } from "./geometry";
+import type { Annotation } from "./store";
+
+export interface ImageInfo {
+  id: number;
+  project: number;
+  original_name: string;
+  width: number;
+  height: number;
+  file_url: string;
+  thumbnail_url: string;
+  status: string;
+  version: number;
+  assignee: unknown;
+  reviewer: unknown;
+  priority: number;
+}
+
+export interface Label {
+  id: number;
+  name: string;
+  color: string;
+  order: number;
+  attributes_schema: unknown;
+}
+
+export interface ProjectInfo {
+  id: number;
+  name: string;
+  guidelines: string;
+  guidelines_html: string;
+  labels: Label[];
+  my_role: string;
+}
+
+export interface AnnotationSet {
+  image: number;
+  version: number;
+  annotations: Annotation[];
+}
+
+export interface Prediction {
+  id: number;
+  label: number | null;
+  class_name: string;
+  score: number;
+  geometry: Geometry;
+  model_version: number | null;
+}
+
+/** An HTTP answer that is not 2xx; `body` holds the server's {"detail": ...} object. */
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly body: Record<string, unknown>) {
+    super(typeof body.detail === "string" ? body.detail : `HTTP ${status}`);
+  }
+}
+
+/** fetch itself failed: offline, DNS, server down. */
+export class NetworkError extends Error {}
+
+function cookie(name: string): string {
+  const m = document.cookie.match(new RegExp(`(?:^|;\\s*)${name}=([^;]*)`));
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+export async function request<T>(method: string, url: string, body?: unknown): Promise<{ status: number; data: T }> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = cookie("csrftoken");
+  let res: Response;
+  try {
+    res = await fetch(url, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new NetworkError(e instanceof Error ? e.message : String(e));
+  }
+  const text = res.status === 204 ? "" : await res.text();
+  let data: unknown = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { detail: text.slice(0, 200) };
+    }
+  }
+  if (!res.ok) throw new ApiError(res.status, (data as Record<string, unknown>) ?? { detail: res.statusText });
+  return { status: res.status, data: data as T };
+}
+
+export const api = {
+  image: (id: number) => request<ImageInfo>("GET", `/api/images/${id}/`).then((r) => r.data),
+  project: (id: number) => request<ProjectInfo>("GET", `/api/projects/${id}/`).then((r) => r.data),
+  annotations: (id: number) => request<AnnotationSet>("GET", `/api/images/${id}/annotations/`).then((r) => r.data),
+  saveAnnotations: (id: number, version: number, annotations: unknown[]) =>
+    request<AnnotationSet>("PUT", `/api/images/${id}/annotations/`, { version, annotations }).then((r) => r.data),
+  predictions: (id: number) =>
+    request<{ predictions: Prediction[] }>("GET", `/api/images/${id}/predictions/`).then((r) => r.data.predictions),
+  submit: (id: number) => request<{ image: ImageInfo }>("POST", `/api/images/${id}/submit/`, {}).then((r) => r.data),
+  /** null when the queue is empty (204). */
+  nextInQueue: (projectId: number) =>
+    request<{ image: { id: number } }>("POST", `/api/projects/${projectId}/queue/next/`, {}).then((r) => (r.status === 204 ? null : r.data.image)),
+  convert: (geometry: Geometry, to: "mask" | "polygons", width: number, height: number, tolerance?: number) =>
+    request<{ geometry: Geometry }>("POST", "/api/geometry/convert/", { geometry, to, width, height, ...(tolerance != null ? { tolerance } : {}) }).then(
+      (r) => r.data.geometry,
+    ),
+  boxToMask: (image: number, box: [number, number, number, number], foreground: Point[], background: Point[]) =>
+    request<{ geometry: Geometry }>("POST", "/api/assist/box-to-mask/", { image, box, foreground, background }).then((r) => r.data.geometry),
+  scissors: (image: number, points: Point[], closed: boolean) =>
+    request<{ path: Point[] }>("POST", "/api/assist/scissors/", { image, points, closed }).then((r) => r.data.path),
+};
+
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) return `${e.message} (HTTP ${e.status})`;
+  if (e instanceof NetworkError) return `network error: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}

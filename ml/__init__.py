@@ -1,0 +1,1 @@
+"""Annotator's machine-learning library: geometry, metrics, models and dataset formats (no Django)."""

@@ -1,0 +1,324 @@
+"""LabelMe JSON (versions 3-5): reader for folders of per-image files, and a writer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from shapely.geometry import Point, Polygon
+
+from ml import geometry as geo
+from ml.formats.archive import iter_files
+from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError
+
+CIRCLE_VERTICES = 64
+SEGMENT_SHAPES = {"polygon", "rectangle", "circle", "mask"}
+LABELME_VERSION = "5.4.1"
+
+
+def looks_like_labelme(path: str | os.PathLike[str]) -> bool:
+    """Cheap content sniff (the first 64 KiB): LabelMe files have ``shapes`` and ``imagePath``."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536).decode("utf-8", errors="ignore")
+    except OSError:
+        return False
+    return '"shapes"' in head and '"imagePath"' in head
+
+
+def _b64_image(data: str, display: str, what: str) -> Image.Image:
+    try:
+        raw = base64.b64decode(data, validate=False)
+        img = Image.open(io.BytesIO(raw))
+        img.load()
+        return img
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise FormatError(display, f"{what}: not a valid base64 image ({exc})") from exc
+
+
+def _points(shape: dict[str, Any], display: str, where: str) -> list[list[float]]:
+    pts = shape.get("points")
+    if not isinstance(pts, list) or not all(
+        isinstance(p, (list, tuple))
+        and len(p) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
+        for p in pts
+    ):
+        raise FormatError(display, f"{where}: points must be a list of [x, y] pairs")
+    return [[float(x), float(y)] for x, y in pts]
+
+
+def _shape_ring(shape: dict[str, Any], shape_type: str, display: str, where: str) -> list[list[float]]:
+    """The outline of a polygon / rectangle / circle shape as an open ring."""
+    pts = _points(shape, display, where)
+    if shape_type == "rectangle":
+        if len(pts) == 2:
+            (xa, ya), (xb, yb) = pts
+            x0, x1, y0, y1 = min(xa, xb), max(xa, xb), min(ya, yb), max(ya, yb)
+            return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+        if len(pts) == 4:
+            return pts
+        raise FormatError(display, f"{where}: a rectangle needs 2 corner points")
+    if shape_type == "circle":
+        if len(pts) != 2:
+            raise FormatError(display, f"{where}: a circle needs a centre and a point on it")
+        (cx, cy), (px, py) = pts
+        radius = float(np.hypot(px - cx, py - cy))
+        if radius <= 0:
+            raise FormatError(display, f"{where}: circle with zero radius")
+        ring = list(Point(cx, cy).buffer(radius, quad_segs=CIRCLE_VERTICES // 4).exterior.coords)[:-1]
+        return [[float(x), float(y)] for x, y in ring]
+    if len(pts) < 3:
+        raise FormatError(display, f"{where}: polygon has fewer than 3 points")
+    return pts
+
+
+def _group_polygons(rings: list[list[list[float]]]) -> dict[str, Any]:
+    """Merge the rings of one group: a ring inside another part becomes a hole of that part, a ring
+    inside such a hole becomes a new part (an island), anything else is one more part."""
+    order = sorted(range(len(rings)), key=lambda i: -abs(Polygon(rings[i]).area))
+    parts: list[dict[str, Any]] = []  # {"shell": Polygon, "exterior": ring, "holes": [ring]}
+    for i in order:
+        ring = rings[i]
+        shape = Polygon(ring)
+        owner = None
+        for part in parts:
+            if part["shell"].contains(shape) and not any(Polygon(h).contains(shape) for h in part["holes"]):
+                owner = part
+                break
+        if owner is not None:
+            owner["holes"].append(ring)
+        else:
+            parts.append({"shell": shape, "exterior": ring, "holes": []})
+    return {"type": "polygons", "polygons": [{"exterior": p["exterior"], "holes": p["holes"]} for p in parts]}
+
+
+def _safe_image_path(root: Path, json_dir: Path, image_path: Any) -> Path | None:
+    """The image beside the JSON, only if it lies inside the dataset folder (never read elsewhere)."""
+    if not isinstance(image_path, str) or not image_path.strip():
+        return None
+    candidate = (json_dir / image_path.replace("\\", "/")).resolve()
+    if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def _read_file(path: Path, root: Path, labels: list[str], warnings: list[str]) -> DatasetImage | None:
+    display = path.relative_to(root).as_posix()
+    try:
+        data = json.loads(path.read_bytes())
+    except json.JSONDecodeError as exc:
+        raise FormatError(display, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise FormatError(display, f"not UTF-8 text ({exc.reason})") from exc
+    if not isinstance(data, dict) or "shapes" not in data:
+        warnings.append(f"{display}: not a LabelMe file (no 'shapes'), skipped")
+        return None
+    shapes = data.get("shapes")
+    if not isinstance(shapes, list):
+        raise FormatError(display, "'shapes' must be a list")
+
+    image_path = _safe_image_path(root, path.parent, data.get("imagePath"))
+    image_data = data.get("imageData")
+    has_embedded = isinstance(image_data, str) and bool(image_data)
+    if image_path is None and not has_embedded:
+        raise FormatError(
+            display, f"image {data.get('imagePath')!r} not found next to the file and no imageData embedded"
+        )
+    width, height = data.get("imageWidth"), data.get("imageHeight")
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        if image_path is not None:
+            try:
+                with Image.open(image_path) as img:
+                    width, height = img.width, img.height
+            except (UnidentifiedImageError, OSError) as exc:
+                raise FormatError(display, f"image {image_path.name} is unreadable ({exc})") from exc
+        else:
+            img = _b64_image(image_data, display, "imageData")
+            width, height = img.width, img.height
+
+    if image_path is not None:
+        file_name = image_path.relative_to(root.resolve()).as_posix()
+    else:
+        # Embedded only: keep the name the file gives, relative to this JSON's folder.
+        name = PurePosixPath(str(data.get("imagePath") or path.with_suffix(".jpg").name).replace("\\", "/")).name
+        file_name = (PurePosixPath(display).parent / name).as_posix().removeprefix("./")
+
+    # Group shapes into objects: labelme's own rule is (label, group_id); no group_id = alone.
+    objects: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+    for k, shape in enumerate(shapes):
+        where = f"shape {k}"
+        if not isinstance(shape, dict):
+            raise FormatError(display, f"{where}: must be an object")
+        shape_type = shape.get("shape_type") or "polygon"
+        label = shape.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise FormatError(display, f"{where}: missing label")
+        if shape_type not in SEGMENT_SHAPES:
+            warnings.append(f"{display}: {where} ({shape_type} '{label}') is not an area, skipped")
+            continue
+        group_id = shape.get("group_id")
+        key = (label, group_id) if group_id is not None else ("#", k)
+        objects.setdefault(key, []).append((k, shape))
+
+    instances: list[DatasetInstance] = []
+    for key, members in objects.items():
+        first_index, first = members[0]
+        label = first["label"]
+        where = f"shape {first_index}" if len(members) == 1 else f"group {first.get('group_id')!r} ({label})"
+        rings = []
+        masks = []
+        for k, shape in members:
+            shape_type = shape.get("shape_type") or "polygon"
+            if shape_type == "mask":
+                masks.append(_mask_shape(shape, width, height, display, f"shape {k}"))
+            else:
+                rings.append(_shape_ring(shape, shape_type, display, f"shape {k}"))
+        try:
+            geometry: dict[str, Any] | None = _group_polygons(rings) if rings else None
+            if masks:
+                full = np.zeros((height, width), dtype=bool)
+                if geometry is not None:
+                    full |= geo.geometry_to_mask(
+                        geo.validate_geometry(geometry, width=width, height=height), width=width, height=height
+                    )
+                for mask in masks:
+                    full |= mask
+                if not full.any():
+                    raise FormatError(display, f"{where}: mask is empty")
+                geometry = {"type": "mask", "rle": geo.mask_to_rle(full)}
+            geometry = geo.validate_geometry(geometry, width=width, height=height)
+        except geo.GeometryError as exc:
+            raise FormatError(display, f"{where}: {exc}") from exc
+        attributes: dict[str, Any] = {}
+        for _, shape in members:
+            if isinstance(shape.get("flags"), dict):
+                attributes.update({f: v for f, v in shape["flags"].items() if v})
+            if isinstance(shape.get("description"), str) and shape["description"]:
+                attributes["description"] = shape["description"]
+        if label not in labels:
+            labels.append(label)
+        instances.append(
+            DatasetInstance(
+                label=label,
+                geometry=geometry,
+                attributes=attributes,
+                source_id=first_index,
+                group=first.get("group_id"),
+            )
+        )
+
+    def load_embedded(json_file: Path = path) -> bytes:
+        return base64.b64decode(json.loads(json_file.read_bytes())["imageData"])
+
+    return DatasetImage(
+        file_name=file_name,
+        width=width,
+        height=height,
+        instances=instances,
+        source_id=display,
+        path=image_path,
+        embedded_loader=None if image_path is not None else load_embedded,
+    )
+
+
+def _mask_shape(shape: dict[str, Any], width: int, height: int, display: str, where: str) -> np.ndarray:
+    """labelme ≥ 5.1 mask shape: points = top-left and bottom-right pixel, mask = PNG of that crop."""
+    pts = _points(shape, display, where)
+    if len(pts) != 2 or not isinstance(shape.get("mask"), str):
+        raise FormatError(display, f"{where}: a mask shape needs 2 corner points and a base64 'mask'")
+    crop = np.array(_b64_image(shape["mask"], display, where).convert("L")) > 0
+    x0, y0 = int(round(min(pts[0][0], pts[1][0]))), int(round(min(pts[0][1], pts[1][1])))
+    full = np.zeros((height, width), dtype=bool)
+    h = max(0, min(crop.shape[0], height - y0))
+    w = max(0, min(crop.shape[1], width - x0))
+    if x0 < 0 or y0 < 0 or h == 0 or w == 0:
+        raise FormatError(display, f"{where}: mask lies outside the image")
+    full[y0 : y0 + h, x0 : x0 + w] = crop[:h, :w]
+    return full
+
+
+def read_labelme(folder: str | os.PathLike[str]) -> Dataset:
+    """Read every LabelMe ``*.json`` under ``folder`` (recursively) into a Dataset.
+
+    polygon, rectangle, circle (as a 64-gon) and mask shapes become instances; line / point shapes
+    are skipped with a warning in ``Dataset.warnings``. Shapes with the same label and group_id are
+    one object: a part inside another part of the group is a hole of it, other parts stay parts.
+    Labels are in order of first appearance. The image is the ``imagePath`` file next to the JSON
+    (only inside ``folder``), else the embedded ``imageData``; neither → FormatError.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FormatError(root.name, "not a folder")
+    labels: list[str] = []
+    warnings: list[str] = []
+    images = []
+    for path in iter_files(root, ".json"):
+        image = _read_file(path, root, labels, warnings)
+        if image is not None:
+            images.append(image)
+    if not images:
+        raise FormatError(root.name, "no LabelMe JSON files found")
+    return Dataset(labels=labels, images=images, warnings=warnings)
+
+
+def write_labelme(
+    images: Iterable[DatasetImage],
+    *,
+    out_dir: str | os.PathLike[str],
+) -> int:
+    """Write one LabelMe 5 JSON per image to ``out_dir/<file_name stem>.json`` and return the count.
+
+    Follows the reader's group rule so that a round trip is lossless: every part and every hole of
+    a polygon geometry is a polygon shape sharing the object's group_id (a hole lies inside its
+    part); mask geometries become one mask shape cropped to the mask's bounding box.
+    ``imagePath`` is the image's base name (put the images next to the JSON files).
+    """
+    target = Path(out_dir)
+    count = 0
+    for image in images:
+        shapes: list[dict[str, Any]] = []
+        for group_id, inst in enumerate(image.instances, start=1):
+            base = {"label": inst.label, "group_id": group_id, "description": "", "flags": {}}
+            if inst.geometry.get("type") == "mask":
+                mask = geo.rle_to_mask(inst.geometry["rle"])
+                ys, xs = np.nonzero(mask)
+                if not len(xs):
+                    continue
+                x0, x1, y0, y1 = int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())
+                buffer = io.BytesIO()
+                Image.fromarray(mask[y0 : y1 + 1, x0 : x1 + 1]).save(buffer, format="PNG")
+                shapes.append(
+                    base
+                    | {
+                        "shape_type": "mask",
+                        "points": [[x0, y0], [x1, y1]],
+                        "mask": base64.b64encode(buffer.getvalue()).decode(),
+                    }
+                )
+                continue
+            for part in inst.geometry["polygons"]:
+                for ring in [part["exterior"], *part.get("holes", [])]:
+                    shapes.append(base | {"shape_type": "polygon", "points": [list(p) for p in ring], "mask": None})
+        document = {
+            "version": LABELME_VERSION,
+            "flags": {},
+            "shapes": shapes,
+            "imagePath": PurePosixPath(image.file_name).name,
+            "imageData": None,
+            "imageHeight": image.height,
+            "imageWidth": image.width,
+        }
+        json_path = target / PurePosixPath(image.file_name).with_suffix(".json")
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+        count += 1
+    return count
