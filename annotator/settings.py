@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "annotator.annotations",
     "annotator.jobs",
     "annotator.learning",
+    "annotator.datasets",
     "annotator.web",
 ]
 
@@ -90,6 +91,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "dist"] if (BASE_DIR / "frontend" / "dist").is_dir() else []
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "media/"

@@ -260,7 +260,9 @@ class _RingBatch:
         for r in np.flatnonzero(areas <= _MIN_AREA).tolist():
             if len(np.unique(rings[r], axis=0)) < 3:
                 raise self._fail(r, "{name} has fewer than 3 distinct points")
-            raise self._fail(r, "{name} has zero area")
+            if _collinear(rings[r]):
+                raise self._fail(r, "{name} has zero area")
+            # else lobes of a self-intersecting ring cancel out (a bow-tie): reported below
 
         # GEOS wants closed rings; from_ragged_array is the cheapest way to build many polygons
         closed = np.concatenate([np.concatenate((r, r[:1])) for r in rings])
@@ -288,6 +290,12 @@ class _RingBatch:
             else:
                 part["holes"].append(arr.tolist())
         return out
+
+
+def _collinear(ring: np.ndarray) -> bool:
+    centred = ring - ring.mean(axis=0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    return bool(singular[1] <= 1e-9 * max(1.0, singular[0]))
 
 
 def _ring_areas(coords: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -501,8 +509,10 @@ def mask_to_polygons(mask: np.ndarray, *, tolerance: float = 0.0) -> list[Part]:
     sits a quarter pixel inside the original edge; ``(u + 1) // 2`` maps it onto the corner.
     RETR_CCOMP gives outer boundaries and their holes (islands inside holes are new outers).
 
-    ``tolerance`` > 0 simplifies the outlines (topology preserving, in pixels); 0.5 to 1 drops
-    most staircase vertices at a small cost in IoU.  An empty mask gives [].
+    ``tolerance`` > 0 (pixels) trades exactness for far fewer vertices: corners are cut by half a
+    pixel, then the outline is simplified (Douglas-Peucker, topology preserving).  Measured on
+    smooth blobs: 0.5 keeps IoU >= 0.99 from a radius of ~25 px with about a third of the
+    vertices; 1.0 keeps IoU >= 0.99 from ~50 px with a tenth.  An empty mask gives [].
     """
     arr = np.asarray(mask)
     if arr.ndim != 2:
@@ -546,10 +556,29 @@ def mask_to_polygons(mask: np.ndarray, *, tolerance: float = 0.0) -> list[Part]:
         else:
             # rings that pinch at a corner (diagonal pixels): split into valid pieces
             parts.extend(_polygonal_pieces(shapely.make_valid(polygon)))
-    result = [_part_from_shapely(orient(p)) for p in parts if p.area > 0]
     if tolerance > 0:
-        result = simplify_polygons(result, tolerance)
-    return result
+        # Douglas-Peucker straight on a staircase keeps its corners and drifts to one side;
+        # cutting every corner by half a pixel first turns 45-degree stairs into straight lines
+        # (and moves no pixel centre across the outline), so far fewer vertices are needed.
+        cut = [
+            {"exterior": _cut_corners(p.exterior.coords), "holes": [_cut_corners(r.coords) for r in p.interiors]}
+            for p in parts
+        ]
+        return simplify_polygons(cut, tolerance)
+    return [_part_from_shapely(orient(p)) for p in parts if p.area > 0]
+
+
+def _cut_corners(coords: Any) -> np.ndarray:
+    """A pixel-edge ring with each corner cut by (at most) half a pixel along both edges."""
+    ring = np.asarray(coords, dtype=np.float64)[:-1, :2]
+    nxt = np.roll(ring, -1, axis=0)
+    delta = nxt - ring
+    length = np.abs(delta).sum(axis=1)  # edges are axis-aligned
+    step = (np.minimum(0.5, length / 2) / length)[:, None] * delta
+    out = np.empty((2 * len(ring), 2))
+    out[0::2] = ring + step
+    out[1::2] = nxt - step
+    return out[np.any(out != np.roll(out, 1, axis=0), axis=1)]  # unit edges give one midpoint
 
 
 def _clean_ring(pts: np.ndarray) -> np.ndarray:
@@ -621,9 +650,9 @@ def repair_polygons(
 ) -> list[Part]:
     """Make possibly broken parts valid instead of rejecting them (for importers).
 
-    Each part goes through shapely.make_valid; polygonal pieces are kept (a bow-tie becomes two
-    triangles), lines/points and rings with fewer than 3 points or non-finite coordinates are
-    dropped.  With ``width``/``height`` the result is also clipped to the image.  May return [].
+    Each ring goes through shapely.make_valid and the part becomes exterior minus holes;
+    polygonal pieces are kept (a bow-tie becomes two triangles), lines/points and rings with
+    fewer than 3 distinct points or non-finite coordinates are dropped.  With ``width``/``height`` the result is also clipped to the image.  May return [].
     """
     clip = None
     if width is not None and height is not None:
@@ -637,7 +666,11 @@ def repair_polygons(
         if exterior is None:
             continue
         holes = [r for r in (_loose_ring(h) for h in part.get("holes") or []) if r is not None]
-        shape = shapely.make_valid(Polygon(exterior, holes))
+        # Repair each ring on its own, then subtract: a hole poking out of its exterior just
+        # trims it, where make_valid on the whole polygon would turn the outside bit into area.
+        shape = shapely.make_valid(Polygon(exterior))
+        if holes:
+            shape = shape.difference(shapely.union_all([shapely.make_valid(Polygon(h)) for h in holes]))
         if clip is not None:
             shape = shape.intersection(clip)
         for piece in _polygonal_pieces(shape):

@@ -64,12 +64,16 @@ class JobContext:
 
 
 def job_start(
-    *, kind: str, project: Project | None, params: dict[str, Any], user: AbstractBaseUser | None
+    *, kind: str, project: Project | None, params: dict[str, Any], user: AbstractBaseUser | None, enqueue: bool = True
 ) -> Job:
-    """Create a job and enqueue it once the surrounding transaction commits."""
+    """Create a job and enqueue it once the surrounding transaction commits.
+
+    `enqueue=False` is for command-line tools that run the job in their own process (jobs.cli).
+    """
     registered = handler_for(kind)
     job = Job.objects.create(kind=kind, project=project, params=params, created_by=user, message="Waiting for a worker")
-    transaction.on_commit(lambda: job_enqueue(job=job, queue=registered.queue))
+    if enqueue:
+        transaction.on_commit(lambda: job_enqueue(job=job, queue=registered.queue))
     return job
 
 

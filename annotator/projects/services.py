@@ -56,7 +56,8 @@ def label_create(
     if project.labels.filter(name=name).exists():
         raise DomainError(f"The project already has a label named {name!r}.")
     if order is None:
-        order = (project.labels.aggregate(m=Max("order"))["m"] or -1) + 1
+        highest = project.labels.aggregate(m=Max("order"))["m"]
+        order = 0 if highest is None else highest + 1
     elif project.labels.filter(order=order).exists():
         # Make room: shift later labels down so the order stays unique and stable.
         for label in project.labels.filter(order__gte=order).order_by("-order"):

@@ -23,6 +23,7 @@ export interface RenderModel {
   readonly scene: Scene;
   readonly viewport: Viewport;
   drawOrder(): Annotation[];
+  annotation(uid: string): Annotation | undefined;
   isHidden(uid: string): boolean;
   selectedUid(): string | null;
   selectedProposal(): number | null;
@@ -31,6 +32,8 @@ export interface RenderModel {
   visibleProposals(): { id: number; label: number | null; score: number; class_name: string }[];
   hoverVertex(): Point | null;
   maskSessionCanvas(uid: string): HTMLCanvasElement | null;
+  /** A mask being painted that is not an annotation yet (first stroke of a new mask). */
+  pendingMaskCanvas(): HTMLCanvasElement | null;
   renderToolOverlay(ctx: CanvasRenderingContext2D): void;
   showAll(): boolean;
 }
@@ -246,7 +249,7 @@ export class Renderer {
     ctx.clearRect(0, 0, this.interactionCanvas.width, this.interactionCanvas.height);
     const uid = m.selectedUid();
     const a = uid ? m.scene.get(uid) : undefined;
-    const ann = uid ? m.drawOrder().find((x) => x.uid === uid) : undefined;
+    const ann = uid ? m.annotation(uid) : undefined;
     if (uid && a && ann && !m.isHidden(uid)) {
       const draft = m.draft();
       const geometry = draft && draft.uid === uid && draft.geometry ? draft.geometry : a.geometry;
@@ -284,6 +287,11 @@ export class Renderer {
         ctx.setTransform(d, 0, 0, d, 0, 0);
         this.drawHandles(ctx, geometry, offset as Point);
       }
+    }
+    const pending = m.pendingMaskCanvas();
+    if (pending) {
+      this.setImageTransform(ctx);
+      this.drawVisiblePart(ctx, pending, 0.5);
     }
     ctx.setTransform(d, 0, 0, d, 0, 0);
     const hv = m.hoverVertex();

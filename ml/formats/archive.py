@@ -36,7 +36,9 @@ def _member_path(info: zipfile.ZipInfo, archive_name: str) -> PurePosixPath | No
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
         raise FormatError(archive_name, f"member {raw!r}: symbolic links are not allowed")
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    # Zips written by Python's writestr carry permission bits but no file-type bits; only an
+    # explicit type other than file/folder (device, fifo...) is refused.
+    if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise FormatError(archive_name, f"member {raw!r}: special files are not allowed")
     if info.is_dir() or not parts:
         return None

@@ -166,7 +166,7 @@ def read_coco(
     data = _load_json(path, display)
     if not isinstance(data, dict):
         raise FormatError(display, "top level must be a JSON object with images, annotations and categories")
-    images_raw = data.get("images")
+    images_raw: Any = data.get("images")
     anns_raw = data.get("annotations", [])
     cats_raw = data.get("categories", [])
     for key, value in (("images", images_raw), ("annotations", anns_raw), ("categories", cats_raw)):
@@ -325,8 +325,9 @@ def write_coco(
     }
     out.write(_dumps(header)[:-1])  # leave the object open, the two arrays follow
     out.write(b',"images":[')
-    # The annotations go to disk, not memory; SpooledTemporaryFile keeps tiny exports in RAM.
-    with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as spool:
+    # The annotations go to a temporary file, not memory: COCO puts them in their own array after
+    # the images, and the image iterable can only be consumed once.
+    with tempfile.TemporaryFile() as spool:
         ann_id = 0
         for image in images:
             if use_source_ids:
@@ -365,7 +366,7 @@ def write_coco(
         stats.annotations = ann_id
         out.write(b'],"annotations":[')
         spool.seek(0)
-        shutil.copyfileobj(spool, out, 1024 * 1024)
+        shutil.copyfileobj(spool, out, 64 * 1024)
     out.write(b"]}")
     return stats
 

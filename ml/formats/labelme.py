@@ -142,8 +142,8 @@ def _read_file(path: Path, root: Path, labels: list[str], warnings: list[str]) -
             except (UnidentifiedImageError, OSError) as exc:
                 raise FormatError(display, f"image {image_path.name} is unreadable ({exc})") from exc
         else:
-            img = _b64_image(image_data, display, "imageData")
-            width, height = img.width, img.height
+            embedded = _b64_image(str(image_data), display, "imageData")
+            width, height = embedded.width, embedded.height
 
     if image_path is not None:
         file_name = image_path.relative_to(root.resolve()).as_posix()
@@ -308,7 +308,7 @@ def write_labelme(
             for part in inst.geometry["polygons"]:
                 for ring in [part["exterior"], *part.get("holes", [])]:
                     shapes.append(base | {"shape_type": "polygon", "points": [list(p) for p in ring], "mask": None})
-        document = {
+        document: dict[str, Any] = {
             "version": LABELME_VERSION,
             "flags": {},
             "shapes": shapes,

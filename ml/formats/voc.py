@@ -45,6 +45,10 @@ def voc_colormap(n: int = 256) -> np.ndarray:
     return cmap
 
 
+def _rgb(color: np.ndarray) -> tuple[int, int, int]:
+    return int(color[0]), int(color[1]), int(color[2])
+
+
 _COLORMAP = voc_colormap()
 _PALETTE = _COLORMAP.flatten().tolist()
 
@@ -193,13 +197,13 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
         class_colors = {name: color for name, color in labelmap_entries if color is not None}
     else:
         class_names = list(VOC_CLASSES)
-        class_colors = {name: tuple(int(c) for c in _COLORMAP[k]) for k, name in enumerate(VOC_CLASSES)}
+        class_colors = {name: _rgb(_COLORMAP[k]) for k, name in enumerate(VOC_CLASSES)}
     # For RGB class PNGs: colour → class index (background is index 0 and colour 0,0,0).
     class_color_index: dict[tuple[int, int, int], int] = {(0, 0, 0): 0, (224, 224, 192): VOID_INDEX}
     for k, name in enumerate(class_names):
         if name in class_colors:
-            class_color_index[class_colors[name]] = k  # type: ignore[index]
-    object_color_index = {tuple(int(c) for c in _COLORMAP[k]): k for k in range(256)}
+            class_color_index[class_colors[name]] = k
+    object_color_index = {_rgb(_COLORMAP[k]): k for k in range(256)}
 
     # Subsets from ImageSets lists that are not per-class lists ("train.txt", not "cat_train.txt").
     subsets: dict[str, str] = {}
@@ -260,8 +264,8 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
         objects = annotation.findall("object") if annotation is not None else []
         for k, obj in enumerate(objects, start=1):
             where = f"object {k}"
-            name = _text(obj, "name")
-            if not name:
+            obj_name = _text(obj, "name")
+            if not obj_name:
                 raise FormatError(xml_display, f"{where}: missing <name>")
             attributes: dict[str, Any] = {}
             for tag in ("difficult", "truncated", "occluded"):
@@ -291,8 +295,8 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
                 geometry = geo.validate_geometry(geometry, width=width, height=height)
             except geo.GeometryError as exc:
                 raise FormatError(xml_display, f"{where}: {exc}") from exc
-            used_labels.add(name)
-            instances.append(DatasetInstance(label=name, geometry=geometry, attributes=attributes, source_id=k))
+            used_labels.add(obj_name)
+            instances.append(DatasetInstance(label=obj_name, geometry=geometry, attributes=attributes, source_id=k))
 
         if object_masks is not None:
             extra = sorted(int(v) for v in np.unique(object_masks) if len(objects) < v < VOID_INDEX)

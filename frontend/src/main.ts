@@ -1,0 +1,68 @@
+/**
+ * Entry point: mounts the editor into #editor-root using its data-* attributes, loads the image,
+ * project, annotations and predictions, and publishes window.__editor / __editorReady /
+ * __editorStats for end-to-end tests and bench/editor_perf.py.
+ */
+import "./editor.css";
+import { api, errorText } from "./api";
+import { Editor, type EditorOptions } from "./editor";
+import { defaultTools } from "./tools";
+
+export { Editor } from "./editor";
+export { ToolRegistry } from "./tools/types";
+export type { Tool, ToolPointer } from "./tools/types";
+
+interface EditorWindow {
+  __editor?: Editor;
+  __editorReady?: number;
+  __editorStats?: Record<string, unknown>;
+  __editorTools?: ReturnType<typeof defaultTools>;
+}
+
+const w = window as unknown as EditorWindow;
+
+export async function mount(root: HTMLElement): Promise<Editor | null> {
+  const stats: Record<string, unknown> = { navigationStart: 0, mountStart: performance.now() };
+  w.__editorStats = stats;
+  const d = root.dataset;
+  const opts: EditorOptions = {
+    imageId: Number(d.imageId),
+    projectId: Number(d.projectId),
+    mode: d.mode === "review" ? "review" : "annotate",
+    username: d.username ?? "",
+    nextUrl: d.nextUrl ?? "",
+  };
+  root.textContent = "Loading…";
+  try {
+    const [image, project, set, predictions] = await Promise.all([
+      api.image(opts.imageId),
+      api.project(opts.projectId),
+      api.annotations(opts.imageId),
+      // Predictions are optional: an image without a model run still opens.
+      api.predictions(opts.imageId).catch(() => []),
+    ]);
+    stats.dataLoadedAt = performance.now();
+    // Other scripts (review mode) may register extra tools before the editor starts.
+    const tools = w.__editorTools ?? defaultTools();
+    const editor = new Editor(root, opts, image, project, set.annotations, set.version, predictions, tools);
+    stats.frames = editor.renderer.frames;
+    stats.objects = editor.store.size;
+    w.__editor = editor;
+    // "Interactive": data loaded, first full render done and input handlers attached.
+    w.__editorReady = performance.now();
+    stats.readyAt = w.__editorReady;
+    editor.emit("editor:ready", {});
+    return editor;
+  } catch (e) {
+    root.textContent = "";
+    const p = document.createElement("p");
+    p.className = "ed-fatal";
+    p.dataset.testid = "load-error";
+    p.textContent = `The editor could not load: ${errorText(e)}`;
+    root.append(p);
+    return null;
+  }
+}
+
+const rootEl = document.getElementById("editor-root");
+if (rootEl) void mount(rootEl);

@@ -1,0 +1,471 @@
+/**
+ * DOM for the editor: toolbar, stage, side panel (labels, instances, proposals, guidelines),
+ * status bar and dialogs. Every control a test needs has a stable data-testid (listed in
+ * README.md). The UI only calls Editor actions; it never edits annotations itself.
+ */
+import type { ConflictInfo, SaveState } from "./autosave";
+import type { Editor, ToolbarAction } from "./editor";
+import type { Point } from "./geometry";
+import type { Annotation, ChangeEvent } from "./store";
+
+type Attrs = Record<string, string | number | boolean | undefined | ((e: Event) => void)>;
+
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Node | string | null)[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false) continue;
+    if (typeof v === "function") el.addEventListener(k.replace(/^on/, "").toLowerCase(), v as EventListener);
+    else if (k === "testid") el.dataset.testid = String(v);
+    else if (k === "class") el.className = String(v);
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c !== null) el.append(c);
+  return el;
+}
+
+const SAVE_TEXT: Record<SaveState, string> = {
+  saved: "All changes saved",
+  saving: "Saving…",
+  unsaved: "Unsaved changes",
+  offline: "Offline — will retry",
+  conflict: "Conflict — someone else saved",
+  error: "Not saved",
+};
+
+export const SHORTCUTS: [string, string][] = [
+  ["V", "Select / edit tool"],
+  ["G / Space+drag / middle drag", "Pan"],
+  ["P", "Draw polygon (click vertices; click first vertex, Enter or double-click closes)"],
+  ["H", "Cut a hole into the selected object"],
+  ["N", "Add a part to the selected object"],
+  ["B / E", "Brush / eraser on the selected mask (nothing selected: brush starts a new mask)"],
+  ["[ / ]", "Brush size smaller / larger"],
+  ["X", "Box → mask (drag a box; click inside = foreground, Shift-click = background)"],
+  ["S", "Intelligent scissors"],
+  ["1–9", "Choose label (changes the selected object's label)"],
+  ["Esc", "Cancel drawing / deselect"],
+  ["Backspace", "While drawing: remove the last vertex"],
+  ["Delete", "Delete hovered vertex, else the selected object (or dismiss proposal)"],
+  ["Right-click / Alt-click vertex", "Delete that vertex"],
+  ["Shift-click edge / drag ○ handle", "Insert a vertex"],
+  ["Click again at the same spot", "Cycle through stacked objects"],
+  ["Ctrl+] / Ctrl+[", "Bring forward / send backward"],
+  ["M / Shift+M", "Convert selected to mask / polygons (server)"],
+  ["T", "Hide / show all objects"],
+  ["a / Shift+A", "Accept selected proposal / all visible proposals"],
+  ["Wheel, + / -", "Zoom"],
+  ["F / 0", "Fit to screen / 1:1"],
+  ["Ctrl+Z", "Undo"],
+  ["Ctrl+Shift+Z / Ctrl+Y", "Redo"],
+  ["Ctrl+S", "Save now"],
+  ["Ctrl+Enter", "Submit and open the next image"],
+  ["?", "This cheat sheet"],
+];
+
+export class EditorUI {
+  readonly stage: HTMLDivElement;
+  readonly imageEl: HTMLImageElement;
+  private toolbar!: HTMLElement;
+  private extensionSlot!: HTMLElement;
+  private instanceList!: HTMLElement;
+  private proposalList!: HTMLElement;
+  private proposalCount!: HTMLElement;
+  private palette!: HTMLElement;
+  private saveState!: HTMLElement;
+  private statusMsg!: HTMLElement;
+  private zoomEl!: HTMLElement;
+  private cursorEl!: HTMLElement;
+  private countEl!: HTMLElement;
+  private brushInput!: HTMLInputElement;
+  private brushValue!: HTMLElement;
+  private dialog: HTMLElement | null = null;
+  private rows = new Map<string, HTMLElement>();
+  private built = false;
+  private listDirty = false;
+  private msgTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly ed: Editor) {
+    this.stage = h("div", { class: "ed-stage", tabindex: 0, testid: "stage" });
+    this.imageEl = h("img", { class: "ed-image", alt: "", draggable: "false", testid: "image" });
+    this.stage.append(this.imageEl);
+  }
+
+  build(): void {
+    const ed = this.ed;
+    const review = ed.opts.mode === "review";
+    this.imageEl.addEventListener("load", () => {
+      (window as unknown as { __editorStats?: Record<string, unknown> }).__editorStats!.imageLoadedAt = performance.now();
+      ed.emit("editor:image-loaded", {});
+    });
+    this.imageEl.addEventListener("error", () => this.message("The image could not be loaded", "error"));
+    this.imageEl.src = ed.image.file_url;
+    this.imageEl.style.width = `${ed.image.width}px`;
+    this.imageEl.style.height = `${ed.image.height}px`;
+
+    const btn = (testid: string, label: string, title: string, onClick: () => void) =>
+      h("button", { type: "button", class: "ed-btn", testid, title, onclick: onClick }, label);
+    const slider = (testid: string, label: string, min: number, max: number, step: number, value: number, onInput: (v: number) => void) => {
+      const input = h("input", { type: "range", min, max, step, value, testid, "aria-label": label, oninput: (e) => onInput(Number((e.target as HTMLInputElement).value)) });
+      return input;
+    };
+
+    const toolButtons = ed.toolNames().map((name) => {
+      const t = ed.toolByName(name)!;
+      return h("button", { type: "button", class: "ed-btn ed-tool", testid: `tool-${name}`, "data-tool": name, title: `${t.title}${t.shortcut ? ` (${t.shortcut.toUpperCase()})` : ""}`, onclick: () => ed.setTool(name) }, t.title);
+    });
+
+    const filters = { brightness: 100, contrast: 100 };
+    const applyFilter = () => (this.imageEl.style.filter = `brightness(${filters.brightness}%) contrast(${filters.contrast}%)`);
+    this.brushInput = slider("brush-size", "Brush size", 1, 200, 1, ed.brushSize, (v) => ed.setBrushSize(v));
+    this.brushValue = h("span", { class: "ed-small", testid: "brush-size-value" }, String(ed.brushSize));
+    this.extensionSlot = h("div", { class: "ed-group ed-extension", testid: "toolbar-extension-slot" });
+
+    this.toolbar = h(
+      "header",
+      { class: "ed-toolbar", testid: "toolbar" },
+      h("div", { class: "ed-group" }, ...toolButtons),
+      h(
+        "div",
+        { class: "ed-group" },
+        btn("btn-undo", "↶ Undo", "Undo (Ctrl+Z)", () => ed.undo()),
+        btn("btn-redo", "↷ Redo", "Redo (Ctrl+Shift+Z / Ctrl+Y)", () => ed.redo()),
+        btn("btn-delete", "Delete", "Delete selected (Delete)", () => ed.deleteSelected()),
+        btn("btn-forward", "Forward", "Bring forward (Ctrl+])", () => ed.zOrder(1)),
+        btn("btn-backward", "Back", "Send backward (Ctrl+[)", () => ed.zOrder(-1)),
+        btn("btn-to-mask", "→Mask", "Convert selected to mask (M)", () => void ed.convertSelected("mask")),
+        btn("btn-to-polygons", "→Poly", "Convert selected to polygons (Shift+M)", () => void ed.convertSelected("polygons")),
+        btn("btn-toggle-all", "Hide all", "Hide / show all (T)", () => ed.toggleAll()),
+      ),
+      h(
+        "div",
+        { class: "ed-group" },
+        btn("btn-zoom-out", "−", "Zoom out (-)", () => ed.zoom(0.8)),
+        btn("btn-zoom-in", "+", "Zoom in (+)", () => ed.zoom(1.25)),
+        btn("btn-fit", "Fit", "Fit to screen (F)", () => ed.fit()),
+        btn("btn-one-to-one", "1:1", "Actual pixels (0)", () => ed.oneToOne()),
+      ),
+      h(
+        "div",
+        { class: "ed-group ed-sliders" },
+        h("label", {}, "☀", slider("brightness", "Brightness", 20, 300, 5, 100, (v) => ((filters.brightness = v), applyFilter()))),
+        h("label", {}, "◐", slider("contrast", "Contrast", 20, 300, 5, 100, (v) => ((filters.contrast = v), applyFilter()))),
+        h("label", {}, "Brush", this.brushInput, this.brushValue),
+      ),
+      this.extensionSlot,
+      h(
+        "div",
+        { class: "ed-group ed-right" },
+        review ? h("span", { class: "ed-badge", testid: "review-badge" }, "Review mode") : null,
+        btn("btn-help", "?", "Keyboard shortcuts (?)", () => this.toggleCheatsheet()),
+        btn("btn-save", "Save", "Save now (Ctrl+S)", () => void ed.saveNow()),
+        review ? null : h("button", { type: "button", class: "ed-btn ed-primary", testid: "btn-submit", title: "Submit and open next (Ctrl+Enter)", onclick: () => void ed.submit() }, "Submit ▶"),
+      ),
+    );
+
+    this.palette = h("div", { class: "ed-palette", testid: "label-palette" });
+    this.instanceList = h("div", { class: "ed-list", testid: "instance-list", role: "listbox" });
+    this.proposalList = h("div", { class: "ed-list", testid: "proposal-list" });
+    this.proposalCount = h("span", { class: "ed-small", testid: "proposal-count" });
+    const conf = slider("confidence", "Minimum confidence", 0, 1, 0.01, ed.confidence, (v) => {
+      confValue.textContent = v.toFixed(2);
+      ed.setConfidence(v);
+    });
+    const confValue = h("span", { class: "ed-small", testid: "confidence-value" }, ed.confidence.toFixed(2));
+    const guidelines = h("div", { class: "ed-guidelines", testid: "guidelines" });
+    // guidelines_html is sanitized by the server (documented in the API), so it is inserted as HTML.
+    guidelines.innerHTML = ed.project.guidelines_html || "<p>No guidelines for this project.</p>";
+    this.countEl = h("span", { class: "ed-small", testid: "instance-count" });
+
+    const panel = h(
+      "aside",
+      { class: "ed-panel", testid: "side-panel" },
+      h("section", {}, h("h3", {}, "Labels"), this.palette),
+      h("section", { class: "ed-grow" }, h("h3", {}, "Objects ", this.countEl), this.instanceList),
+      h(
+        "section",
+        {},
+        h("h3", {}, "Model proposals ", this.proposalCount),
+        h("label", { class: "ed-small" }, "Min. score ", conf, confValue),
+        h("button", { type: "button", class: "ed-btn", testid: "btn-accept-all", title: "Accept all visible proposals (Shift+A)", onclick: () => ed.acceptAllVisible() }, "Accept all visible"),
+        this.proposalList,
+      ),
+      h("details", { testid: "guidelines-panel" }, h("summary", {}, "Guidelines"), guidelines),
+    );
+
+    this.saveState = h("span", { class: "ed-save", testid: "save-state", "data-state": "saved", role: "status" }, SAVE_TEXT.saved);
+    this.statusMsg = h("span", { class: "ed-msg", testid: "status-message", role: "status", "aria-live": "polite" });
+    this.zoomEl = h("span", { class: "ed-small", testid: "zoom-level" });
+    this.cursorEl = h("span", { class: "ed-small", testid: "cursor-pos" });
+    const status = h(
+      "footer",
+      { class: "ed-status", testid: "status-bar" },
+      this.saveState,
+      this.statusMsg,
+      h("span", { class: "ed-spacer" }),
+      h("span", { class: "ed-small" }, `${ed.image.original_name} · ${ed.image.width}×${ed.image.height} · ${ed.opts.username}`),
+      this.cursorEl,
+      this.zoomEl,
+    );
+
+    const main = h("div", { class: "ed-main" }, this.stage, panel);
+    ed.root.replaceChildren(h("div", { class: "ed-root", "data-mode": ed.opts.mode }, this.toolbar, main, status));
+    this.built = true;
+    this.renderPalette();
+    this.rebuildInstances();
+    this.onProposals();
+    this.onTool();
+    this.onZoom();
+    this.onToolbarState();
+  }
+
+  // ------------------------------------------------------------ updates from the editor
+
+  onStoreChange(e: ChangeEvent): void {
+    if (!this.built) return;
+    if (e.cause === "load") this.rebuildInstances();
+    else {
+      for (const uid of e.uids) {
+        const a = this.ed.store.get(uid);
+        const row = this.rows.get(uid);
+        if (!a) {
+          row?.remove();
+          this.rows.delete(uid);
+        } else if (row) this.fillRow(row, a);
+        else this.rows.set(uid, this.makeRow(a));
+      }
+      this.scheduleOrder();
+    }
+    this.onProposals();
+    this.countEl.textContent = `(${this.ed.store.size})`;
+  }
+
+  private scheduleOrder(): void {
+    if (this.listDirty) return;
+    this.listDirty = true;
+    // Re-sorting 2,000 rows is batched to one per frame however many commands ran.
+    requestAnimationFrame(() => {
+      this.listDirty = false;
+      this.sortRows();
+    });
+  }
+
+  private sortRows(): void {
+    const order = [...this.ed.drawOrder()].reverse();
+    const children = this.instanceList.children;
+    let same = children.length === order.length;
+    for (let i = 0; same && i < order.length; i++) if ((children[i] as HTMLElement).dataset.uid !== order[i].uid) same = false;
+    if (same) return;
+    const frag = document.createDocumentFragment();
+    for (const a of order) frag.append(this.rows.get(a.uid) ?? this.makeRow(a));
+    this.instanceList.replaceChildren(frag);
+  }
+
+  private rebuildInstances(): void {
+    this.rows.clear();
+    const frag = document.createDocumentFragment();
+    for (const a of [...this.ed.drawOrder()].reverse()) frag.append(this.makeRow(a));
+    this.instanceList.replaceChildren(frag);
+    this.countEl.textContent = `(${this.ed.store.size})`;
+    this.onSelection();
+  }
+
+  private makeRow(a: Annotation): HTMLElement {
+    const row = h("div", { class: "ed-row", testid: "instance-row", role: "option", "data-uid": a.uid });
+    row.addEventListener("click", (e) => {
+      if ((e.target as HTMLElement).closest("button")) return;
+      this.ed.select(a.uid);
+    });
+    this.rows.set(a.uid, row);
+    this.fillRow(row, a);
+    return row;
+  }
+
+  private fillRow(row: HTMLElement, a: Annotation): void {
+    const ed = this.ed;
+    const source = a.source === "model" ? `model ${a.score != null ? a.score.toFixed(2) : ""}` : a.source;
+    const hidden = ed.isHidden(a.uid), locked = ed.isLocked(a.uid);
+    row.dataset.label = String(a.label);
+    row.dataset.source = a.source;
+    row.dataset.kind = a.geometry.type;
+    row.classList.toggle("ed-selected", ed.selectedUid() === a.uid);
+    row.setAttribute("aria-selected", String(ed.selectedUid() === a.uid));
+    row.replaceChildren(
+      h("span", { class: "ed-swatch", style: `background:${ed.labelColor(a.label)}` }),
+      h("span", { class: "ed-name", testid: "instance-label" }, ed.labelName(a.label)),
+      h("span", { class: "ed-small", testid: "instance-source" }, `${a.geometry.type === "mask" ? "mask" : "poly"} · ${source}`),
+      h("button", { type: "button", class: "ed-icon", testid: "instance-visibility", title: hidden ? "Show" : "Hide", "aria-pressed": String(hidden), onclick: () => ed.toggleHidden(a.uid) }, hidden ? "◌" : "👁"),
+      h("button", { type: "button", class: "ed-icon", testid: "instance-lock", title: locked ? "Unlock" : "Lock", "aria-pressed": String(locked), onclick: () => ed.toggleLocked(a.uid) }, locked ? "🔒" : "🔓"),
+    );
+  }
+
+  onRowState(uid: string): void {
+    const a = this.ed.store.get(uid), row = this.rows.get(uid);
+    if (a && row) this.fillRow(row, a);
+  }
+
+  private selectedRow: string | null = null;
+
+  onSelection(): void {
+    if (!this.built) return;
+    const uid = this.ed.selectedUid();
+    if (this.selectedRow && this.selectedRow !== uid) this.onRowState(this.selectedRow);
+    this.selectedRow = uid;
+    if (uid) {
+      this.onRowState(uid);
+      this.rows.get(uid)?.scrollIntoView({ block: "nearest" });
+    }
+    for (const r of this.proposalList.children) (r as HTMLElement).classList.toggle("ed-selected", Number((r as HTMLElement).dataset.predictionId) === this.ed.selectedProposal());
+  }
+
+  onProposals(): void {
+    if (!this.built) return;
+    const ed = this.ed;
+    const vis = ed.visibleProposals();
+    this.proposalCount.textContent = `(${vis.length} shown / ${ed.proposals.length})`;
+    const frag = document.createDocumentFragment();
+    for (const p of vis.slice().sort((a, b) => b.score - a.score)) {
+      const row = h(
+        "div",
+        { class: "ed-row", testid: "proposal-row", "data-prediction-id": p.id, onclick: (e: Event) => !(e.target as HTMLElement).closest("button") && ed.selectProposal(p.id) },
+        h("span", { class: "ed-swatch ed-dashed", style: `border-color:${ed.labelColor(p.label)}` }),
+        h("span", { class: "ed-name" }, p.label != null ? ed.labelName(p.label) : p.class_name),
+        h("span", { class: "ed-small" }, p.score.toFixed(2)),
+        h("button", { type: "button", class: "ed-icon", testid: "proposal-accept", title: "Accept", onclick: () => ed.acceptProposal(p.id) }, "✓"),
+        h("button", { type: "button", class: "ed-icon", testid: "proposal-edit", title: "Accept and edit", onclick: () => ed.editProposal(p.id) }, "✎"),
+        h("button", { type: "button", class: "ed-icon", testid: "proposal-dismiss", title: "Dismiss", onclick: () => ed.dismissProposal(p.id) }, "✕"),
+      );
+      row.classList.toggle("ed-selected", p.id === ed.selectedProposal());
+      frag.append(row);
+    }
+    this.proposalList.replaceChildren(frag);
+  }
+
+  private renderPalette(): void {
+    const ed = this.ed;
+    this.palette.replaceChildren(
+      ...ed.labels.map((l, i) =>
+        h(
+          "button",
+          { type: "button", class: "ed-label", testid: "label-button", "data-label-id": l.id, "aria-pressed": String(l.id === ed.activeLabel), title: i < 9 ? `Shortcut ${i + 1}` : "", onclick: () => ed.chooseLabel(l.id) },
+          h("span", { class: "ed-swatch", style: `background:${l.color}` }),
+          i < 9 ? h("kbd", {}, String(i + 1)) : null,
+          l.name,
+        ),
+      ),
+    );
+  }
+
+  onLabels(): void {
+    for (const b of this.palette.children) (b as HTMLElement).setAttribute("aria-pressed", String(Number((b as HTMLElement).dataset.labelId) === this.ed.activeLabel));
+  }
+
+  onTool(): void {
+    if (!this.built) return;
+    for (const b of this.toolbar.querySelectorAll<HTMLElement>(".ed-tool")) b.setAttribute("aria-pressed", String(b.dataset.tool === this.ed.tool.name));
+    this.stage.dataset.tool = this.ed.tool.name;
+  }
+
+  onToolbarState(): void {
+    const b = this.toolbar.querySelector<HTMLElement>('[data-testid="btn-toggle-all"]');
+    if (b) {
+      b.textContent = this.ed.showAll() ? "Hide all" : "Show all";
+      b.setAttribute("aria-pressed", String(!this.ed.showAll()));
+    }
+  }
+
+  onZoom(): void {
+    if (this.zoomEl) this.zoomEl.textContent = `${Math.round(this.ed.viewport.scale * 100)}%`;
+  }
+
+  onBrush(): void {
+    this.brushInput.value = String(this.ed.brushSize);
+    this.brushValue.textContent = String(this.ed.brushSize);
+  }
+
+  onCursor(p: Point): void {
+    this.cursorEl.textContent = `${Math.floor(p[0])}, ${Math.floor(p[1])}`;
+  }
+
+  onSaveState(s: SaveState, reason: string): void {
+    if (!this.built) return;
+    this.saveState.dataset.state = s;
+    this.saveState.textContent = reason ? `${SAVE_TEXT[s]}: ${reason}` : SAVE_TEXT[s];
+    this.saveState.title = reason;
+  }
+
+  message(text: string, kind: "info" | "error" = "info"): void {
+    if (!this.built) return;
+    this.statusMsg.textContent = text;
+    this.statusMsg.dataset.kind = kind;
+    if (this.msgTimer) clearTimeout(this.msgTimer);
+    // Errors stay until replaced; info fades after a few seconds.
+    if (kind === "info") this.msgTimer = setTimeout(() => (this.statusMsg.textContent = ""), 5000);
+  }
+
+  addExtensionButton(a: ToolbarAction): HTMLButtonElement {
+    const b = h("button", { type: "button", class: "ed-btn", testid: `ext-${a.id}`, title: a.title ?? a.label, onclick: () => a.onClick(this.ed) }, a.label);
+    this.extensionSlot.append(b);
+    return b;
+  }
+
+  // ------------------------------------------------------------ dialogs
+
+  dialogOpen(): boolean {
+    return this.dialog !== null;
+  }
+
+  private openDialog(testid: string, title: string, body: (Node | string)[], buttons: HTMLElement[], dismissable = true): void {
+    this.closeDialog();
+    const box = h("div", { class: "ed-dialog", role: "dialog", "aria-modal": "true", "aria-label": title, testid }, h("h2", {}, title), ...body, h("div", { class: "ed-dialog-buttons" }, ...buttons));
+    const overlay = h("div", { class: "ed-overlay", "data-dismissable": String(dismissable) }, box);
+    this.ed.root.querySelector(".ed-root")!.append(overlay);
+    this.dialog = overlay;
+    buttons[0]?.focus();
+  }
+
+  closeDialog(onlyDismissable = false): void {
+    if (!this.dialog) return;
+    if (onlyDismissable && this.dialog.dataset.dismissable !== "true") return;
+    this.dialog.remove();
+    this.dialog = null;
+  }
+
+  showConflict(info: ConflictInfo): void {
+    const when = info.updated_at ? new Date(info.updated_at).toLocaleString() : "just now";
+    this.openDialog(
+      "conflict-dialog",
+      "Someone else saved this image",
+      [
+        h("p", {}, `${info.updated_by} saved a newer version (v${info.current_version}) at ${when} while you were editing.`),
+        h("p", {}, "Nothing has been overwritten. Load their version (your unsaved changes are discarded) or keep yours (their changes are replaced by yours)."),
+      ],
+      [
+        h("button", { type: "button", class: "ed-btn", testid: "conflict-load-theirs", onclick: () => void this.ed.loadTheirs() }, "Load their version"),
+        h("button", { type: "button", class: "ed-btn ed-danger", testid: "conflict-keep-mine", onclick: () => void this.ed.keepMine() }, "Keep mine (overwrite)"),
+      ],
+      false,
+    );
+  }
+
+  showQueueEmpty(): void {
+    this.openDialog(
+      "queue-empty-dialog",
+      "Queue is empty",
+      [h("p", {}, "Your work was submitted. There are no more images in your queue.")],
+      [
+        h("a", { class: "ed-btn", href: `/projects/${this.ed.opts.projectId}/`, testid: "queue-empty-project" }, "Back to the project"),
+        h("button", { type: "button", class: "ed-btn", testid: "dialog-close", onclick: () => this.closeDialog() }, "Stay here"),
+      ],
+    );
+  }
+
+  toggleCheatsheet(): void {
+    if (this.dialog?.querySelector('[data-testid="cheatsheet"]')) return this.closeDialog();
+    this.openDialog(
+      "cheatsheet",
+      "Keyboard shortcuts",
+      [h("table", { class: "ed-keys" }, ...SHORTCUTS.map(([k, d]) => h("tr", {}, h("th", {}, k), h("td", {}, d))))],
+      [h("button", { type: "button", class: "ed-btn", testid: "dialog-close", onclick: () => this.closeDialog() }, "Close")],
+    );
+  }
+}

@@ -1,0 +1,48 @@
+"""Fixtures: named personas for one project, API clients logged in as each of them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import LabelFactory, MembershipFactory, ProjectFactory, UserFactory, make_images
+
+
+@dataclass
+class World:
+    """One project with a member of every role, an outsider, and an admin."""
+
+    project: object
+    labels: list
+    users: dict
+
+    def client(self, persona: str) -> APIClient:
+        client = APIClient()
+        if persona != "anonymous":
+            client.force_authenticate(self.users[persona])
+        return client
+
+
+@pytest.fixture
+def world(db) -> World:
+    project = ProjectFactory()
+    labels = [LabelFactory(project=project, name="cat", order=0), LabelFactory(project=project, name="dog", order=1)]
+    users = {
+        "admin": UserFactory(username="admin", is_superuser=True, is_staff=True),
+        "manager": UserFactory(username="manager"),
+        "annotator": UserFactory(username="annotator"),
+        "annotator2": UserFactory(username="annotator2"),
+        "reviewer": UserFactory(username="reviewer"),
+        "outsider": UserFactory(username="outsider"),
+    }
+    for name in ("manager", "annotator", "annotator2", "reviewer"):
+        MembershipFactory(project=project, user=users[name], role=name.rstrip("2"))
+    # The outsider manages another project: being a manager elsewhere gives nothing here.
+    MembershipFactory(project=ProjectFactory(), user=users["outsider"], role="manager")
+    return World(project=project, labels=labels, users=users)
+
+
+@pytest.fixture
+def image(world):
+    return make_images(world.project, 1, width=200, height=100)[0]
