@@ -13,6 +13,7 @@ export default defineConfig({
       cssFileName: "editor",
     },
     sourcemap: true,
+    minify: true,
     target: "es2022",
   },
   test: {

@@ -18,7 +18,7 @@ part only.  Indices in error messages are 0-based, like the JSON arrays they poi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 import cv2
@@ -69,6 +69,8 @@ class Rle(TypedDict):
 
 
 Geometry = dict[str, Any]
+#: a part as it arrives (JSON dicts), read-only
+PartLike = Mapping[str, Any]
 
 # Anything smaller is a sliver produced by collinear points, not a drawn shape.
 _MIN_AREA = 1e-9
@@ -123,7 +125,7 @@ def validate_geometries(geometries: Sequence[Any], *, width: int, height: int) -
 
     The numeric checks run vectorised over every point and ring of every geometry, which makes
     saving an image with hundreds of objects several times faster than validating them one by
-    one.  The first problem raises GeometryError whose ``index`` is the geometry's position.
+    one.  A problem raises GeometryError whose ``index`` is the position of the geometry at fault.
     """
     _check_image_size(width, height)
     out: list[Geometry | None] = [None] * len(geometries)
@@ -460,7 +462,7 @@ def _poly_rle(rings: list[list[float]], width: int, height: int) -> dict[str, An
     return mask_utils.merge(mask_utils.frPyObjects(rings, height, width))
 
 
-def polygons_to_mask(polygons: Sequence[Part], *, width: int, height: int) -> np.ndarray:
+def polygons_to_mask(polygons: Sequence[PartLike], *, width: int, height: int) -> np.ndarray:
     """Rasterise parts (holes subtracted per part, parts united) to a (height, width) bool mask.
 
     A pixel is set when its centre lies inside (pycocotools' polygon rasteriser).
@@ -480,7 +482,7 @@ def polygons_to_mask(polygons: Sequence[Part], *, width: int, height: int) -> np
     return mask
 
 
-def polygons_to_rle(polygons: Sequence[Part], *, width: int, height: int) -> Rle:
+def polygons_to_rle(polygons: Sequence[PartLike], *, width: int, height: int) -> Rle:
     """Rasterise parts (see polygons_to_mask) straight to compressed RLE."""
     _check_image_size(width, height)
     if polygons and not any(p.get("holes") for p in polygons):
@@ -561,7 +563,10 @@ def mask_to_polygons(mask: np.ndarray, *, tolerance: float = 0.0) -> list[Part]:
         # cutting every corner by half a pixel first turns 45-degree stairs into straight lines
         # (and moves no pixel centre across the outline), so far fewer vertices are needed.
         cut = [
-            {"exterior": _cut_corners(p.exterior.coords), "holes": [_cut_corners(r.coords) for r in p.interiors]}
+            {
+                "exterior": _cut_corners(p.exterior.coords),
+                "holes": [_cut_corners(r.coords) for r in p.interiors],
+            }
             for p in parts
         ]
         return simplify_polygons(cut, tolerance)
@@ -571,9 +576,10 @@ def mask_to_polygons(mask: np.ndarray, *, tolerance: float = 0.0) -> list[Part]:
 def _cut_corners(coords: Any) -> np.ndarray:
     """A pixel-edge ring with each corner cut by (at most) half a pixel along both edges."""
     ring = np.asarray(coords, dtype=np.float64)[:-1, :2]
+    ring = ring[np.any(ring != np.roll(ring, -1, axis=0), axis=1)]
     nxt = np.roll(ring, -1, axis=0)
     delta = nxt - ring
-    length = np.abs(delta).sum(axis=1)  # edges are axis-aligned
+    length = np.hypot(delta[:, 0], delta[:, 1])
     step = (np.minimum(0.5, length / 2) / length)[:, None] * delta
     out = np.empty((2 * len(ring), 2))
     out[0::2] = ring + step
@@ -620,7 +626,7 @@ def _part_from_shapely(polygon: Polygon) -> Part:
     }
 
 
-def _to_shapely(part: Part) -> Polygon:
+def _to_shapely(part: PartLike) -> Polygon:
     return Polygon(part["exterior"], part.get("holes") or [])
 
 
@@ -629,7 +635,7 @@ def _to_shapely(part: Part) -> Polygon:
 # --------------------------------------------------------------------------------------------
 
 
-def simplify_polygons(polygons: Sequence[Part], tolerance: float) -> list[Part]:
+def simplify_polygons(polygons: Sequence[PartLike], tolerance: float) -> list[Part]:
     """Douglas–Peucker with topology preserved (GEOS); every returned part is valid.
 
     Holes are kept (GEOS never lets a ring collapse or cross another).  Parts are simplified one
@@ -652,7 +658,8 @@ def repair_polygons(
 
     Each ring goes through shapely.make_valid and the part becomes exterior minus holes;
     polygonal pieces are kept (a bow-tie becomes two triangles), lines/points and rings with
-    fewer than 3 distinct points or non-finite coordinates are dropped.  With ``width``/``height`` the result is also clipped to the image.  May return [].
+    fewer than 3 distinct points or non-finite coordinates are dropped.  With ``width`` and
+    ``height`` the result is also clipped to the image.  May return [].
     """
     clip = None
     if width is not None and height is not None:
@@ -706,12 +713,24 @@ def bbox_and_area(geometry: Geometry, *, width: int, height: int) -> tuple[list[
         x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
         return [x, y, w, h], float(mask_utils.area(rle))
     parts = geometry["polygons"]
-    coords = np.concatenate([np.asarray(p["exterior"], dtype=np.float64) for p in parts])
+    exteriors = [np.asarray(p["exterior"], dtype=np.float64) for p in parts]
+    coords = np.concatenate(exteriors) if len(exteriors) > 1 else exteriors[0]
     x0, y0 = coords.min(axis=0)
     x1, y1 = coords.max(axis=0)
-    shapes = [_to_shapely(p) for p in parts]
-    area = shapes[0].area if len(shapes) == 1 else shapely.union_all(shapes).area
+    if len(parts) == 1:
+        # the common case, on every save: the shoelace formula is exact for a valid polygon and
+        # much cheaper than building a shapely object
+        holes = parts[0].get("holes") or []
+        area = _shoelace(exteriors[0]) - sum(_shoelace(np.asarray(h, dtype=np.float64)) for h in holes)
+    else:
+        area = shapely.union_all([_to_shapely(p) for p in parts]).area
     return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)], float(area)
+
+
+def _shoelace(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    twice = np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]) + x[-1] * y[0] - y[-1] * x[0]
+    return abs(float(twice)) / 2.0
 
 
 def geometry_to_mask(geometry: Geometry, *, width: int, height: int) -> np.ndarray:
@@ -833,7 +852,7 @@ def from_coco_segmentation(
         raise GeometryError("segmentation is empty (the annotation has only a bbox)")
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in segmentation):
         segmentation = [segmentation]  # some tools write a single polygon without nesting
-    parts: list[dict[str, Any]] = []
+    parts: list[Any] = []
     for p, flat in enumerate(segmentation):
         if not isinstance(flat, list) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat

@@ -90,7 +90,8 @@ def _build_coco(
     # Internal ids start at 1: COCOeval uses 0 to mean "unmatched" in its match arrays.
     image_ids: dict[Any, int] = {}
     sizes: dict[int, tuple[int, int]] = {}
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image in gt_images:
         if image["id"] in image_ids:
             raise ValueError(f"image id {image['id']!r} appears twice in the ground truth")
@@ -123,9 +124,10 @@ def _build_coco(
 
     results = []
     for image in dt_images:
-        iid = image_ids.get(image["id"])
-        if iid is None:
+        known = image_ids.get(image["id"])
+        if known is None:
             raise ValueError(f"prediction for image id {image['id']!r}, which has no ground truth")
+        iid = known
         width, height = sizes[iid]
         for inst in image.get("instances", []):
             rle = _instance_rle(inst, width=width, height=height)

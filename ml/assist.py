@@ -1,0 +1,279 @@
+"""Interactive, class-agnostic drawing assists for the editor: box→mask (GrabCut), intelligent scissors, optional SAM.
+
+These need no trained weights and run on one CPU core fast enough for an interactive request
+(GrabCut runs on a bounded-size crop around the box; scissors work on a crop around each segment).
+Coordinates follow the shared geometry contract: pixel (row i, col j) covers [j, j+1] x [i, i+1].
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+Point = Sequence[float]
+
+
+class AssistError(ValueError):
+    """The request cannot be served as given (bad box, points outside the image…)."""
+
+
+class AssistUnavailable(RuntimeError):
+    """An optional assist (SAM) is not installed or not configured on this server."""
+
+
+def _check_image(image: np.ndarray) -> tuple[int, int]:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise AssistError(f"expected an RGB uint8 image (H, W, 3), got {image.shape} {image.dtype}")
+    return image.shape[0], image.shape[1]
+
+
+def _box_mask(height: int, width: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    mask = np.zeros((height, width), bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def _keep_object_components(
+    fg: np.ndarray, centre: tuple[int, int], seeds: list[tuple[int, int]], inner: tuple[int, int, int, int]
+) -> np.ndarray:
+    """The component(s) the user meant: those under a foreground click, else the one under the box
+    centre, else the largest one inside the box. GrabCut often leaves specks of look-alike colour."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return fg
+    keep = {int(labels[y, x]) for x, y in seeds if labels[y, x] > 0}
+    cx, cy = centre
+    if not keep and labels[cy, cx] > 0:
+        keep.add(int(labels[cy, cx]))
+    if not keep:
+        x0, y0, x1, y1 = inner
+        inside = labels[y0:y1, x0:x1]
+        areas = np.bincount(inside.ravel(), minlength=count)
+        areas[0] = 0
+        keep.add(int(areas.argmax()))
+    return np.isin(labels, list(keep))
+
+
+def _fill_small_holes(fg: np.ndarray, max_share: float, keep_points: list[tuple[int, int]]) -> np.ndarray:
+    """Fill holes smaller than ``max_share`` of the object; real holes (a ring, a donut) stay."""
+    area = int(fg.sum())
+    if area == 0:
+        return fg
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~fg).astype(np.uint8), connectivity=4)
+    height, width = fg.shape
+    protected = {int(labels[y, x]) for x, y in keep_points}
+    out = fg.copy()
+    for index in range(1, count):
+        x, y, w, h, hole_area = stats[index]
+        touches_border = x == 0 or y == 0 or x + w == width or y + h == height
+        if touches_border or index in protected or hole_area > max_share * area:
+            continue
+        out[labels == index] = True
+    return out
+
+
+def box_to_mask(
+    image: np.ndarray,
+    box: Sequence[float],
+    *,
+    foreground: Sequence[Point] = (),
+    background: Sequence[Point] = (),
+    iterations: int = 4,
+    margin: float = 0.15,
+    max_side: int = 240,
+    hole_share: float = 0.02,
+) -> np.ndarray:
+    """Segment the object inside ``box`` = [x, y, w, h]; returns a boolean mask of the full image.
+
+    ``foreground`` / ``background`` are [x, y] clicks (or scribble points) that GrabCut must treat
+    as certainly object / certainly not object. Falls back to the plain box when GrabCut finds
+    nothing, so the user always gets an editable shape.
+    """
+    height, width = _check_image(image)
+    if len(box) != 4:
+        raise AssistError("box must be [x, y, width, height]")
+    bx, by, bw, bh = (float(v) for v in box)
+    if not (bw > 0 and bh > 0):
+        raise AssistError(f"box must have a positive width and height, got {bw} x {bh}")
+    x0, y0 = max(0, int(np.floor(bx))), max(0, int(np.floor(by)))
+    x1, y1 = min(width, int(np.ceil(bx + bw))), min(height, int(np.ceil(by + bh)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        if x1 <= x0 or y1 <= y0:
+            raise AssistError("box lies outside the image")
+        return _box_mask(height, width, x0, y0, x1, y1)
+
+    # GrabCut learns the background colours from the margin around the box.
+    pad = max(8, int(round(margin * max(x1 - x0, y1 - y0))))
+    cx0, cy0 = max(0, x0 - pad), max(0, y0 - pad)
+    cx1, cy1 = min(width, x1 + pad), min(height, y1 + pad)
+    crop = image[cy0:cy1, cx0:cx1]
+    crop_h, crop_w = crop.shape[:2]
+    # GrabCut's cost grows with pixels x iterations; a bounded working size keeps big boxes interactive.
+    scale = min(1.0, max_side / max(crop_h, crop_w))
+    work_w, work_h = max(1, round(crop_w * scale)), max(1, round(crop_h * scale))
+    work = cv2.resize(crop, (work_w, work_h), interpolation=cv2.INTER_AREA) if scale < 1 else crop.copy()
+
+    def to_work(x: float, y: float) -> tuple[int, int]:
+        return (
+            int(np.clip((x - cx0) * scale, 0, work_w - 1)),
+            int(np.clip((y - cy0) * scale, 0, work_h - 1)),
+        )
+
+    gc = np.full((work_h, work_w), cv2.GC_BGD, np.uint8)
+    ix0, iy0 = to_work(x0, y0)
+    ix1, iy1 = to_work(x1 - 1e-6, y1 - 1e-6)
+    gc[iy0 : iy1 + 1, ix0 : ix1 + 1] = cv2.GC_PR_FGD
+    if not (gc == cv2.GC_BGD).any():
+        # The box fills the whole image: GrabCut needs some background to fit its model, and the
+        # image border is the best guess a person would make too.
+        gc[[0, -1], :] = cv2.GC_PR_BGD
+        gc[:, [0, -1]] = cv2.GC_PR_BGD
+    # Small seeds: a click near an edge must not claim pixels on the other side of it.
+    radius = 1
+    fg_seeds = [to_work(float(x), float(y)) for x, y in foreground]
+    bg_seeds = [to_work(float(x), float(y)) for x, y in background]
+    for point in fg_seeds:
+        cv2.circle(gc, point, radius, cv2.GC_FGD, thickness=-1)
+    for point in bg_seeds:
+        cv2.circle(gc, point, radius, cv2.GC_BGD, thickness=-1)
+
+    bgd_model = np.zeros((1, 65), np.float64)
+    fgd_model = np.zeros((1, 65), np.float64)
+    try:
+        # OpenCV's GrabCut expects 3-channel 8-bit; the channel order does not matter to its colour models.
+        cv2.grabCut(work, gc, None, bgd_model, fgd_model, max(1, iterations), cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return _box_mask(height, width, x0, y0, x1, y1)
+    fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    centre = to_work((x0 + x1) / 2, (y0 + y1) / 2)
+    fg = _keep_object_components(fg, centre, fg_seeds, (ix0, iy0, ix1 + 1, iy1 + 1))
+    fg = _fill_small_holes(fg, hole_share, bg_seeds)
+    if not fg.any():
+        return _box_mask(height, width, x0, y0, x1, y1)
+
+    if scale < 1:
+        # Smooth upscaling of the working mask: linear interpolation then a 0.5 cut gives edges
+        # without the staircase of a nearest-neighbour resize.
+        fg = cv2.resize(fg.astype(np.float32), (crop_w, crop_h), interpolation=cv2.INTER_LINEAR) > 0.5
+    out = np.zeros((height, width), bool)
+    out[cy0:cy1, cx0:cx1] = fg
+    if not out.any():
+        return _box_mask(height, width, x0, y0, x1, y1)
+    return out
+
+
+def _pixel(point: Point, width: int, height: int) -> tuple[int, int]:
+    x, y = float(point[0]), float(point[1])
+    if not (0 <= x <= width and 0 <= y <= height):
+        raise AssistError(f"point {list(point)} lies outside the {width}x{height} image")
+    return min(width - 1, int(x)), min(height - 1, int(y))
+
+
+def scissors_path(
+    image: np.ndarray,
+    points: Sequence[Point],
+    *,
+    closed: bool = False,
+    margin: int = 24,
+    canny: tuple[float, float] = (32.0, 100.0),
+    gradient_limit: float = 200.0,
+) -> list[list[float]]:
+    """Intelligent-scissors path through the clicked ``points`` ([x, y] each), following strong edges.
+
+    Each segment between consecutive points is solved on a crop around those two points (plus
+    ``margin`` pixels), so the cost depends on the click spacing, not the image size. With
+    ``closed`` the last point joins back to the first. Returns pixel-centre coordinates.
+    """
+    height, width = _check_image(image)
+    if len(points) < 2:
+        raise AssistError("intelligent scissors need at least two points")
+    pixels = [_pixel(p, width, height) for p in points]
+    pairs = list(zip(pixels[:-1], pixels[1:]))
+    if closed and len(pixels) > 2:
+        pairs.append((pixels[-1], pixels[0]))
+
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    path: list[tuple[int, int]] = []
+    for (sx, sy), (tx, ty) in pairs:
+        x0, y0 = max(0, min(sx, tx) - margin), max(0, min(sy, ty) - margin)
+        x1, y1 = min(width, max(sx, tx) + margin + 1), min(height, max(sy, ty) + margin + 1)
+        tool = cv2.segmentation.IntelligentScissorsMB()
+        tool.setEdgeFeatureCannyParameters(*canny)
+        tool.setGradientMagnitudeMaxLimit(gradient_limit)
+        tool.applyImage(np.ascontiguousarray(bgr[y0:y1, x0:x1]))
+        tool.buildMap((sx - x0, sy - y0))
+        # Without the backward flag the contour runs from the source (map origin) to the target.
+        segment = tool.getContour((tx - x0, ty - y0)).reshape(-1, 2)
+        for x, y in segment:
+            pt = (int(x) + x0, int(y) + y0)
+            if not path or path[-1] != pt:
+                path.append(pt)
+    if closed and len(path) > 1 and path[-1] == path[0]:
+        path.pop()  # polygon rings are stored open in our geometry format
+    return [[x + 0.5, y + 0.5] for x, y in path]
+
+
+_SAM_CACHE: dict[tuple[str, str, str], Any] = {}
+_SAM_LOCK = threading.Lock()
+
+
+def sam_predict(
+    image: np.ndarray,
+    *,
+    checkpoint: str | None,
+    model_type: str = "vit_b",
+    box: Sequence[float] | None = None,
+    points: Sequence[Point] | None = None,
+    labels: Sequence[int] | None = None,
+    device: str | None = None,
+) -> np.ndarray:
+    """Segment Anything from a box [x, y, w, h] and/or points (labels: 1 object, 0 background).
+
+    Only available when the optional ``segment_anything`` package is installed and ``checkpoint``
+    points at its weights file; otherwise raises AssistUnavailable saying which is missing.
+    """
+    try:
+        from segment_anything import SamPredictor, sam_model_registry
+    except ImportError as exc:
+        raise AssistUnavailable(
+            "SAM assist is not available: the optional 'segment_anything' package is not installed "
+            "(pip install segment-anything) — use box→mask (GrabCut) instead"
+        ) from exc
+    if not checkpoint or not Path(checkpoint).is_file():
+        raise AssistUnavailable(
+            f"SAM assist is not available: no SAM checkpoint file configured (got {checkpoint!r}); "
+            "set the SAM checkpoint path setting to a downloaded sam_vit_*.pth file"
+        )
+    _check_image(image)
+    if box is None and not points:
+        raise AssistError("SAM needs a box or at least one point")
+    if points and (labels is None or len(labels) != len(points)):
+        raise AssistError("each SAM point needs a label (1 = object, 0 = background)")
+    import torch
+
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    key = (str(checkpoint), model_type, dev)
+    with _SAM_LOCK:
+        predictor = _SAM_CACHE.get(key)
+        if predictor is None:
+            sam = sam_model_registry[model_type](checkpoint=str(checkpoint))
+            predictor = SamPredictor(sam.to(dev))
+            _SAM_CACHE[key] = predictor
+        predictor.set_image(image)
+        box_xyxy = None
+        if box is not None:
+            x, y, w, h = (float(v) for v in box)
+            box_xyxy = np.array([x, y, x + w, y + h], np.float32)
+        masks, scores, _ = predictor.predict(
+            point_coords=np.asarray(points, np.float32) if points else None,
+            point_labels=np.asarray(labels, np.int32) if points else None,
+            box=box_xyxy,
+            # A single click is ambiguous (part or whole?); let SAM propose several and take the best.
+            multimask_output=box is None and len(points or []) == 1,
+        )
+    return np.asarray(masks[int(np.argmax(scores))], dtype=bool)

@@ -1,0 +1,240 @@
+"""The permission matrix: every REST endpoint × every persona, written once as one table.
+
+Each row names an endpoint, how to call it, and the status each persona must get. Outsiders (who
+manage another project) get 404 on anything project-scoped, members without the needed role get
+403, anonymous callers are refused. A separate test checks that the table covers every route in
+annotator/api_urls.py, so a new endpoint cannot ship without a row here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import URLPattern
+
+from annotator import api_urls
+from annotator.annotations.services import annotations_replace
+from annotator.images.models import ImageStatus
+from annotator.jobs.models import Job
+from annotator.projects.models import Membership
+from tests.factories import ProjectFactory, make_images, png_bytes, polygon_geometry, square, upload
+
+PERSONAS = ("anonymous", "outsider", "annotator", "reviewer", "manager", "admin")
+# DRF answers 403 to anonymous callers when session auth is listed first, 401 with token auth first.
+DENIED_ANON = (401, 403)
+
+
+@dataclass
+class Objects:
+    """The ids one row's URL and body may refer to."""
+
+    project: int
+    image: int
+    label: int
+    spare_label: int
+    membership: int
+    job: int
+    version: int
+
+
+@dataclass
+class Row:
+    name: str
+    method: str
+    url: str  # formatted with the fields of Objects
+    expect: dict[str, int | tuple[int, ...]]
+    body: Callable[[Objects], Any] | None = None
+    format: str = "json"
+    route: str = ""  # the api_urls route the row exercises
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _expect(outsider: int, annotator: int, reviewer: int, manager: int, admin: int) -> dict[str, Any]:
+    return {
+        "anonymous": DENIED_ANON, "outsider": outsider, "annotator": annotator, "reviewer": reviewer,
+        "manager": manager, "admin": admin,
+    }
+
+
+def members(status: int) -> dict[str, Any]:
+    """Every member and the admin get `status`; the outsider gets 404."""
+    return _expect(404, status, status, status, status)
+
+
+def manage(status: int) -> dict[str, Any]:
+    """Managers and the admin get `status`; annotators and reviewers 403; the outsider 404."""
+    return _expect(404, 403, 403, status, status)
+
+
+def annotate(status: int) -> dict[str, Any]:
+    """The image's annotator, managers and the admin get `status`; reviewers 403; the outsider 404."""
+    return _expect(404, status, 403, status, status)
+
+
+def _upload_body(o: Objects) -> dict[str, Any]:
+    return {"files": [upload("fresh.png", png_bytes(30, 20, color=(1, 2, 3)))]}
+
+
+ROWS: list[Row] = [
+    Row("list projects", "get", "/api/projects/", {**members(200), "outsider": 200}, route="projects/"),
+    Row("create project", "post", "/api/projects/", _expect(403, 403, 403, 403, 201),
+        body=lambda o: {"name": "Brand new"}, route="projects/"),
+    Row("read project", "get", "/api/projects/{project}/", members(200), route="projects/<int:pk>/"),
+    Row("edit project", "patch", "/api/projects/{project}/", manage(200),
+        body=lambda o: {"description": "changed"}, route="projects/<int:pk>/"),
+    Row("delete project", "delete", "/api/projects/{project}/", manage(204), route="projects/<int:pk>/"),
+    Row("project stats", "get", "/api/projects/{project}/stats/", members(200), route="projects/<int:pk>/stats/"),
+    Row("list labels", "get", "/api/projects/{project}/labels/", members(200), route="projects/<int:pk>/labels/"),
+    Row("add label", "post", "/api/projects/{project}/labels/", manage(201),
+        body=lambda o: {"name": "bird"}, route="projects/<int:pk>/labels/"),
+    Row("list members", "get", "/api/projects/{project}/members/", members(200), route="projects/<int:pk>/members/"),
+    Row("add member", "post", "/api/projects/{project}/members/", manage(201),
+        body=lambda o: {"username": "outsider", "role": "annotator"}, route="projects/<int:pk>/members/"),
+    Row("list images", "get", "/api/projects/{project}/images/", members(200), route="projects/<int:pk>/images/"),
+    Row("upload images", "post", "/api/projects/{project}/images/", manage(201),
+        body=_upload_body, format="multipart", route="projects/<int:pk>/images/"),
+    Row("take next image", "post", "/api/projects/{project}/queue/next/", annotate(200),
+        route="projects/<int:pk>/queue/next/"),
+    Row("read label", "get", "/api/labels/{label}/", members(200), route="labels/<int:pk>/"),
+    Row("edit label", "patch", "/api/labels/{label}/", manage(200),
+        body=lambda o: {"color": "#00ff00"}, route="labels/<int:pk>/"),
+    Row("delete label", "delete", "/api/labels/{spare_label}/", manage(204), route="labels/<int:pk>/"),
+    Row("change member role", "patch", "/api/members/{membership}/", manage(200),
+        body=lambda o: {"role": "reviewer"}, route="members/<int:pk>/"),
+    Row("remove member", "delete", "/api/members/{membership}/", manage(204), route="members/<int:pk>/"),
+    Row("read image", "get", "/api/images/{image}/", members(200), route="images/<int:pk>/"),
+    Row("edit image", "patch", "/api/images/{image}/", manage(200),
+        body=lambda o: {"priority": 5}, route="images/<int:pk>/"),
+    Row("delete image", "delete", "/api/images/{image}/", manage(204), route="images/<int:pk>/"),
+    Row("image file", "get", "/api/images/{image}/file/", members(200), route="images/<int:pk>/file/"),
+    Row("image thumbnail", "get", "/api/images/{image}/thumbnail/", members(200), route="images/<int:pk>/thumbnail/"),
+    Row("submit image", "post", "/api/images/{image}/submit/", annotate(200), route="images/<int:pk>/submit/"),
+    Row("read annotations", "get", "/api/images/{image}/annotations/", members(200),
+        route="images/<int:pk>/annotations/"),
+    Row("save annotations", "put", "/api/images/{image}/annotations/", annotate(200),
+        body=lambda o: {"version": o.version, "annotations": []}, route="images/<int:pk>/annotations/"),
+    Row("list revisions", "get", "/api/images/{image}/revisions/", members(200), route="images/<int:pk>/revisions/"),
+    Row("read revision", "get", "/api/images/{image}/revisions/{version}/", members(200),
+        route="images/<int:pk>/revisions/<int:version>/"),
+    Row("restore revision", "post", "/api/images/{image}/revisions/{version}/restore/", annotate(200),
+        body=lambda o: {"version": o.version}, route="images/<int:pk>/revisions/<int:version>/restore/"),
+    Row("list predictions", "get", "/api/images/{image}/predictions/", members(200),
+        route="images/<int:pk>/predictions/"),
+    Row("list jobs", "get", "/api/jobs/", {**members(200), "outsider": 200}, route="jobs/"),
+    Row("read job", "get", "/api/jobs/{job}/", members(200), route="jobs/<int:pk>/"),
+    Row("cancel job", "post", "/api/jobs/{job}/cancel/", manage(200), route="jobs/<int:pk>/cancel/"),
+    Row("download job result", "get", "/api/jobs/{job}/result/", members(200), route="jobs/<int:pk>/result/"),
+]
+
+CASES = [pytest.param(row, persona, id=f"{row.name}-{persona}") for row in ROWS for persona in PERSONAS]
+
+
+@pytest.fixture
+def objects(world) -> Objects:
+    """An image the annotator is working on (one saved revision), a spare label, a queued job."""
+    image = make_images(world.project, 1, width=120, height=80)[0]
+    image.assignee = world.users["annotator"]
+    image.status = ImageStatus.IN_PROGRESS
+    image.save()
+    cat = world.labels[0]
+    saved, _ = annotations_replace(
+        image=image, user=world.users["annotator"], base_version=0,
+        items=[{"label": cat.pk, "geometry": polygon_geometry(square(10, 10, 20))}],
+    )
+    spare = world.project.labels.create(name="unused", color="#123456", order=9)
+    membership = Membership.objects.get(project=world.project, user=world.users["annotator2"])
+    job = Job.objects.create(kind="export", project=world.project, created_by=world.users["manager"])
+    job.result_file.save("result.txt", ContentFile(b"export"), save=True)
+    return Objects(
+        project=world.project.pk, image=image.pk, label=cat.pk, spare_label=spare.pk, membership=membership.pk,
+        job=job.pk, version=saved.version,
+    )
+
+
+@pytest.mark.parametrize(("row", "persona"), CASES)
+def test_endpoint_answers_each_persona_with_the_status_of_its_role(world, objects, row: Row, persona: str) -> None:
+    client = world.client(persona)
+    url = row.url.format(**vars(objects))
+    kwargs: dict[str, Any] = {}
+    if row.body is not None:
+        kwargs = {"data": row.body(objects), "format": row.format}
+    response = getattr(client, row.method)(url, **kwargs)
+    expected = row.expect[persona]
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    assert response.status_code in allowed, (
+        f"{row.method.upper()} {url} as {persona}: {response.status_code} "
+        f"{getattr(response, 'data', b'') if not hasattr(response, 'streaming_content') else ''}"
+    )
+
+
+def test_permission_table_covers_every_api_route() -> None:
+    routes = {str(p.pattern) for p in api_urls.urlpatterns if isinstance(p, URLPattern)}
+    routes -= {"schema/", "docs/"}
+    covered = {row.route for row in ROWS}
+    assert routes - covered == set(), "endpoints without a row in the permission table"
+    assert covered - routes == set(), "rows naming routes that no longer exist"
+
+
+# --- Nobody sees another project's images ---------------------------------------------------
+
+
+@pytest.fixture
+def other_image(world):
+    """An image in the project the outsider manages (and our members are not in)."""
+    other = ProjectFactory()
+    Membership.objects.create(project=other, user=world.users["outsider"], role="manager")
+    return make_images(other, 1, width=40, height=30)[0]
+
+
+def test_image_listing_shows_only_the_projects_own_images(world, objects, other_image) -> None:
+    response = world.client("manager").get(f"/api/projects/{world.project.pk}/images/")
+    assert response.status_code == 200
+    ids = {item["id"] for item in response.data["results"]}
+    assert ids == {objects.image}
+    assert other_image.pk not in ids
+
+
+def test_outsider_listing_its_own_project_never_sees_ours(world, objects, other_image) -> None:
+    response = world.client("outsider").get(f"/api/projects/{other_image.project_id}/images/")
+    assert response.status_code == 200
+    assert [item["id"] for item in response.data["results"]] == [other_image.pk]
+
+
+def test_project_list_hides_projects_the_user_is_not_in(world, other_image) -> None:
+    names = {p["name"] for p in world.client("annotator").get("/api/projects/").data}
+    assert world.project.name in names
+    assert other_image.project.name not in names
+    outsider_names = {p["name"] for p in world.client("outsider").get("/api/projects/").data}
+    assert world.project.name not in outsider_names
+
+
+@pytest.mark.parametrize("suffix", ["", "file/", "thumbnail/", "annotations/", "revisions/", "predictions/"])
+def test_members_of_one_project_get_404_for_another_projects_image(world, other_image, suffix: str) -> None:
+    for persona in ("annotator", "reviewer", "manager"):
+        response = world.client(persona).get(f"/api/images/{other_image.pk}/{suffix}")
+        assert response.status_code == 404, persona
+
+
+def test_manager_cannot_write_annotations_on_another_projects_image(world, other_image) -> None:
+    response = world.client("manager").put(
+        f"/api/images/{other_image.pk}/annotations/", {"version": 0, "annotations": []}, format="json"
+    )
+    assert response.status_code == 404
+    other_image.refresh_from_db()
+    assert other_image.version == 0
+
+
+def test_job_listing_hides_other_projects_jobs(world, objects) -> None:
+    ids = [job["id"] for job in world.client("outsider").get("/api/jobs/").data["results"]]
+    assert objects.job not in ids
+    assert objects.job in [job["id"] for job in world.client("annotator").get("/api/jobs/").data["results"]]
+
+
+def test_outsider_404_is_indistinguishable_from_a_missing_project(world) -> None:
+    client = world.client("outsider")
+    missing = client.get("/api/projects/999999/")
+    hidden = client.get(f"/api/projects/{world.project.pk}/")
+    assert missing.status_code == hidden.status_code == 404
+    assert missing.data == hidden.data
