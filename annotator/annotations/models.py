@@ -44,6 +44,9 @@ class Annotation(models.Model):
     )
     score = models.FloatField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    # Hash of label, geometry, z-order and attributes: tells whether a save changed the object
+    # without reading every geometry back from the database.
+    digest = models.CharField(max_length=40, blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import markdown
 import nh3
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -115,9 +114,7 @@ class ProjectDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
-        project = load_project(request, pk, Capability.MANAGE)
-        with transaction.atomic():
-            project.delete()
+        services.project_delete(project=load_project(request, pk, Capability.MANAGE))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -49,6 +49,35 @@ def project_update(*, project: Project, **changes: Any) -> Project:
     return project
 
 
+def project_delete(*, project: Project) -> None:
+    """Delete a project with everything in it: images, annotations, revisions, jobs, and their files."""
+    from annotator.annotations.models import Annotation
+    from annotator.images.models import Image
+    from annotator.jobs.models import Job
+
+    with transaction.atomic():
+        files = [
+            name
+            for pair in Image.objects.filter(project=project).values_list("file", "thumbnail")
+            for name in pair
+            if name
+        ]
+        files += [name for name in Job.objects.filter(project=project).values_list("result_file", flat=True) if name]
+        # Annotation.label is PROTECT (a label in use must not vanish from under its objects), and
+        # Django's collector refuses the cascade even though the annotations go too: delete them first.
+        Annotation.objects.filter(image__project=project).delete()
+        project.delete()
+        # Files only go once the rows are gone for good; a rolled-back delete keeps them.
+        transaction.on_commit(lambda: _storage_delete(files))
+
+
+def _storage_delete(names: list[str]) -> None:
+    from django.core.files.storage import default_storage
+
+    for name in names:
+        default_storage.delete(name)
+
+
 @transaction.atomic
 def label_create(
     *, project: Project, name: str, color: str | None = None, attributes_schema: dict | None = None, order: int | None = None
@@ -101,6 +130,15 @@ def membership_set(*, project: Project, username: str, role: str) -> Membership:
         raise DomainError(f"There is no user named {username!r}.")
     if role not in Role.values:
         raise DomainError(f"role must be one of {', '.join(Role.values)}")
+    current = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if (
+        current is not None
+        and current.role == Role.MANAGER
+        and role != Role.MANAGER
+        and project.memberships.filter(role=Role.MANAGER).count() == 1
+    ):
+        # Demoting the last manager would leave nobody (but admins) able to manage the project.
+        raise DomainError("A project needs at least one manager.", status=409)
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership
 

@@ -178,7 +178,9 @@ export class Editor implements RenderModel {
     }
     if (e.proposalsChanged || e.cause === "load") saveDismissed(this.image.id, this.store.dismissedIds());
     if (this.selectedPred != null && !this.visibleProposals().some((p) => p.id === this.selectedPred)) this.selectedPred = null;
-    this.renderer?.invalidate("all");
+    // The selected object lives on the interaction layer: editing only it leaves the static layer alone.
+    const onlySelected = e.uids.size === 1 && this.selected !== null && e.uids.has(this.selected) && !e.proposalsChanged && this.store.has(this.selected);
+    this.renderer?.invalidate(onlySelected ? "interaction" : "static");
     this.ui.onStoreChange(e);
     this.emit("editor:change", { uids: [...e.uids], cause: e.cause });
   }

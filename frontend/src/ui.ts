@@ -98,6 +98,8 @@ export class EditorUI {
       ed.emit("editor:image-loaded", {});
     });
     this.imageEl.addEventListener("error", () => this.message("The image could not be loaded", "error"));
+    // Decode off the main thread: a 12-megapixel PNG must not block the first interaction.
+    this.imageEl.decoding = "async";
     this.imageEl.src = ed.image.file_url;
     this.imageEl.style.width = `${ed.image.width}px`;
     this.imageEl.style.height = `${ed.image.height}px`;

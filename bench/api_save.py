@@ -1,0 +1,126 @@
+"""Latency of saving an image's annotations (100 polygons x 50 vertices) with 32 concurrent clients.
+
+Starts gunicorn as `make run` does, on loopback, against the configured database (SQLite in a
+temporary data dir by default; set DATABASE_URL for PostgreSQL). Each client is an annotator
+saving their own image. Two loads are measured:
+  - closed loop: every client saves again as soon as the previous save returned (max throughput);
+  - autosave pace: every client saves once per second (what the editor's autosave does).
+Usage: .venv/bin/python bench/api_save.py [--clients 32] [--seconds 15]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._server import bench_env, start_web  # noqa: E402
+
+
+def polygon(cx: float, cy: float, radius: float, vertices: int = 50) -> list[list[float]]:
+    return [[round(cx + radius * math.cos(2 * math.pi * k / vertices), 2),
+             round(cy + radius * math.sin(2 * math.pi * k / vertices), 2)] for k in range(vertices)]
+
+
+def setup(clients: int) -> tuple[list[tuple[str, int]], int]:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from annotator.images.services import images_add
+    from annotator.projects.models import Membership
+    from annotator.projects.services import project_create, user_create
+    from tests.factories import png_bytes
+
+    call_command("migrate", verbosity=0)
+    project = project_create(name=f"bench-{os.getpid()}", creator=None, labels=[{"name": "object"}])
+    sources = [(f"{i}.png", lambda i=i: png_bytes(1000, 1000, color=(i, 0, 0))) for i in range(clients)]
+    images = images_add(project=project, sources=sources).created
+    tokens = []
+    for index, image in enumerate(images):
+        user = user_create(username=f"bench{os.getpid()}-{index}", password="bench-pass-123")
+        Membership.objects.create(project=project, user=user, role="annotator")
+        tokens.append((Token.objects.create(user=user).key, image.pk))
+    return tokens, project.labels.get().pk
+
+
+def client_loop(url: str, token: str, image_id: int, label: int, stop: float, pace: float | None, out: list[float], errors: list[str]) -> None:
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Token {token}", "Content-Type": "application/json"})
+    annotations = [
+        {"label": label, "geometry": {"type": "polygons", "polygons": [{"exterior": polygon(50 + (k % 10) * 95, 50 + (k // 10) * 95, 40), "holes": []}]}}
+        for k in range(100)
+    ]
+    body_tail = json.dumps(annotations)
+    version = session.get(f"{url}/api/images/{image_id}/annotations/").json()["version"]
+    while time.monotonic() < stop:
+        started = time.monotonic()
+        response = session.put(f"{url}/api/images/{image_id}/annotations/", data=f'{{"version": {version}, "annotations": {body_tail}}}')
+        elapsed = time.monotonic() - started
+        if response.status_code != 200:
+            errors.append(f"{response.status_code} {response.text[:200]}")
+            return
+        version = response.json()["version"]
+        out.append(elapsed * 1000)
+        if pace:
+            time.sleep(max(0.0, pace - elapsed))
+
+
+def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pace: float | None) -> dict[str, float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+    threads = [threading.Thread(target=client_loop, args=(url, t, i, label, stop, pace, latencies, errors)) for t, i in tokens]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} failed saves, first: {errors[0]}")
+    latencies.sort()
+    return {
+        "saves": len(latencies),
+        "median_ms": statistics.median(latencies),
+        "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "rps": len(latencies) / wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    data_dir = tempfile.mkdtemp(prefix="annotator-bench-")
+    env = bench_env(data_dir)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("ANNOTATOR_", "DJANGO_", "DEBUG"))})
+    tokens, label = setup(args.clients)
+    server, url = start_web(env, workers=args.workers)
+    try:
+        database = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
+        print(f"API save benchmark: {args.clients} clients, 100 polygons x 50 vertices per save, gunicorn {args.workers} workers x 4 threads, {database}, {os.cpu_count()} cores")
+        run(url, tokens[:4], label, 2, None)  # warm-up
+        for name, pace in (("closed loop", None), ("autosave pace (1 save/s per client)", 1.0)):
+            result = run(url, tokens, label, args.seconds, pace)
+            print(f"  {name:<38} saves={result['saves']:<6} median={result['median_ms']:7.1f} ms  p99={result['p99_ms']:7.1f} ms  {result['rps']:6.1f} req/s")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
