@@ -30,6 +30,7 @@ urlpatterns = [
     path("images/<int:pk>/revisions/<int:version>/", annotations.RevisionDetailApi.as_view()),
     path("images/<int:pk>/revisions/<int:version>/restore/", annotations.RevisionRestoreApi.as_view()),
     path("images/<int:pk>/predictions/", annotations.PredictionListApi.as_view()),
+    path("geometry/convert/", annotations.GeometryConvertApi.as_view()),
     path("jobs/", jobs.JobListApi.as_view()),
     path("jobs/<int:pk>/", jobs.JobDetailApi.as_view()),
     path("jobs/<int:pk>/cancel/", jobs.JobCancelApi.as_view()),

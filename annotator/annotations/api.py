@@ -11,6 +11,8 @@ from annotator.core.api import load_image, validated
 from annotator.core.errors import DomainError, Forbidden, NotFound
 from annotator.images.selectors import edit_denied_reason
 
+from ml.geometry import GeometryError, convert
+
 from .models import Revision
 from .selectors import annotation_to_dict, annotations_of, predictions_of, revisions_of
 from .services import annotations_replace, revision_restore
@@ -126,3 +128,24 @@ class PredictionListApi(APIView):
             for p in predictions_of(image, min_score=min_score, model_version=model_version_id)
         ]
         return Response({"image": image.pk, "predictions": predictions})
+
+
+class ConvertSerializer(serializers.Serializer):
+    geometry = serializers.JSONField()
+    to = serializers.ChoiceField(choices=["polygons", "mask"])
+    width = serializers.IntegerField(min_value=1, max_value=100_000)
+    height = serializers.IntegerField(min_value=1, max_value=100_000)
+    tolerance = serializers.FloatField(min_value=0, max_value=50, default=0.0)
+
+
+class GeometryConvertApi(APIView):
+    """Polygon ⇄ mask conversion with the server's geometry rules, so the editor and exports agree."""
+
+    @extend_schema(request=ConvertSerializer, responses=dict)
+    def post(self, request: Request) -> Response:
+        data = validated(ConvertSerializer, request.data)
+        try:
+            geometry = convert(data["geometry"], to=data["to"], width=data["width"], height=data["height"], tolerance=data["tolerance"])
+        except GeometryError as exc:
+            raise DomainError(str(exc)) from None
+        return Response({"geometry": geometry})
