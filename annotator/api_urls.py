@@ -5,9 +5,12 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from annotator.annotations import api as annotations
+from annotator.datasets import api as datasets
 from annotator.images import api as images
 from annotator.jobs import api as jobs
+from annotator.learning import api as learning
 from annotator.projects import api as projects
+from annotator.review import api as review
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -35,4 +38,27 @@ urlpatterns = [
     path("jobs/<int:pk>/", jobs.JobDetailApi.as_view()),
     path("jobs/<int:pk>/cancel/", jobs.JobCancelApi.as_view()),
     path("jobs/<int:pk>/result/", jobs.JobResultApi.as_view()),
+    # Review (annotator.review)
+    path("projects/<int:pk>/review/next/", review.ReviewNextApi.as_view()),
+    path("projects/<int:pk>/review-stats/", review.ReviewStatsApi.as_view()),
+    path("images/<int:pk>/review/", review.ReviewApi.as_view()),
+    path("images/<int:pk>/review/take/", review.ReviewTakeApi.as_view()),
+    path("images/<int:pk>/review/release/", review.ReviewReleaseApi.as_view()),
+    path("images/<int:pk>/comments/", review.CommentListApi.as_view()),
+    path("comments/<int:pk>/", review.CommentDetailApi.as_view()),
+    # Datasets (annotator.datasets)
+    path("projects/<int:pk>/imports/", datasets.ImportListApi.as_view()),
+    path("projects/<int:pk>/exports/", datasets.ExportListApi.as_view()),
+    path("datasets/<int:pk>/", datasets.DatasetVersionApi.as_view()),
+    path("datasets/<int:pk>/download/", datasets.DatasetDownloadApi.as_view()),
+    # Model-assisted annotation (annotator.learning)
+    path("assist/box-to-mask/", learning.BoxToMaskApi.as_view()),
+    path("assist/scissors/", learning.ScissorsApi.as_view()),
+    path("assist/sam/", learning.SamApi.as_view()),
+    path("projects/<int:pk>/models/", learning.ModelListApi.as_view()),
+    path("projects/<int:pk>/preannotate/", learning.PreannotateApi.as_view()),
+    path("projects/<int:pk>/train/", learning.TrainApi.as_view()),
+    path("models/<int:pk>/", learning.ModelDetailApi.as_view()),
+    path("models/<int:pk>/activate/", learning.ModelActivateApi.as_view()),
+    path("models/<int:pk>/evaluate/", learning.EvaluateApi.as_view()),
 ]

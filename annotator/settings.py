@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "annotator.jobs",
     "annotator.learning",
     "annotator.datasets",
+    "annotator.review",
     "annotator.web",
 ]
 

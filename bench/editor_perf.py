@@ -227,7 +227,10 @@ def run(args: argparse.Namespace) -> int:
             page.goto(f"{origin}/images/{IMAGE_ID}/edit/")
             page.wait_for_function("window.__editorReady !== undefined", timeout=30000)
             page.wait_for_function("window.__editorStats.imageLoadedAt !== undefined", timeout=30000)
-            st = page.evaluate("({ready: window.__editorReady, image: window.__editorStats.imageLoadedAt, data: window.__editorStats.dataLoadedAt})")
+            st = page.evaluate("({ready: window.__editorReady, image: window.__editorStats.imageLoadedAt, "
+                               "data: window.__editorStats.dataLoadedAt, mount: window.__editorStats.mountStart})")
+            print(f"  open: module running at {st['mount']:.0f} ms, API data parsed at {st['data']:.0f} ms, "
+                  f"interactive at {st['ready']:.0f} ms, image shown at {st['image']:.0f} ms")
             opens.append(st["ready"])
             images.append(st["image"])
         results["open (nav -> interactive)"] = {"work": opens, "target": 1000}

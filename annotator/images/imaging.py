@@ -13,6 +13,7 @@ from PIL import ImageOps, UnidentifiedImageError
 from annotator.core.errors import DomainError
 
 ALLOWED_FORMATS = {"JPEG", "PNG", "BMP", "TIFF", "WEBP", "GIF"}
+_ORIENTATION = 0x0112  # the EXIF Orientation tag
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
@@ -31,7 +32,10 @@ class DecodedImage:
 def image_decode(data: bytes, *, name: str) -> DecodedImage:
     """Check that `data` is a usable image and return what to store; DomainError naming the file otherwise."""
     max_pixels = settings.ANNOTATOR_MAX_IMAGE_PIXELS
-    PILImage.MAX_IMAGE_PIXELS = max_pixels
+    if PILImage.MAX_IMAGE_PIXELS is not None and PILImage.MAX_IMAGE_PIXELS < max_pixels:
+        # Pillow's own guard (process-wide) must not refuse what our limit allows; it is only ever
+        # raised here, never lowered, so other code reading images is not affected by our setting.
+        PILImage.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
@@ -44,7 +48,14 @@ def image_decode(data: bytes, *, name: str) -> DecodedImage:
                         f"{name}: {probe.width}x{probe.height} is larger than the limit of {max_pixels:,} pixels"
                     )
                 probe.load()
-                oriented = ImageOps.exif_transpose(probe)
+                # exif_transpose returns a copy even when there is nothing to do; only a real
+                # orientation tag may cause a re-encode (a lossy one for JPEG).
+                turned = probe.getexif().get(_ORIENTATION, 1) not in (None, 1)
+                oriented = ImageOps.exif_transpose(probe) if turned else probe
+                # While `probe` is open: closing it frees its pixels (and `oriented` may be `probe`).
+                thumbnail = _thumbnail(oriented)
+                width, height = oriented.size
+                rotated = _encode(oriented, fmt) if turned else None
     except DomainError:
         raise
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
@@ -56,23 +67,25 @@ def image_decode(data: bytes, *, name: str) -> DecodedImage:
 
     checksum = hashlib.sha256(data).hexdigest()
     suffix = "." + (fmt or "png").lower().replace("jpeg", "jpg")
-    if oriented is not probe:
-        # The EXIF orientation was not "normal": store the pixels the way people see them.
-        buffer = io.BytesIO()
-        if fmt == "JPEG":
-            oriented.save(buffer, format="JPEG", quality=95, subsampling=0)
-        else:
-            oriented.save(buffer, format="PNG")
-            suffix = ".png"
-        data = buffer.getvalue()
+    content, suffix = rotated if rotated is not None else (data, suffix)
     return DecodedImage(
-        content=data,
+        content=content,
         suffix=suffix,
-        width=oriented.width,
-        height=oriented.height,
+        width=width,
+        height=height,
         checksum=checksum,
-        thumbnail=_thumbnail(oriented),
+        thumbnail=thumbnail,
     )
+
+
+def _encode(image: PILImage.Image, fmt: str | None) -> tuple[bytes, str]:
+    """The orientation-corrected pixels as file bytes (the way people see them) and their suffix."""
+    buffer = io.BytesIO()
+    if fmt == "JPEG":
+        image.save(buffer, format="JPEG", quality=95, subsampling=0)
+        return buffer.getvalue(), ".jpg"
+    image.save(buffer, format="PNG")
+    return buffer.getvalue(), ".png"
 
 
 def _thumbnail(image: PILImage.Image) -> bytes:

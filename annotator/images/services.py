@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotator.core.errors import DomainError
@@ -166,7 +166,8 @@ def _queue_order(project: Project) -> list:  # type: ignore[type-arg]
 
 
 def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
-    """Hand the user their next image: their unfinished one first, else a new one nobody holds.
+    """Hand the user their next image: their unfinished one first, else a new one assigned to them,
+    else a new one nobody holds.
 
     Atomic: two annotators asking at the same moment never get the same image (row locks with
     SKIP LOCKED on PostgreSQL, plus a conditional update as the final guard on any database).
@@ -182,15 +183,18 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
             )
             if mine is not None:
                 return mine
+            # New images nobody holds, and those a manager assigned to this user (those first): an
+            # image assigned to someone else is never handed out to anybody but them.
+            free_or_mine = Q(assignee__isnull=True) | Q(assignee=user)
             candidate = (
                 Image.objects.select_for_update(skip_locked=True)
-                .filter(project=project, status=ImageStatus.NEW, assignee__isnull=True)
-                .order_by(*_queue_order(project))
+                .filter(free_or_mine, project=project, status=ImageStatus.NEW)
+                .order_by(F("assignee").asc(nulls_last=True), *_queue_order(project))
                 .first()
             )
             if candidate is None:
                 return None
-            taken = Image.objects.filter(pk=candidate.pk, status=ImageStatus.NEW, assignee__isnull=True).update(
+            taken = Image.objects.filter(free_or_mine, pk=candidate.pk, status=ImageStatus.NEW).update(
                 assignee=user, status=ImageStatus.IN_PROGRESS, updated_at=timezone.now()
             )
             if taken:

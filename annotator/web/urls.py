@@ -4,6 +4,8 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from annotator.learning import views as learning_views
+
 from . import views
 
 urlpatterns = [
@@ -19,4 +21,5 @@ urlpatterns = [
     path("projects/<int:pk>/upload/", views.image_upload, name="image-upload"),
     path("projects/<int:pk>/queue/next/", views.queue_next, name="queue-next"),
     path("images/<int:pk>/edit/", views.editor, name="editor"),
+    path("projects/<int:pk>/models/", learning_views.models_page, name="project-models"),
 ]

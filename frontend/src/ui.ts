@@ -233,7 +233,7 @@ export class EditorUI {
           row?.remove();
           this.rows.delete(uid);
         } else if (row) this.fillRow(row, a);
-        else this.rows.set(uid, this.makeRow(a));
+        else if (this.instanceList.dataset.complete === "true") this.instanceList.prepend(this.makeRow(a)); // new objects are on top; exact order follows in sortRows
       }
       this.scheduleOrder();
     }
@@ -252,6 +252,7 @@ export class EditorUI {
   }
 
   private sortRows(): void {
+    if (this.instanceList.dataset.complete !== "true") return;
     const order = [...this.ed.drawOrder()].reverse();
     const children = this.instanceList.children;
     let same = children.length === order.length;
@@ -262,13 +263,37 @@ export class EditorUI {
     this.instanceList.replaceChildren(frag);
   }
 
+  private buildGeneration = 0;
+
+  /**
+   * Rows are built in chunks after the first paint: 2,000 rows built synchronously cost a few
+   * hundred ms of the open time, and the canvas is what the annotator looks at first.
+   */
   private rebuildInstances(): void {
     this.rows.clear();
-    const frag = document.createDocumentFragment();
-    for (const a of [...this.ed.drawOrder()].reverse()) frag.append(this.makeRow(a));
-    this.instanceList.replaceChildren(frag);
+    this.instanceList.replaceChildren();
     this.countEl.textContent = `(${this.ed.store.size})`;
-    this.onSelection();
+    const order = [...this.ed.drawOrder()].reverse();
+    const gen = ++this.buildGeneration;
+    let i = 0;
+    const chunk = () => {
+      if (gen !== this.buildGeneration) return;
+      const frag = document.createDocumentFragment();
+      for (const end = Math.min(order.length, i + 200); i < end; i++) {
+        const a = this.ed.store.get(order[i].uid);
+        if (a && !this.rows.has(a.uid)) frag.append(this.makeRow(a));
+      }
+      this.instanceList.append(frag);
+      if (i < order.length) setTimeout(chunk, 0);
+      else {
+        this.instanceList.dataset.complete = "true";
+        this.scheduleOrder();
+        this.onSelection();
+      }
+    };
+    this.instanceList.dataset.complete = "false";
+    if (order.length <= 200) chunk();
+    else setTimeout(chunk, 0);
   }
 
   private makeRow(a: Annotation): HTMLElement {

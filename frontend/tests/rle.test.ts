@@ -59,3 +59,23 @@ describe("COCO compressed RLE", () => {
     expect(cut.area).toBe(2); // only the column still inside the 5-px-wide image survives
   });
 });
+
+describe("cropped decoding", () => {
+  for (const f of fixtures.cases as Fixture[]) {
+    it(`${f.name}: crop decode matches the full decode inside its bbox`, () => {
+      const rle = { size: f.size, counts: f.counts };
+      const full = decodeRLE(rle);
+      const m = decodeRLECropped(rle);
+      expect(m.area).toBe(f.area);
+      let inside = 0;
+      for (let y = 0; y < full.height; y++)
+        for (let x = 0; x < full.width; x++) {
+          const v = full.data[y * full.width + x];
+          const inCrop = x >= m.x0 && y >= m.y0 && x < m.x0 + m.w && y < m.y0 + m.h;
+          if (v) expect(inCrop).toBe(true);
+          if (inCrop) inside += m.data[(y - m.y0) * m.w + (x - m.x0)] === v ? 1 : 0;
+        }
+      expect(inside).toBe(m.w * m.h);
+    });
+  }
+});

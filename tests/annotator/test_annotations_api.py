@@ -59,7 +59,7 @@ BAD_GEOMETRIES = {
         polygon_geometry(square(10, 10, 20), holes=[square(60, 60, 10)]), "not inside its exterior",
     ),
     "all points on one line": (polygon_geometry([[10, 10], [20, 20], [30, 30]]), "zero area"),
-    "coordinate that is not a number": (polygon_geometry([["a", 1], [5, 5], [9, 1]]), "[x, y] points"),
+    "coordinate that is not a number": (polygon_geometry([["a", 1], [5, 5], [9, 1]]), "coordinates must be finite numbers"),
     "empty polygons list": ({"type": "polygons", "polygons": []}, "empty"),
     "unknown geometry type": ({"type": "circle", "center": [5, 5]}, "polygons"),
     "RLE sized for another image": ({"type": "mask", "rle": _rle(50, 50, (5, 5, 20, 20))}, "does not match the 200x100 image"),

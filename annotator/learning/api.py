@@ -1,0 +1,180 @@
+"""REST endpoints for model-assisted annotation: assists, model versions, pre-annotation/training/evaluation jobs."""
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.core.access import Capability, check
+from annotator.core.api import load_image, load_project, validated
+from annotator.core.errors import NotFound
+from annotator.jobs.api import JobSerializer
+
+from . import services
+from .models import ModelVersion
+from .selectors import model_version_corrections, model_versions_of
+
+def _points(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2), **kwargs
+    )
+
+
+class BoxToMaskSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, help_text="[x, y, width, height]")
+    foreground = _points(required=False, default=list, max_length=500)
+    background = _points(required=False, default=list, max_length=500)
+
+
+class ScissorsSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    points = _points(min_length=2, max_length=500)
+    closed = serializers.BooleanField(default=False)
+
+
+class SamSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, required=False, allow_null=True)
+    points = _points(required=False, allow_null=True, max_length=100)
+    labels = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=1), required=False, allow_null=True)
+
+
+MaskResult = inline_serializer("MaskAssistResult", {
+    "geometry": serializers.JSONField(), "bbox": serializers.ListField(child=serializers.FloatField()),
+    "area": serializers.FloatField(),
+})
+
+
+class BoxToMaskApi(APIView):
+    @extend_schema(request=BoxToMaskSerializer, responses=MaskResult)
+    def post(self, request: Request) -> Response:
+        data = validated(BoxToMaskSerializer, request.data)
+        image = load_image(request, data["image"])
+        return Response(services.assist_box_to_mask(
+            image=image, box=data["box"], foreground=data["foreground"], background=data["background"]
+        ))
+
+
+class ScissorsApi(APIView):
+    @extend_schema(request=ScissorsSerializer, responses=inline_serializer("ScissorsResult", {
+        "path": serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
+    }))
+    def post(self, request: Request) -> Response:
+        data = validated(ScissorsSerializer, request.data)
+        image = load_image(request, data["image"])
+        return Response({"path": services.assist_scissors(image=image, points=data["points"], closed=data["closed"])})
+
+
+class SamApi(APIView):
+    @extend_schema(request=SamSerializer, responses={200: MaskResult, 501: None})
+    def post(self, request: Request) -> Response:
+        data = validated(SamSerializer, request.data)
+        image = load_image(request, data["image"])
+        return Response(services.assist_sam(
+            image=image, box=data.get("box"), points=data.get("points"), labels=data.get("labels")
+        ))
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    prediction_count = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id", "project", "name", "kind", "arch", "class_names", "metrics", "curve", "params", "is_active",
+            "prediction_count", "created_by", "created_at",
+        ]
+
+
+class ModelVersionDetailSerializer(ModelVersionSerializer):
+    corrections = serializers.SerializerMethodField()
+
+    class Meta(ModelVersionSerializer.Meta):
+        fields = [*ModelVersionSerializer.Meta.fields, "corrections"]
+
+    def get_corrections(self, version: ModelVersion) -> dict[str, Any]:
+        return model_version_corrections(version)
+
+
+def load_version(request: Request, pk: Any, capability: Capability = Capability.VIEW) -> ModelVersion:
+    try:
+        version = ModelVersion.objects.select_related("project", "created_by").filter(pk=int(pk)).first()
+    except (TypeError, ValueError):
+        version = None
+    if version is None:
+        raise NotFound("Not found.")
+    check(request.user, version.project, capability)
+    return version
+
+
+class ModelListApi(APIView):
+    @extend_schema(responses=ModelVersionSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        project = load_project(request, pk)
+        return Response(ModelVersionSerializer(model_versions_of(project), many=True).data)
+
+
+class ModelDetailApi(APIView):
+    @extend_schema(responses=ModelVersionDetailSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ModelVersionDetailSerializer(load_version(request, pk)).data)
+
+
+class ModelActivateApi(APIView):
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        version = services.model_version_activate(version=load_version(request, pk, Capability.MANAGE))
+        return Response(ModelVersionSerializer(version).data)
+
+
+class PreannotateSerializer(serializers.Serializer):
+    model = serializers.CharField(default="active", help_text='"active", "coco", a model version id, or a checkpoint path under the model folder')
+    threshold = serializers.FloatField(default=0.5, min_value=0, max_value=1)
+    images = serializers.ListField(child=serializers.IntegerField(), required=False, allow_null=True, allow_empty=False)
+    scope = serializers.ChoiceField(choices=["unannotated", "all"], default="unannotated", help_text="Which images when `images` is not given")
+    label_map = serializers.DictField(child=serializers.JSONField(allow_null=True), required=False, allow_null=True, help_text="{model class: project label name or id, or null to drop}")
+    batch_size = serializers.IntegerField(default=4, min_value=1, max_value=services.MAX_BATCH)
+
+
+class PreannotateApi(APIView):
+    @extend_schema(request=PreannotateSerializer, responses={202: JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        project = load_project(request, pk, Capability.MANAGE)
+        data = validated(PreannotateSerializer, request.data)
+        job = services.preannotate_start(project=project, user=request.user, **data)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainSerializer(serializers.Serializer):
+    epochs = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=500)
+    held_out = serializers.FloatField(default=0.2, min_value=0, max_value=0.5)
+    arch = serializers.CharField(required=False, allow_null=True)
+    batch_size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=32)
+
+
+class TrainApi(APIView):
+    @extend_schema(request=TrainSerializer, responses={202: JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        project = load_project(request, pk, Capability.MANAGE)
+        data = validated(TrainSerializer, request.data)
+        job = services.train_start(project=project, user=request.user, **data)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EvaluateSerializer(serializers.Serializer):
+    label_map = serializers.DictField(child=serializers.JSONField(allow_null=True), required=False, allow_null=True)
+
+
+class EvaluateApi(APIView):
+    @extend_schema(request=EvaluateSerializer, responses={202: JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        version = load_version(request, pk, Capability.MANAGE)
+        data = validated(EvaluateSerializer, request.data)
+        job = services.evaluate_start(version=version, user=request.user, label_map=data.get("label_map"))
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

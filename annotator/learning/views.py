@@ -1,0 +1,98 @@
+"""The models page of a project: versions, metrics and charts, and forms that start pre-annotation and training."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from annotator.core.access import Capability, can, effective_role
+from annotator.core.errors import DomainError
+from annotator.jobs.models import JobKind
+from annotator.jobs.selectors import jobs_visible_to
+from annotator.projects.models import Project
+
+from . import charts, services
+from .forms import PreannotateForm, TrainForm
+from .models import ModelVersion
+from .selectors import model_version_corrections, model_versions_of
+
+
+def _project(request: HttpRequest, pk: int, capability: Capability = Capability.VIEW) -> Project:
+    project = get_object_or_404(Project, pk=pk)
+    if not can(request.user, project, Capability.VIEW):
+        raise Http404("Not found")  # outsiders must not learn that the project exists
+    if not can(request.user, project, capability):
+        raise PermissionDenied(f"Your role does not allow you to {capability.value} this project.")
+    return project
+
+
+@login_required
+def models_page(request: HttpRequest, pk: int) -> HttpResponse:
+    project = _project(request, pk)
+    versions = list(model_versions_of(project))
+    preannotate_form = PreannotateForm(versions=versions)
+    train_form = TrainForm()
+    if request.method == "POST":
+        project = _project(request, pk, Capability.MANAGE)
+        action = request.POST.get("action")
+        try:
+            if action == "preannotate":
+                preannotate_form = PreannotateForm(request.POST, versions=versions)
+                if preannotate_form.is_valid():
+                    data = preannotate_form.cleaned_data
+                    job = services.preannotate_start(
+                        project=project, user=request.user, model=data["model"], threshold=data["threshold"],
+                        scope=data["scope"], batch_size=data["batch_size"], label_map=data["label_map"] or None,
+                    )
+                    messages.success(request, f"Pre-annotation started (job #{job.pk}).")
+                    return redirect("project-models", pk=pk)
+            elif action == "train":
+                train_form = TrainForm(request.POST)
+                if train_form.is_valid():
+                    data = train_form.cleaned_data
+                    held = data["held_out"] if data["held_out"] is not None else 20
+                    job = services.train_start(project=project, user=request.user, epochs=data["epochs"], held_out=held / 100)
+                    messages.success(request, f"Training started (job #{job.pk}).")
+                    return redirect("project-models", pk=pk)
+            elif action in ("activate", "evaluate"):
+                version = get_object_or_404(ModelVersion, pk=request.POST.get("version"), project=project)
+                if action == "activate":
+                    services.model_version_activate(version=version)
+                    messages.success(request, f"{version.name} is now the active model.")
+                else:
+                    job = services.evaluate_start(version=version, user=request.user)
+                    messages.success(request, f"Evaluation of {version.name} started (job #{job.pk}).")
+                return redirect("project-models", pk=pk)
+            else:
+                messages.error(request, "Unknown action.")
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+    jobs = jobs_visible_to(request.user, project=project.pk).filter(
+        kind__in=[JobKind.PREANNOTATE, JobKind.TRAIN, JobKind.EVALUATE]
+    )[:10]
+    context: dict[str, Any] = {
+        "project": project,
+        "role": effective_role(request.user, project),
+        "can_manage": can(request.user, project, Capability.MANAGE),
+        "versions": [_version_row(v) for v in versions],
+        "preannotate_form": preannotate_form,
+        "train_form": train_form,
+        "jobs": jobs,
+    }
+    return render(request, "learning/models.html", context)
+
+
+def _version_row(version: ModelVersion) -> dict[str, Any]:
+    metrics = version.metrics or {}
+    return {
+        "version": version,
+        "metrics": metrics,
+        "corrections": model_version_corrections(version) if version.prediction_count else None,  # type: ignore[attr-defined]
+        "ap_chart": charts.ap_bars(metrics.get("per_class") or {}),
+        "pr_chart": charts.pr_plot(metrics.get("pr_curve") or []),
+        "loss_chart": charts.loss_plot(version.curve or []),
+    }
