@@ -182,6 +182,7 @@ class _Planned:
     image: DatasetImage
     checksum: str
     existing: Image | None = None
+    skipped_name: str | None = None
 
 
 def _resolve_labels(project: Project, dataset: Dataset, options: ImportOptions) -> tuple[dict[str, str], list[str]]:
@@ -203,9 +204,12 @@ def _resolve_labels(project: Project, dataset: Dataset, options: ImportOptions) 
     return mapping, to_create
 
 
-def _check_images(project: Project, dataset: Dataset, progress: Progress | None) -> list[_Planned]:
-    """Decode every image once (not kept in memory) and check it matches its annotations."""
-    by_checksum: dict[str, str] = {}
+def _check_images(project: Project, dataset: Dataset, progress: Progress | None, skipped: list[str]) -> list[_Planned]:
+    """Decode every image once (not kept in memory) and check it matches its annotations.
+
+    Identical copies of one picture without objects are left out and their names added to ``skipped``.
+    """
+    by_checksum: dict[str, _Planned] = {}
     existing = {image.checksum: image for image in Image.objects.filter(project=project).only("id", "checksum", "version", "width", "height")}
     with_annotations = set(
         Annotation.objects.filter(image__project=project).values_list("image_id", flat=True).distinct()
@@ -225,16 +229,27 @@ def _check_images(project: Project, dataset: Dataset, progress: Progress | None)
             raise DomainError(
                 f"{name}: the image is {decoded.width}x{decoded.height} but its annotations are for {image.width}x{image.height}"
             )
-        if decoded.checksum in by_checksum:
-            raise DomainError(f"{name}: the same image as {by_checksum[decoded.checksum]}")
-        by_checksum[decoded.checksum] = name
+        twin = by_checksum.get(decoded.checksum)
+        if twin is not None:
+            # A project holds each picture once. A copy without objects is skipped (and said so);
+            # two copies with different objects cannot be merged silently.
+            if image.instances and twin.image.instances:
+                raise DomainError(f"{name}: the same image as {twin.image.file_name}, and both have annotations")
+            if image.instances:
+                twin.image, twin.skipped_name = image, twin.image.file_name
+            else:
+                twin.skipped_name = name
+            skipped.append(twin.skipped_name)
+            continue
         for k, inst in enumerate(image.instances):
             if inst.score is not None and not (math.isfinite(inst.score) and 0 <= inst.score <= 1):
                 raise DomainError(f"{name}: object {inst.source_id if inst.source_id is not None else k}: score {inst.score} is not between 0 and 1")
         match = existing.get(decoded.checksum)
         if match is not None and match.pk in with_annotations and image.instances:
             raise DomainError(f"{name}: this image is already in the project with annotations; nothing was imported")
-        planned.append(_Planned(image=image, checksum=decoded.checksum, existing=match))
+        plan = _Planned(image=image, checksum=decoded.checksum, existing=match)
+        by_checksum[decoded.checksum] = plan
+        planned.append(plan)
         if progress:
             progress(index + 1, 2 * total, "Checking images and annotations")
     return planned
@@ -287,7 +302,8 @@ def dataset_import(
         if not dataset.images:
             raise DomainError(f"{path.name}: the dataset has no images")
         mapping, to_create = _resolve_labels(project, dataset, options)
-        planned = _check_images(project, dataset, progress)
+        skipped: list[str] = []
+        planned = _check_images(project, dataset, progress, skipped)
         status = IMPORT_STATUSES[options.status]
         total = len(planned)
         written: list[str] = []
@@ -337,7 +353,7 @@ def dataset_import(
         "labels_created": to_create,
         "label_map": mapping,
         "status": options.status,
-        "warnings": dataset.warnings[:200],
+        "warnings": (dataset.warnings + [f"{name}: the same picture as another image of the dataset, skipped" for name in skipped])[:200],
     }
 
 
