@@ -116,7 +116,7 @@ def box_to_mask(
     # GrabCut's cost grows with pixels x iterations; a bounded working size keeps big boxes interactive.
     scale = min(1.0, max_side / max(crop_h, crop_w))
     work_w, work_h = max(1, round(crop_w * scale)), max(1, round(crop_h * scale))
-    work = cv2.resize(crop, (work_w, work_h), interpolation=cv2.INTER_AREA) if scale < 1 else crop.copy()
+    work: np.ndarray = cv2.resize(crop, (work_w, work_h), interpolation=cv2.INTER_AREA) if scale < 1 else crop.copy()
 
     def to_work(x: float, y: float) -> tuple[int, int]:
         return (
@@ -145,8 +145,8 @@ def box_to_mask(
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
     try:
-        # OpenCV's GrabCut expects 3-channel 8-bit; the channel order does not matter to its colour models.
-        cv2.grabCut(work, gc, None, bgd_model, fgd_model, max(1, iterations), cv2.GC_INIT_WITH_MASK)
+        # 3-channel 8-bit in any channel order (only colour statistics matter); rect is unused with a mask.
+        cv2.grabCut(work, gc, (0, 0, 0, 0), bgd_model, fgd_model, max(1, iterations), cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return _box_mask(height, width, x0, y0, x1, y1)
     fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)

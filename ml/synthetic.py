@@ -78,8 +78,10 @@ def _shape_mask(rng: np.random.Generator, shape: str, height: int, width: int) -
 
 def _visible_masks(masks: list[np.ndarray]) -> list[np.ndarray]:
     """Visible part of each mask when later masks are painted on top of earlier ones."""
+    if not masks:
+        return []
     visible = []
-    covered = np.zeros_like(masks[0]) if masks else None
+    covered = np.zeros_like(masks[0])
     for mask in reversed(masks):
         visible.append(mask & ~covered)
         covered = covered | mask

@@ -1,6 +1,7 @@
 """Database settings: PostgreSQL from DATABASE_URL, SQLite under the data dir as the embedded default."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,4 +32,8 @@ def database_settings(url: str | None, *, data_dir: Path) -> dict[str, Any]:
         config["OPTIONS"] = dict(_SQLITE_OPTIONS)
     elif config["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"DATABASE_URL must point at PostgreSQL (or SQLite), got {config['ENGINE']}")
+    test_name = os.environ.get("ANNOTATOR_TEST_DATABASE")
+    if test_name:
+        # Test runs sharing one server (several checkouts, CI beside a developer) must not collide.
+        config["TEST"] = {"NAME": test_name}
     return config

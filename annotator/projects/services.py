@@ -105,7 +105,9 @@ def label_update(*, label: Label, **changes: Any) -> Label:
         if other is not None:
             # Swap places with the label that holds the wanted position.
             old = label.order
-            label.order = -1 - label.pk  # temporary, to keep the unique constraint satisfied
+            # Park the label past the end first so the (project, order) unique constraint holds at
+            # every step (order is unsigned: a negative placeholder breaks its CHECK constraint).
+            label.order = label.project.labels.aggregate(m=Max("order"))["m"] + 1
             label.save(update_fields=["order"])
             other.order = old
             other.save(update_fields=["order"])

@@ -44,6 +44,13 @@ def _forbidden(capability: Capability) -> Exception:
     return PermissionDenied(f"Your role does not allow you to {capability.value} this project.")
 
 
+def _in_project(model: type[Label] | type[Membership], project: Project, pk: str | None) -> Label | Membership:
+    """A label or membership of this project named by a form field; 404 for anything else (or junk)."""
+    if not (pk or "").isdigit():
+        raise _not_found()
+    return get_object_or_404(model, pk=int(pk), project=project)
+
+
 def _context(request: HttpRequest, project: Project, **extra: object) -> dict:
     return {
         "project": project,
@@ -121,11 +128,11 @@ def project_labels(request: HttpRequest, pk: int) -> HttpResponse:
         action = request.POST.get("action", "add")
         try:
             if action == "delete":
-                project_services.label_delete(label=get_object_or_404(Label, pk=request.POST.get("label"), project=project))
+                project_services.label_delete(label=_in_project(Label, project, request.POST.get("label")))
                 messages.success(request, "Label deleted.")
                 return redirect("project-labels", pk=pk)
             if action in ("up", "down"):
-                label = get_object_or_404(Label, pk=request.POST.get("label"), project=project)
+                label = _in_project(Label, project, request.POST.get("label"))
                 ordered = list(project.labels.all())
                 index = ordered.index(label)
                 swap = index - 1 if action == "up" else index + 1
@@ -133,7 +140,7 @@ def project_labels(request: HttpRequest, pk: int) -> HttpResponse:
                     project_services.label_update(label=label, order=ordered[swap].order)
                 return redirect("project-labels", pk=pk)
             if action == "edit":
-                label = get_object_or_404(Label, pk=request.POST.get("label"), project=project)
+                label = _in_project(Label, project, request.POST.get("label"))
                 edit = LabelForm(request.POST)
                 if edit.is_valid():
                     project_services.label_update(label=label, **edit.cleaned_data)
@@ -159,7 +166,7 @@ def project_members(request: HttpRequest, pk: int) -> HttpResponse:
             raise _forbidden(Capability.MANAGE)
         try:
             if request.POST.get("action") == "remove":
-                membership = get_object_or_404(Membership, pk=request.POST.get("membership"), project=project)
+                membership = _in_project(Membership, project, request.POST.get("membership"))
                 project_services.membership_remove(membership=membership)
                 messages.success(request, f"{membership.user.username} removed.")
                 return redirect("project-members", pk=pk)

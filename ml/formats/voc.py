@@ -426,7 +426,8 @@ def write_voc(
     (objects in instance order, VOC 1-based boxes), ``SegmentationClass/<id>.png`` (class index =
     position in ``labels`` + 1, 0 = background) and ``SegmentationObject/<id>.png`` (object index =
     position of the ``<object>``), both 8-bit palette PNGs with the VOC colour map; where objects
-    overlap the later one wins; no 255 border is drawn. With ``image_bytes_for`` the image goes to
+    overlap the later one wins; no 255 border is drawn; objects with ``attributes["bbox_only"]``
+    (no outline was ever drawn) are only boxes in the XML, not painted in the PNGs. With ``image_bytes_for`` the image goes to
     ``JPEGImages/<file_name>`` as given. ``ImageSets/{Main,Segmentation}/<subset>.txt`` list all
     ids and ``labelmap.txt`` the labels with their colours. ``prefix`` nests everything (e.g.
     ``"VOCdevkit/VOC2012/"``).
@@ -476,6 +477,11 @@ def write_voc(
             box = _sub(obj, "bndbox")
             for tag, value in (("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)):
                 _sub(box, tag, value)
+            if inst.attributes.get("bbox_only"):
+                # Nobody drew this object's outline: painting its box would claim pixels it does
+                # not cover (and steal them from the objects under it). The XML box is all there
+                # is, which is how read_voc gives it back (no pixels → box, bbox_only).
+                continue
             mask = geo.geometry_to_mask(inst.geometry, width=image.width, height=image.height)
             class_png[mask] = cls
             object_png[mask] = k

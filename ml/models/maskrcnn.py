@@ -635,8 +635,8 @@ def train(
             raise ModelError('init_from="self" needs a model to start from')
         load_state_into(model, start_model.model.state_dict(), allow_new_classes=True)
     elif config.init_from:
-        data = _read_checkpoint(config.init_from)
-        load_state_into(model, data.get("state_dict", data), allow_new_classes=True)
+        initial = _read_checkpoint(config.init_from)
+        load_state_into(model, initial.get("state_dict", initial), allow_new_classes=True)
     model.to(device)
 
     train_idx, held_idx = split_held_out(len(samples), config.held_out, config.seed)

@@ -47,6 +47,7 @@ def _import(project: Project, fmt: str, path: Path, **options: Any) -> dict[str,
 
 def _export(project: Project, tmp_path: Path, **options: Any) -> Path:
     """Export to a zip and extract it; returns the extracted folder."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / "export.zip"
     with open(out, "wb") as fh:
         export_write(project=project, options=ExportOptions.from_dict(options), out=fh)
@@ -96,7 +97,7 @@ def _synthetic_coco(folder: Path) -> Path:
     (images / "sub").mkdir()
     (images / "sub" / "b.png").write_bytes(png_bytes(120, 80, color=(40, 50, 60)))
     mask = geo.polygons_to_rle([{"exterior": [[60, 10], [110, 10], [110, 70], [60, 70]], "holes": [[[75, 25], [95, 25], [95, 55], [75, 55]]]}], width=120, height=80)
-    uncompressed = {"size": [80, 120], "counts": [80 * 5 + 10, 20, 60, 20, 80 * 120 - (80 * 5 + 10) - 120]}
+    uncompressed = {"size": [80, 120], "counts": [80 * 5 + 10, 20, 60, 20, 80 * 120 - (80 * 5 + 10) - 100]}
     data = {
         "images": [
             {"id": 7, "file_name": "a.png", "width": 120, "height": 80},
@@ -470,7 +471,7 @@ def test_api_import_upload_and_export_download(world, tmp_path: Path) -> None:
 
 
 @needs_samples
-def test_management_commands_import_and_export(db, tmp_path: Path) -> None:
+def test_management_commands_import_and_export(transactional_db, tmp_path: Path) -> None:
     out = io.StringIO()
     call_command("import_dataset", "--project", "Fruits", "--format", "coco", "--status", "accepted",
                  str(FRUITS / "trainval.json"), stdout=out)

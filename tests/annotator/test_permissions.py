@@ -16,9 +16,12 @@ from django.urls import URLPattern
 
 from annotator import api_urls
 from annotator.annotations.services import annotations_replace
+from annotator.datasets.models import DatasetVersion
 from annotator.images.models import ImageStatus
 from annotator.jobs.models import Job
+from annotator.learning.models import ModelVersion
 from annotator.projects.models import Membership
+from annotator.review.models import ReviewComment
 from tests.factories import ProjectFactory, make_images, png_bytes, polygon_geometry, square, upload
 
 PERSONAS = ("anonymous", "outsider", "annotator", "reviewer", "manager", "admin")
@@ -37,6 +40,11 @@ class Objects:
     membership: int
     job: int
     version: int
+    submitted: int  # submitted by the annotator, waiting for review
+    in_review: int  # being reviewed by the reviewer
+    comment: int
+    dataset: int
+    model: int
 
 
 @dataclass
@@ -58,7 +66,7 @@ def _expect(outsider: int, annotator: int, reviewer: int, manager: int, admin: i
     }
 
 
-def members(status: int) -> dict[str, Any]:
+def members(status: int | tuple[int, ...]) -> dict[str, Any]:
     """Every member and the admin get `status`; the outsider gets 404."""
     return _expect(404, status, status, status, status)
 
@@ -71,6 +79,11 @@ def manage(status: int) -> dict[str, Any]:
 def annotate(status: int) -> dict[str, Any]:
     """The image's annotator, managers and the admin get `status`; reviewers 403; the outsider 404."""
     return _expect(404, status, 403, status, status)
+
+
+def review(status: int) -> dict[str, Any]:
+    """Reviewers, managers and the admin get `status`; annotators 403; the outsider 404."""
+    return _expect(404, 403, status, status, status)
 
 
 def _upload_body(o: Objects) -> dict[str, Any]:
@@ -126,6 +139,53 @@ ROWS: list[Row] = [
     Row("read job", "get", "/api/jobs/{job}/", members(200), route="jobs/<int:pk>/"),
     Row("cancel job", "post", "/api/jobs/{job}/cancel/", manage(200), route="jobs/<int:pk>/cancel/"),
     Row("download job result", "get", "/api/jobs/{job}/result/", members(200), route="jobs/<int:pk>/result/"),
+    Row("convert geometry", "post", "/api/geometry/convert/", {**members(200), "outsider": 200},
+        body=lambda o: {"geometry": polygon_geometry(square(1, 1, 8)), "to": "mask", "width": 20, "height": 20},
+        route="geometry/convert/"),
+    # Review
+    Row("take next review", "post", "/api/projects/{project}/review/next/", review(200),
+        route="projects/<int:pk>/review/next/"),
+    Row("review stats", "get", "/api/projects/{project}/review-stats/", review(200),
+        route="projects/<int:pk>/review-stats/"),
+    Row("read review state", "get", "/api/images/{submitted}/review/", members(200), route="images/<int:pk>/review/"),
+    Row("decide review", "post", "/api/images/{submitted}/review/", review(201),
+        body=lambda o: {"decision": "accept", "version": 0}, route="images/<int:pk>/review/"),
+    Row("take image for review", "post", "/api/images/{submitted}/review/take/", review(200),
+        route="images/<int:pk>/review/take/"),
+    Row("release review", "post", "/api/images/{in_review}/review/release/", review(200),
+        route="images/<int:pk>/review/release/"),
+    Row("list comments", "get", "/api/images/{image}/comments/", members(200), route="images/<int:pk>/comments/"),
+    Row("add comment", "post", "/api/images/{image}/comments/", members(201),
+        body=lambda o: {"text": "check the tail"}, route="images/<int:pk>/comments/"),
+    Row("resolve comment", "patch", "/api/comments/{comment}/", members(200),
+        body=lambda o: {"resolved": True}, route="comments/<int:pk>/"),
+    # Datasets. Job-starting endpoints get an invalid body: 400 proves the caller got past the
+    # permission check (which runs first) without queueing real work.
+    Row("import dataset", "post", "/api/projects/{project}/imports/", manage(400),
+        body=lambda o: {"format": "nonsense"}, format="multipart", route="projects/<int:pk>/imports/"),
+    Row("list exports", "get", "/api/projects/{project}/exports/", members(200), route="projects/<int:pk>/exports/"),
+    Row("export dataset", "post", "/api/projects/{project}/exports/", manage(400),
+        body=lambda o: {"format": "nonsense"}, route="projects/<int:pk>/exports/"),
+    Row("read dataset version", "get", "/api/datasets/{dataset}/", members(200), route="datasets/<int:pk>/"),
+    Row("download dataset", "get", "/api/datasets/{dataset}/download/", members(200),
+        route="datasets/<int:pk>/download/"),
+    # Model-assisted annotation
+    Row("box to mask", "post", "/api/assist/box-to-mask/", members(200),
+        body=lambda o: {"image": o.image, "box": [20, 20, 40, 30]}, route="assist/box-to-mask/"),
+    Row("intelligent scissors", "post", "/api/assist/scissors/", members(200),
+        body=lambda o: {"image": o.image, "points": [[10, 10], [60, 40]]}, route="assist/scissors/"),
+    # 501 where no SAM checkpoint is configured, 200 where one is: either way past the access check.
+    Row("segment anything", "post", "/api/assist/sam/", members((200, 501)),  # type: ignore[arg-type]
+        body=lambda o: {"image": o.image}, route="assist/sam/"),
+    Row("list models", "get", "/api/projects/{project}/models/", members(200), route="projects/<int:pk>/models/"),
+    Row("pre-annotate", "post", "/api/projects/{project}/preannotate/", manage(400),
+        body=lambda o: {"threshold": 5}, route="projects/<int:pk>/preannotate/"),
+    Row("train", "post", "/api/projects/{project}/train/", manage(400),
+        body=lambda o: {"held_out": 0.9}, route="projects/<int:pk>/train/"),
+    Row("read model", "get", "/api/models/{model}/", members(200), route="models/<int:pk>/"),
+    Row("activate model", "post", "/api/models/{model}/activate/", manage(200), route="models/<int:pk>/activate/"),
+    Row("evaluate model", "post", "/api/models/{model}/evaluate/", manage(400),
+        body=lambda o: {"label_map": "not a map"}, route="models/<int:pk>/evaluate/"),
 ]
 
 CASES = [pytest.param(row, persona, id=f"{row.name}-{persona}") for row in ROWS for persona in PERSONAS]
@@ -147,10 +207,30 @@ def objects(world) -> Objects:
     membership = Membership.objects.get(project=world.project, user=world.users["annotator2"])
     job = Job.objects.create(kind="export", project=world.project, created_by=world.users["manager"])
     job.result_file.save("result.txt", ContentFile(b"export"), save=True)
+    submitted, in_review = _review_images(world)
+    comment = ReviewComment.objects.create(image=image, author=world.users["reviewer"], text="fix the ear", version=1)
+    dataset = DatasetVersion(project=world.project, name="v1", format="coco", sha256="0" * 64, size=4)
+    dataset.file.save("v1.zip", ContentFile(b"PK.."), save=True)
+    model = ModelVersion.objects.create(project=world.project, name="m1", kind="coco")
     return Objects(
         project=world.project.pk, image=image.pk, label=cat.pk, spare_label=spare.pk, membership=membership.pk,
-        job=job.pk, version=saved.version,
+        job=job.pk, version=saved.version, submitted=submitted.pk, in_review=in_review.pk, comment=comment.pk,
+        dataset=dataset.pk, model=model.pk,
     )
+
+
+def _review_images(world):  # type: ignore[no-untyped-def]
+    """One image the annotator submitted, one the reviewer is reviewing (distinct pixels from the others)."""
+    from annotator.images.services import images_add
+
+    sources = [(f"r{i}.png", lambda i=i: png_bytes(60, 40, color=(200, i, 9))) for i in range(2)]
+    submitted, in_review = images_add(project=world.project, sources=sources).created
+    submitted.status, submitted.assignee = ImageStatus.SUBMITTED, world.users["annotator"]
+    submitted.save()
+    in_review.status, in_review.assignee = ImageStatus.IN_REVIEW, world.users["annotator"]
+    in_review.reviewer = world.users["reviewer"]
+    in_review.save()
+    return submitted, in_review
 
 
 @pytest.mark.parametrize(("row", "persona"), CASES)
@@ -192,7 +272,7 @@ def test_image_listing_shows_only_the_projects_own_images(world, objects, other_
     response = world.client("manager").get(f"/api/projects/{world.project.pk}/images/")
     assert response.status_code == 200
     ids = {item["id"] for item in response.data["results"]}
-    assert objects.image in ids and len(ids) == 2
+    assert objects.image in ids and len(ids) == 4
     assert other_image.pk not in ids
 
 

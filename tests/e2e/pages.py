@@ -33,3 +33,164 @@ class UploadPage:
     @property
     def status(self):  # type: ignore[no-untyped-def]
         return self.page.get_by_test_id("upload-status")
+
+
+Point = tuple[float, float]
+
+# The editor is idle and everything is on the server: no pending change, no request in flight.
+_SAVED = "() => { const e = window.__editor; return !!e && !e.autosave.dirty && e.autosave.state === 'saved'; }"
+
+
+@dataclass
+class EditorPage:
+    """The annotation editor (/images/<id>/edit/): tools are driven with the mouse and keyboard.
+
+    Points are given in image pixel coordinates and turned into page coordinates through the
+    editor's own viewport (window.__editor.viewport) and the stage's bounding box, so a test says
+    "click the image at (40, 20)" whatever the zoom.
+    """
+
+    page: Page
+
+    def open(self, image_id: int, *, mode: str | None = None) -> "EditorPage":
+        self.page.goto(f"/images/{image_id}/edit/" + (f"?mode={mode}" if mode else ""))
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        self.page.wait_for_function("() => window.__editorReady !== undefined")
+        expect(self.page.get_by_test_id("instance-list")).to_have_attribute("data-complete", "true")
+
+    def reload(self) -> None:
+        self.page.reload()
+        self.wait_ready()
+
+    # ------------------------------------------------------------------ coordinates
+
+    def to_page(self, point: Point) -> Point:
+        x, y = self.page.evaluate(
+            """([x, y]) => {
+                const e = window.__editor;
+                const r = e.ui.stage.getBoundingClientRect();
+                const [sx, sy] = e.viewport.toScreen([x, y]);
+                return [r.left + sx, r.top + sy];
+            }""",
+            [point[0], point[1]],
+        )
+        return x, y
+
+    def click(self, point: Point, **kwargs: object) -> None:
+        x, y = self.to_page(point)
+        self.page.mouse.click(x, y, **kwargs)  # type: ignore[arg-type]
+
+    def drag(self, start: Point, end: Point, steps: int = 8) -> None:
+        x0, y0 = self.to_page(start)
+        x1, y1 = self.to_page(end)
+        self.page.mouse.move(x0, y0)
+        self.page.mouse.down()
+        self.page.mouse.move(x1, y1, steps=steps)
+        self.page.mouse.up()
+
+    # ------------------------------------------------------------------ tools
+
+    def use_tool(self, name: str) -> None:
+        self.page.get_by_test_id(f"tool-{name}").click()
+        expect(self.page.get_by_test_id("stage")).to_have_attribute("data-tool", name)
+
+    def choose_label(self, name: str) -> None:
+        self.page.get_by_test_id("label-button").filter(has_text=name).click()
+
+    def _draw_ring(self, tool: str, points: list[Point]) -> None:
+        self.use_tool(tool)
+        for point in points:
+            # Far enough apart in time that two vertices are never read as a double click.
+            self.click(point, delay=20)
+            self.page.wait_for_timeout(30)
+        self.page.keyboard.press("Enter")
+
+    def draw_polygon(self, points: list[Point]) -> None:
+        self._draw_ring("polygon", points)
+
+    def cut_hole(self, points: list[Point]) -> None:
+        """Cut a hole into the selected object."""
+        self._draw_ring("hole", points)
+
+    def add_part(self, points: list[Point]) -> None:
+        self._draw_ring("part", points)
+
+    def select_at(self, point: Point) -> None:
+        self.use_tool("edit")
+        self.click(point)
+
+    def select_row(self, index: int = 0) -> None:
+        self.instance_rows.nth(index).click()
+
+    def deselect(self) -> None:
+        self.page.keyboard.press("Escape")
+
+    def drag_vertex(self, start: Point, end: Point) -> None:
+        """Drag a vertex of the selected polygon (edit tool) from `start` to `end`."""
+        self.use_tool("edit")
+        x, y = self.to_page(start)
+        self.page.mouse.move(x, y)  # hovering shows the vertex handle
+        self.drag(start, end)
+
+    def paint(self, points: list[Point], *, size: int = 10, erase: bool = False) -> None:
+        """One brush (or eraser) stroke through `points`."""
+        self.use_tool("eraser" if erase else "brush")
+        self.page.get_by_test_id("brush-size").fill(str(size))
+        x, y = self.to_page(points[0])
+        self.page.mouse.move(x, y)
+        self.page.mouse.down()
+        for point in points[1:]:
+            x, y = self.to_page(point)
+            self.page.mouse.move(x, y, steps=5)
+        self.page.mouse.up()
+
+    def undo(self) -> None:
+        self.page.keyboard.press("Control+z")
+
+    def redo(self) -> None:
+        self.page.keyboard.press("Control+Shift+z")
+
+    def delete_selected(self) -> None:
+        self.page.get_by_test_id("btn-delete").click()
+
+    def accept_proposal(self, prediction_id: int) -> None:
+        self.page.locator(f'[data-testid="proposal-row"][data-prediction-id="{prediction_id}"]').get_by_test_id("proposal-accept").click()
+
+    def submit(self) -> None:
+        self.page.get_by_test_id("btn-submit").click()
+
+    # ------------------------------------------------------------------ state
+
+    def wait_saved(self) -> None:
+        """Wait until autosave has stored every change (save state "saved", nothing pending)."""
+        self.page.wait_for_function(_SAVED)
+        expect(self.save_state).to_have_attribute("data-state", "saved")
+
+    @property
+    def save_state(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("save-state")
+
+    @property
+    def instance_rows(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("instance-row")
+
+    @property
+    def proposal_rows(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("proposal-row")
+
+    @property
+    def conflict_dialog(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("conflict-dialog")
+
+    def annotations(self) -> list[dict]:
+        """The editor's current annotation set (what the user sees), in draw order."""
+        return self.page.evaluate("() => window.__editor.store.sortedByZ().map((a) => ({uid: a.uid, label: a.label, source: a.source, geometry: a.geometry}))")
+
+    def selected_uid(self) -> str | None:
+        return self.page.evaluate("() => window.__editor.selectedUid()")
+
+    def version(self) -> int:
+        return self.page.evaluate("() => window.__editor.autosave.version")

@@ -445,6 +445,20 @@ def test_write_voc_later_object_wins_where_objects_overlap(tmp_path: Path) -> No
     assert voc_colormap()[2].tolist() == [0, 128, 0]
 
 
+def test_write_voc_keeps_bbox_only_objects_out_of_the_masks(tmp_path: Path) -> None:
+    # A box-only object above a drawn one must not claim the drawn object's pixels, and it must
+    # come back as a box-only object (the Datumaro voc_dataset1 sample has exactly this).
+    drawn = DatasetInstance(label="a", geometry=polygons(part(square(0, 0, 20))))
+    boxed = DatasetInstance(label="b", geometry=polygons(part(square(10, 10, 20))), attributes={"bbox_only": True})
+    write_voc([DatasetImage("x.png", 40, 40, [drawn, boxed])], labels=["a", "b"], out=tmp_path)
+    objects = np.array(Image.open(tmp_path / "SegmentationObject" / "x.png"))
+    assert objects[15, 15] == 1 and objects[25, 25] == 0
+    back = read_voc(tmp_path).images[0].instances
+    assert geo.geometry_iou(back[0].geometry, drawn.geometry, width=40, height=40) == 1.0
+    assert back[1].attributes.get("bbox_only") is True
+    assert geo.geometry_iou(back[1].geometry, boxed.geometry, width=40, height=40) == 1.0
+
+
 # --------------------------------------------------------------------------------------------
 # LabelMe group rule and writer
 # --------------------------------------------------------------------------------------------
