@@ -31,7 +31,7 @@ def celery_settings(*, redis_url: str | None, data_dir: Path, queue_prefix: str)
         settings["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": 3600}
     else:
         folder = data_dir / "broker"
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         settings["CELERY_BROKER_URL"] = "filesystem://"
         settings["CELERY_BROKER_TRANSPORT_OPTIONS"] = {
@@ -39,5 +39,6 @@ def celery_settings(*, redis_url: str | None, data_dir: Path, queue_prefix: str)
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
+            "control_folder": str(folder / "control"),
         }
     return settings

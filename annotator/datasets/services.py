@@ -65,7 +65,7 @@ IMPORT_STATUSES = {
     "accepted": ImageStatus.ACCEPTED,  # seeds training data
     "submitted": ImageStatus.SUBMITTED,  # proposals for reviewers
 }
-EXPORT_CHUNK = 500  # images per database round trip during an export
+EXPORT_CHUNK = 500  # image rows per database round trip during an export (objects are streamed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,34 +510,49 @@ def _dataset_images(
     """
     for chunk in _chunks(_export_images(project, options).iterator(chunk_size=EXPORT_CHUNK), EXPORT_CHUNK):
         ids = [image.pk for image in chunk]
-        by_image: dict[int, list[DatasetInstance]] = defaultdict(list)
-        if predictions_from is None:
-            rows = (
-                Annotation.objects.filter(image_id__in=ids, label_id__in=labels)
-                .order_by("image_id", "z_order", "id")
-                .values_list("image_id", "label_id", "kind", "polygons", "rle", "score", "attributes")
-            )
-            for image_id, label_id, kind, polygons, rle, score, attributes in rows:
-                geometry = {"type": "mask", "rle": rle} if kind == GeometryKind.MASK else {"type": "polygons", "polygons": polygons}
-                attrs = dict(attributes or {})
-                crowd = bool(attrs.pop("iscrowd", False))
-                by_image[image_id].append(
-                    DatasetInstance(label=labels[label_id], geometry=geometry, attributes=attrs, score=score, iscrowd=crowd)
-                )
-        else:
-            preds = Prediction.objects.filter(image_id__in=ids, label_id__in=labels, model_version_id=predictions_from)
-            for image_id, label_id, rle, score in preds.order_by("image_id", "rank").values_list("image_id", "label_id", "rle", "score"):
-                by_image[image_id].append(
-                    DatasetInstance(label=labels[label_id], geometry={"type": "mask", "rle": rle}, score=score)
-                )
+        instances = (
+            _annotation_instances(ids, labels) if predictions_from is None else _prediction_instances(ids, labels, predictions_from)
+        )
+        pending = next(instances, None)
         for image in chunk:
+            # Both queries are ordered by image id: a merge join keeps one image's objects in memory.
+            objects: list[DatasetInstance] = []
+            while pending is not None and pending[0] == image.pk:
+                objects.append(pending[1])
+                pending = next(instances, None)
             item = DatasetImage(
                 file_name=namer(image) if predictions_from is None else "", width=image.width, height=image.height,
-                instances=by_image.get(image.pk, []), source_id=image.pk,
+                instances=objects, source_id=image.pk,
             )
             if on_image is not None:
                 on_image(image, item)
             yield item
+
+
+def _annotation_instances(image_ids: list[int], labels: dict[int, str]) -> Iterator[tuple[int, DatasetInstance]]:
+    rows = (
+        Annotation.objects.filter(image_id__in=image_ids, label_id__in=labels)
+        .order_by("image_id", "z_order", "id")
+        .values_list("image_id", "label_id", "kind", "polygons", "rle", "score", "attributes", "bbox", "area")
+    )
+    for image_id, label_id, kind, polygons, rle, score, attributes, bbox, area in rows.iterator(chunk_size=2000):
+        geometry = {"type": "mask", "rle": rle} if kind == GeometryKind.MASK else {"type": "polygons", "polygons": polygons}
+        attrs = dict(attributes or {})
+        crowd = bool(attrs.pop("iscrowd", False))
+        # bbox and area were computed by geometry.bbox_and_area when the object was saved.
+        yield image_id, DatasetInstance(
+            label=labels[label_id], geometry=geometry, attributes=attrs, score=score, iscrowd=crowd, bbox=bbox, area=area
+        )
+
+
+def _prediction_instances(image_ids: list[int], labels: dict[int, str], model_version: int) -> Iterator[tuple[int, DatasetInstance]]:
+    rows = (
+        Prediction.objects.filter(image_id__in=image_ids, label_id__in=labels, model_version_id=model_version)
+        .order_by("image_id", "rank")
+        .values_list("image_id", "label_id", "rle", "score")
+    )
+    for image_id, label_id, rle, score in rows.iterator(chunk_size=2000):
+        yield image_id, DatasetInstance(label=labels[label_id], geometry={"type": "mask", "rle": rle}, score=score)
 
 
 def _label_set(project: Project, options: ExportOptions) -> dict[int, str]:

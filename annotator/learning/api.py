@@ -18,6 +18,10 @@ from . import services
 from .models import ModelVersion
 from .selectors import model_version_corrections, model_versions_of
 
+# Ids beyond a 64-bit integer cannot exist, and SQLite refuses to even compare with them.
+MAX_ID = 2**63 - 1
+
+
 def _points(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2), **kwargs
@@ -25,20 +29,20 @@ def _points(**kwargs: Any) -> serializers.ListField:
 
 
 class BoxToMaskSerializer(serializers.Serializer):
-    image = serializers.IntegerField()
+    image = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, help_text="[x, y, width, height]")
     foreground = _points(required=False, default=list, max_length=500)
     background = _points(required=False, default=list, max_length=500)
 
 
 class ScissorsSerializer(serializers.Serializer):
-    image = serializers.IntegerField()
+    image = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     points = _points(min_length=2, max_length=500)
     closed = serializers.BooleanField(default=False)
 
 
 class SamSerializer(serializers.Serializer):
-    image = serializers.IntegerField()
+    image = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, required=False, allow_null=True)
     points = _points(required=False, allow_null=True, max_length=100)
     labels = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=1), required=False, allow_null=True)
@@ -136,7 +140,7 @@ class ModelActivateApi(APIView):
 class PreannotateSerializer(serializers.Serializer):
     model = serializers.CharField(default="active", help_text='"active", "coco", a model version id, or a checkpoint path under the model folder')
     threshold = serializers.FloatField(default=0.5, min_value=0, max_value=1)
-    images = serializers.ListField(child=serializers.IntegerField(), required=False, allow_null=True, allow_empty=False)
+    images = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, allow_null=True, allow_empty=False)
     scope = serializers.ChoiceField(choices=["unannotated", "all"], default="unannotated", help_text="Which images when `images` is not given")
     label_map = serializers.DictField(child=serializers.JSONField(allow_null=True), required=False, allow_null=True, help_text="{model class: project label name or id, or null to drop}")
     batch_size = serializers.IntegerField(default=4, min_value=1, max_value=services.MAX_BATCH)
@@ -156,6 +160,8 @@ class TrainSerializer(serializers.Serializer):
     held_out = serializers.FloatField(default=0.2, min_value=0, max_value=0.5)
     arch = serializers.CharField(required=False, allow_null=True)
     batch_size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=32)
+    min_size = serializers.IntegerField(required=False, allow_null=True, min_value=64, max_value=1333, help_text="Shorter image side the model works at")
+    warm_start = serializers.BooleanField(default=True, help_text="Continue from the active trained version when it fits")
 
 
 class TrainApi(APIView):

@@ -89,7 +89,10 @@ def model_version_from_checkpoint(
     from ml.models import CheckpointError
     from ml.models.maskrcnn import load_checkpoint
 
-    resolved = Path(path).expanduser().resolve()
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise DomainError(f"model: {path!r} is not a usable path ({exc})") from None
     if not allow_any_path and not resolved.is_relative_to(_model_dir().resolve()):
         # A web user must not make the server open arbitrary files; commands run by the admin may.
         raise DomainError(f"model: a checkpoint path must lie under the model folder ({_model_dir()})")
@@ -447,9 +450,16 @@ def train_start(
     held_out: float = 0.2,
     arch: str | None = None,
     batch_size: int | None = None,
+    min_size: int | None = None,
+    warm_start: bool = True,
     enqueue: bool = True,
 ) -> Job:
-    """Check that there is something to learn from and start a training job on the ML queue."""
+    """Check that there is something to learn from and start a training job on the ML queue.
+
+    `min_size` is the shorter image side the model works at (default: the configuration's own);
+    with `warm_start` training continues from the active trained version when it has the same
+    architecture and classes, so each round of the loop builds on the last one.
+    """
     from ml.models.maskrcnn import ARCHS
 
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= 500):
@@ -460,12 +470,15 @@ def train_start(
         raise DomainError(f"arch must be one of {', '.join(ARCHS)}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 32):
         raise DomainError("batch_size must be an integer between 1 and 32")
+    if min_size is not None and (isinstance(min_size, bool) or not isinstance(min_size, int) or not 64 <= min_size <= 1333):
+        raise DomainError("min_size must be an integer between 64 and 1333 (pixels)")
     count = accepted_images(project).count()
     if count < 2:
         raise DomainError(f"Training needs at least 2 accepted images with annotations; this project has {count}.")
     if not project.labels.exists():
         raise DomainError("The project has no labels to learn.")
-    params = {"epochs": epochs, "held_out": float(held_out), "arch": arch, "batch_size": batch_size}
+    params = {"epochs": epochs, "held_out": float(held_out), "arch": arch, "batch_size": batch_size, "min_size": min_size,
+              "warm_start": bool(warm_start)}
     return job_start(kind=JobKind.TRAIN, project=project, params=params, user=user, enqueue=enqueue)
 
 
@@ -547,10 +560,16 @@ def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
         iterations = math.ceil(len(train_idx) / batch_size) * epochs
         total = len(images) + iterations + len(held_idx)
     base = len(images)
-    init_from = _coco_init() if arch == COCO_ARCH else None  # the COCO file fits only this architecture
+    model_kwargs = dict(defaults["model_kwargs"]) if arch == defaults["arch"] else {}
+    if params.get("min_size"):
+        # torchvision's own ratio of longest to shortest side (800 / 1333).
+        model_kwargs.update(min_size=int(params["min_size"]), max_size=round(int(params["min_size"]) * 5 / 3))
+    warm = _warm_start_checkpoint(project, arch, class_names) if params.get("warm_start", True) else None
+    # The COCO file fits only the architecture it was trained for.
+    init_from = warm or (_coco_init() if arch == COCO_ARCH else None)
     config = TrainConfig(
         arch=arch, class_names=class_names, epochs=epochs, batch_size=batch_size, held_out=0.0, seed=seed,
-        init_from=init_from, model_kwargs=dict(defaults["model_kwargs"]) if arch == defaults["arch"] else {},
+        init_from=init_from, model_kwargs=model_kwargs,
     )
     path = _model_dir() / f"project-{project.pk}" / f"train-job-{job.pk}.pt"
 
@@ -586,6 +605,16 @@ def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     )
     return {"model_version": version.pk, "metrics": {k: v for k, v in metrics.items() if k != "pr_curve"}, "errors": errors,
             "activated": version.is_active}
+
+
+def _warm_start_checkpoint(project: Project, arch: str, class_names: list[str]) -> str | None:
+    active = active_model_of(project)
+    if (
+        active is not None and active.kind == ModelKind.TRAINED and active.arch == arch
+        and list(active.class_names) == class_names and Path(active.checkpoint).is_file()
+    ):
+        return active.checkpoint
+    return None
 
 
 def _truth_from_sample(index: int, sample: Any) -> dict[str, Any]:

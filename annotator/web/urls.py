@@ -6,7 +6,7 @@ from django.urls import path
 
 from annotator.learning import views as learning_views
 
-from . import views
+from . import dataset_views, views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
@@ -21,5 +21,8 @@ urlpatterns = [
     path("projects/<int:pk>/upload/", views.image_upload, name="image-upload"),
     path("projects/<int:pk>/queue/next/", views.queue_next, name="queue-next"),
     path("images/<int:pk>/edit/", views.editor, name="editor"),
+    path("projects/<int:pk>/review/next/", dataset_views.review_next, name="review-next"),
+    path("projects/<int:pk>/datasets/", dataset_views.datasets_page, name="dataset-list"),
+    path("projects/<int:pk>/import/", dataset_views.import_page, name="dataset-import"),
     path("projects/<int:pk>/models/", learning_views.models_page, name="project-models"),
 ]

@@ -49,6 +49,84 @@ export interface Prediction {
   model_version: number | null;
 }
 
+export type Verdict = "accept" | "reject";
+
+export interface ReviewComment {
+  id: number;
+  decision: number | null;
+  author: string | null;
+  text: string;
+  uid: string | null;
+  x: number | null;
+  y: number | null;
+  version: number;
+  resolved: boolean;
+  resolved_by: string | null;
+  created_at: string;
+}
+
+/** A comment to create: on the image, pinned to an object (uid) or to a point (x, y). */
+export interface CommentInput {
+  text: string;
+  uid?: string | null;
+  x?: number | null;
+  y?: number | null;
+}
+
+export interface ReviewDecisionInfo {
+  id: number;
+  decision: Verdict;
+  reviewer: string | null;
+  annotator: string | null;
+  comment: string;
+  submitted_version: number;
+  version: number;
+  objects: { uid: string; decision: Verdict; comment: string }[];
+  changes: { added: number; removed: number; modified: number };
+  created_at: string;
+}
+
+export interface DiffEntry {
+  uid: string | null;
+  label: number | null;
+  geometry?: Geometry;
+  before?: Geometry;
+  before_label?: number | null;
+  changes?: string[];
+  iou?: number;
+  prediction?: number;
+  score?: number;
+}
+
+export interface ObjectsDiff {
+  added: DiffEntry[];
+  removed: DiffEntry[];
+  modified: DiffEntry[];
+  unchanged: string[];
+  counts: { added: number; removed: number; modified: number; unchanged: number };
+}
+
+export interface ReviewState {
+  image: number;
+  status: string;
+  version: number;
+  annotator: string | null;
+  reviewer: string | null;
+  required_accepts: number;
+  accepted_by: string[];
+  decisions: ReviewDecisionInfo[];
+  comments: ReviewComment[];
+  diff?: { submitted_version: number; current_version: number; proposals: ObjectsDiff; review: ObjectsDiff };
+}
+
+export interface DecisionInput {
+  decision: Verdict;
+  version: number;
+  comment: string;
+  objects: { uid: string; decision: Verdict; comment?: string }[];
+  comments: CommentInput[];
+}
+
 /** An HTTP answer that is not 2xx; `body` holds the server's {"detail": ...} object. */
 export class ApiError extends Error {
   constructor(readonly status: number, readonly body: Record<string, unknown>) {
@@ -107,6 +185,21 @@ export const api = {
     request<{ geometry: Geometry }>("POST", "/api/assist/box-to-mask/", { image, box, foreground, background }).then((r) => r.data.geometry),
   scissors: (image: number, points: Point[], closed: boolean) =>
     request<{ path: Point[] }>("POST", "/api/assist/scissors/", { image, points, closed }).then((r) => r.data.path),
+};
+
+/** Review endpoints (annotator.review). */
+export const reviewApi = {
+  state: (id: number, diff: boolean) => request<ReviewState>("GET", `/api/images/${id}/review/?diff=${diff ? 1 : 0}`).then((r) => r.data),
+  take: (id: number) => request<{ image: ImageInfo }>("POST", `/api/images/${id}/review/take/`, {}).then((r) => r.data.image),
+  decide: (id: number, body: DecisionInput) =>
+    request<{ decision: ReviewDecisionInfo; image: ImageInfo; accepts: number; required_accepts: number }>("POST", `/api/images/${id}/review/`, body).then((r) => r.data),
+  /** null when nothing is waiting for review (204). */
+  next: (projectId: number) =>
+    request<{ image: ImageInfo }>("POST", `/api/projects/${projectId}/review/next/`, {}).then((r) => (r.status === 204 ? null : r.data.image)),
+  revision: (id: number, version: number) =>
+    request<{ version: number; annotations: Annotation[] }>("GET", `/api/images/${id}/revisions/${version}/`).then((r) => r.data),
+  resolveComment: (commentId: number, resolved: boolean) =>
+    request<ReviewComment>("PATCH", `/api/comments/${commentId}/`, { resolved }).then((r) => r.data),
 };
 
 export function errorText(e: unknown): string {

@@ -8,7 +8,7 @@ import { ApiError, api, errorText, type ImageInfo, type Label, type Prediction, 
 import { Autosaver, type ConflictInfo, type SaveState } from "./autosave";
 import { bboxIntersects, nearestVertex, stackAt, nextInStack, type Geometry, type Point, type VertexRef } from "./geometry";
 import { MaskSession } from "./mask";
-import { Renderer, type RenderModel } from "./render";
+import { Renderer, type Decoration, type RenderModel } from "./render";
 import { Scene } from "./scene";
 import {
   AddAnnotation,
@@ -155,6 +155,15 @@ export class Editor implements RenderModel {
   }
   renderToolOverlay(ctx: CanvasRenderingContext2D): void {
     this.tool.renderOverlay?.(ctx);
+  }
+  private decorators: ((d: Decoration) => void)[] = [];
+  decorate(d: Decoration): void {
+    for (const fn of this.decorators) fn(d);
+  }
+  /** Draw extra things over the objects (static layer); call renderer.invalidate("static") when they change. */
+  addDecorator(fn: (d: Decoration) => void): void {
+    this.decorators.push(fn);
+    this.renderer.invalidate("static");
   }
 
   // ------------------------------------------------------------ state changes

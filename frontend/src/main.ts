@@ -6,10 +6,12 @@
 import "./editor.css";
 import { api, errorText } from "./api";
 import { Editor, type EditorOptions } from "./editor";
+import { ReviewMode, registerReviewTools } from "./review";
 import { defaultTools } from "./tools";
 
 export { Editor } from "./editor";
 export { ToolRegistry } from "./tools/types";
+export { ReviewMode, reviewOf } from "./review";
 export type { Tool, ToolPointer } from "./tools/types";
 
 interface EditorWindow {
@@ -44,6 +46,7 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
     stats.dataLoadedAt = performance.now();
     // Other scripts (review mode) may register extra tools before the editor starts.
     const tools = w.__editorTools ?? defaultTools();
+    if (opts.mode === "review") registerReviewTools(tools);
     const editor = new Editor(root, opts, image, project, set.annotations, set.version, predictions, tools);
     stats.frames = editor.renderer.frames;
     stats.objects = editor.store.size;
@@ -52,6 +55,8 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
     w.__editorReady = performance.now();
     stats.readyAt = w.__editorReady;
     editor.emit("editor:ready", {});
+    // Review data (decisions, comments, diff) loads after the editor is interactive.
+    void new ReviewMode(editor).start();
     return editor;
   } catch (e) {
     root.textContent = "";

@@ -36,6 +36,21 @@ export interface RenderModel {
   pendingMaskCanvas(): HTMLCanvasElement | null;
   renderToolOverlay(ctx: CanvasRenderingContext2D): void;
   showAll(): boolean;
+  /** Extra drawing on top of the static layer (review mode: diff highlights, comment pins). */
+  decorate?(d: Decoration): void;
+}
+
+/** What a decorator gets: the static layer's context and helpers to switch coordinate systems. */
+export interface Decoration {
+  ctx: CanvasRenderingContext2D;
+  scale: number;
+  /** Objects whose bbox intersects the view (uids and "p:<id>" keys). */
+  inView: Set<string>;
+  level: number;
+  /** Set the transform to image pixels. */
+  toImage(): void;
+  /** Set the transform to stage (CSS) pixels. */
+  toScreen(): void;
 }
 
 const FILL_ALPHA = 0.28;
@@ -223,6 +238,19 @@ export class Renderer {
       ctx.stroke(path);
     }
     this.drawProposals(ctx, inView, level);
+    if (m.decorate) {
+      const d = this.dpr;
+      m.decorate({
+        ctx,
+        scale: s,
+        inView,
+        level,
+        toImage: () => this.setImageTransform(ctx),
+        toScreen: () => ctx.setTransform(d, 0, 0, d, 0, 0),
+      });
+      ctx.setLineDash([]);
+      ctx.globalAlpha = 1;
+    }
   }
 
   private drawProposals(ctx: CanvasRenderingContext2D, inView: Set<string>, level: number): void {

@@ -6,7 +6,11 @@
 import type { ConflictInfo, SaveState } from "./autosave";
 import type { Editor, ToolbarAction } from "./editor";
 import type { Point } from "./geometry";
+import { icon, type IconName } from "./icons";
 import type { Annotation, ChangeEvent } from "./store";
+
+/** Adds extra controls to an instance row (review mode: verdict toggles, diff marker, comment count). */
+export type RowDecorator = (a: Annotation, row: HTMLElement) => void;
 
 type Attrs = Record<string, string | number | boolean | undefined | ((e: Event) => void)>;
 
@@ -80,6 +84,9 @@ export class EditorUI {
   private brushValue!: HTMLElement;
   private dialog: HTMLElement | null = null;
   private rows = new Map<string, HTMLElement>();
+  private panel!: HTMLElement;
+  /** Called at the end of every instance row (re)fill; see addRowDecorator. */
+  private rowDecorators: RowDecorator[] = [];
   private built = false;
   private listDirty = false;
   private msgTimer: ReturnType<typeof setTimeout> | null = null;
@@ -104,8 +111,8 @@ export class EditorUI {
     this.imageEl.style.width = `${ed.image.width}px`;
     this.imageEl.style.height = `${ed.image.height}px`;
 
-    const btn = (testid: string, label: string, title: string, onClick: () => void) =>
-      h("button", { type: "button", class: "ed-btn", testid, title, onclick: onClick }, label);
+    const btn = (testid: string, label: string, title: string, onClick: () => void, glyph?: IconName) =>
+      h("button", { type: "button", class: "ed-btn", testid, title, onclick: onClick }, glyph ? icon(glyph) : null, label);
     const slider = (testid: string, label: string, min: number, max: number, step: number, value: number, onInput: (v: number) => void) => {
       const input = h("input", { type: "range", min, max, step, value, testid, "aria-label": label, oninput: (e) => onInput(Number((e.target as HTMLInputElement).value)) });
       return input;
@@ -113,7 +120,7 @@ export class EditorUI {
 
     const toolButtons = ed.toolNames().map((name) => {
       const t = ed.toolByName(name)!;
-      return h("button", { type: "button", class: "ed-btn ed-tool", testid: `tool-${name}`, "data-tool": name, title: `${t.title}${t.shortcut ? ` (${t.shortcut.toUpperCase()})` : ""}`, onclick: () => ed.setTool(name) }, t.title);
+      return h("button", { type: "button", class: "ed-btn ed-tool", testid: `tool-${name}`, "data-tool": name, title: `${t.title}${t.shortcut ? ` (${t.shortcut.toUpperCase()})` : ""}`, onclick: () => ed.setTool(name) }, t.label ?? t.title);
     });
 
     const filters = { brightness: 100, contrast: 100 };
@@ -129,8 +136,8 @@ export class EditorUI {
       h(
         "div",
         { class: "ed-group" },
-        btn("btn-undo", "↶ Undo", "Undo (Ctrl+Z)", () => ed.undo()),
-        btn("btn-redo", "↷ Redo", "Redo (Ctrl+Shift+Z / Ctrl+Y)", () => ed.redo()),
+        btn("btn-undo", "Undo", "Undo (Ctrl+Z)", () => ed.undo(), "undo"),
+        btn("btn-redo", "Redo", "Redo (Ctrl+Shift+Z / Ctrl+Y)", () => ed.redo(), "redo"),
         btn("btn-delete", "Delete", "Delete selected (Delete)", () => ed.deleteSelected()),
         btn("btn-forward", "Forward", "Bring forward (Ctrl+])", () => ed.zOrder(1)),
         btn("btn-backward", "Back", "Send backward (Ctrl+[)", () => ed.zOrder(-1)),
@@ -138,21 +145,7 @@ export class EditorUI {
         btn("btn-to-polygons", "→Poly", "Convert selected to polygons (Shift+M)", () => void ed.convertSelected("polygons")),
         btn("btn-toggle-all", "Hide all", "Hide / show all (T)", () => ed.toggleAll()),
       ),
-      h(
-        "div",
-        { class: "ed-group" },
-        btn("btn-zoom-out", "−", "Zoom out (-)", () => ed.zoom(0.8)),
-        btn("btn-zoom-in", "+", "Zoom in (+)", () => ed.zoom(1.25)),
-        btn("btn-fit", "Fit", "Fit to screen (F)", () => ed.fit()),
-        btn("btn-one-to-one", "1:1", "Actual pixels (0)", () => ed.oneToOne()),
-      ),
-      h(
-        "div",
-        { class: "ed-group ed-sliders" },
-        h("label", {}, "☀", slider("brightness", "Brightness", 20, 300, 5, 100, (v) => ((filters.brightness = v), applyFilter()))),
-        h("label", {}, "◐", slider("contrast", "Contrast", 20, 300, 5, 100, (v) => ((filters.contrast = v), applyFilter()))),
-        h("label", {}, "Brush", this.brushInput, this.brushValue),
-      ),
+      h("div", { class: "ed-group ed-sliders" }, h("label", { title: "Brush / eraser size in image pixels ([ and ])" }, "Brush", this.brushInput, this.brushValue)),
       this.extensionSlot,
       h(
         "div",
@@ -160,7 +153,7 @@ export class EditorUI {
         review ? h("span", { class: "ed-badge", testid: "review-badge" }, "Review mode") : null,
         btn("btn-help", "?", "Keyboard shortcuts (?)", () => this.toggleCheatsheet()),
         btn("btn-save", "Save", "Save now (Ctrl+S)", () => void ed.saveNow()),
-        review ? null : h("button", { type: "button", class: "ed-btn ed-primary", testid: "btn-submit", title: "Submit and open next (Ctrl+Enter)", onclick: () => void ed.submit() }, "Submit ▶"),
+        review ? null : h("button", { type: "button", class: "ed-btn ed-primary", testid: "btn-submit", title: "Submit and open next (Ctrl+Enter)", onclick: () => void ed.submit() }, "Submit", icon("play", 10)),
       ),
     );
 
@@ -178,7 +171,7 @@ export class EditorUI {
     guidelines.innerHTML = ed.project.guidelines_html || "<p>No guidelines for this project.</p>";
     this.countEl = h("span", { class: "ed-small", testid: "instance-count" });
 
-    const panel = h(
+    const panel = (this.panel = h(
       "aside",
       { class: "ed-panel", testid: "side-panel" },
       h("section", {}, h("h3", {}, "Labels"), this.palette),
@@ -192,7 +185,7 @@ export class EditorUI {
         this.proposalList,
       ),
       h("details", { testid: "guidelines-panel" }, h("summary", {}, "Guidelines"), guidelines),
-    );
+    ));
 
     this.saveState = h("span", { class: "ed-save", testid: "save-state", "data-state": "saved", role: "status" }, SAVE_TEXT.saved);
     this.statusMsg = h("span", { class: "ed-msg", testid: "status-message", role: "status", "aria-live": "polite" });
@@ -204,9 +197,24 @@ export class EditorUI {
       this.saveState,
       this.statusMsg,
       h("span", { class: "ed-spacer" }),
+      // View controls live in the status bar so that the toolbar keeps to one row at ~1400 px.
+      h(
+        "span",
+        { class: "ed-group ed-sliders ed-view" },
+        h("label", { title: "Brightness" }, icon("sun"), slider("brightness", "Brightness", 20, 300, 5, 100, (v) => ((filters.brightness = v), applyFilter()))),
+        h("label", { title: "Contrast" }, icon("contrast"), slider("contrast", "Contrast", 20, 300, 5, 100, (v) => ((filters.contrast = v), applyFilter()))),
+      ),
       h("span", { class: "ed-small" }, `${ed.image.original_name} · ${ed.image.width}×${ed.image.height} · ${ed.opts.username}`),
       this.cursorEl,
-      this.zoomEl,
+      h(
+        "span",
+        { class: "ed-group ed-view" },
+        btn("btn-zoom-out", "−", "Zoom out (-)", () => ed.zoom(0.8)),
+        this.zoomEl,
+        btn("btn-zoom-in", "+", "Zoom in (+)", () => ed.zoom(1.25)),
+        btn("btn-fit", "Fit", "Fit to screen (F)", () => ed.fit()),
+        btn("btn-one-to-one", "1:1", "Actual pixels (0)", () => ed.oneToOne()),
+      ),
     );
 
     const main = h("div", { class: "ed-main" }, this.stage, panel);
@@ -320,9 +328,10 @@ export class EditorUI {
       h("span", { class: "ed-swatch", style: `background:${ed.labelColor(a.label)}` }),
       h("span", { class: "ed-name", testid: "instance-label" }, ed.labelName(a.label)),
       h("span", { class: "ed-small", testid: "instance-source" }, `${a.geometry.type === "mask" ? "mask" : "poly"} · ${source}`),
-      h("button", { type: "button", class: "ed-icon", testid: "instance-visibility", title: hidden ? "Show" : "Hide", "aria-pressed": String(hidden), onclick: () => ed.toggleHidden(a.uid) }, hidden ? "◌" : "👁"),
-      h("button", { type: "button", class: "ed-icon", testid: "instance-lock", title: locked ? "Unlock" : "Lock", "aria-pressed": String(locked), onclick: () => ed.toggleLocked(a.uid) }, locked ? "🔒" : "🔓"),
+      h("button", { type: "button", class: "ed-icon", testid: "instance-visibility", title: hidden ? "Show" : "Hide", "aria-label": hidden ? "Show" : "Hide", "aria-pressed": String(hidden), onclick: () => ed.toggleHidden(a.uid) }, icon(hidden ? "eye-off" : "eye")),
+      h("button", { type: "button", class: "ed-icon", testid: "instance-lock", title: locked ? "Unlock" : "Lock", "aria-label": locked ? "Unlock" : "Lock", "aria-pressed": String(locked), onclick: () => ed.toggleLocked(a.uid) }, icon(locked ? "lock" : "unlock")),
     );
+    for (const decorate of this.rowDecorators) decorate(a, row);
   }
 
   onRowState(uid: string): void {
@@ -357,9 +366,9 @@ export class EditorUI {
         h("span", { class: "ed-swatch ed-dashed", style: `border-color:${ed.labelColor(p.label)}` }),
         h("span", { class: "ed-name" }, p.label != null ? ed.labelName(p.label) : p.class_name),
         h("span", { class: "ed-small" }, p.score.toFixed(2)),
-        h("button", { type: "button", class: "ed-icon", testid: "proposal-accept", title: "Accept", onclick: () => ed.acceptProposal(p.id) }, "✓"),
-        h("button", { type: "button", class: "ed-icon", testid: "proposal-edit", title: "Accept and edit", onclick: () => ed.editProposal(p.id) }, "✎"),
-        h("button", { type: "button", class: "ed-icon", testid: "proposal-dismiss", title: "Dismiss", onclick: () => ed.dismissProposal(p.id) }, "✕"),
+        h("button", { type: "button", class: "ed-icon", testid: "proposal-accept", title: "Accept", "aria-label": "Accept", onclick: () => ed.acceptProposal(p.id) }, icon("check")),
+        h("button", { type: "button", class: "ed-icon", testid: "proposal-edit", title: "Accept and edit", "aria-label": "Accept and edit", onclick: () => ed.editProposal(p.id) }, icon("pencil")),
+        h("button", { type: "button", class: "ed-icon", testid: "proposal-dismiss", title: "Dismiss", "aria-label": "Dismiss", onclick: () => ed.dismissProposal(p.id) }, icon("cross")),
       );
       row.classList.toggle("ed-selected", p.id === ed.selectedProposal());
       frag.append(row);
@@ -427,6 +436,33 @@ export class EditorUI {
     if (this.msgTimer) clearTimeout(this.msgTimer);
     // Errors stay until replaced; info fades after a few seconds.
     if (kind === "info") this.msgTimer = setTimeout(() => (this.statusMsg.textContent = ""), 5000);
+  }
+
+  /** A section at the top of the side panel (review mode: decisions, comments, diff). */
+  addPanelSection(section: HTMLElement): void {
+    this.panel.prepend(section);
+  }
+
+  addRowDecorator(fn: RowDecorator): void {
+    this.rowDecorators.push(fn);
+    this.refreshRows();
+  }
+
+  /** Re-fill every instance row (after a decorator's data changed). */
+  refreshRows(): void {
+    for (const [uid, row] of this.rows) {
+      const a = this.ed.store.get(uid);
+      if (a) this.fillRow(row, a);
+    }
+  }
+
+  row(uid: string): HTMLElement | undefined {
+    return this.rows.get(uid);
+  }
+
+  /** A modal dialog for extensions; `buttons[0]` gets the focus. */
+  showDialog(testid: string, title: string, body: (Node | string)[], buttons: HTMLElement[], dismissable = true): void {
+    this.openDialog(testid, title, body, buttons, dismissable);
   }
 
   addExtensionButton(a: ToolbarAction): HTMLButtonElement {

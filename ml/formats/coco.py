@@ -277,7 +277,10 @@ def _annotation(
     segmentation, iscrowd = geo.to_coco_segmentation(
         inst.geometry, width=width, height=height, iscrowd=inst.iscrowd
     )
-    bbox, area = geo.bbox_and_area(inst.geometry, width=width, height=height)
+    if inst.bbox is not None and inst.area is not None:
+        bbox, area = inst.bbox, inst.area  # precomputed by the caller with geo.bbox_and_area
+    else:
+        bbox, area = geo.bbox_and_area(inst.geometry, width=width, height=height)
     ann: dict[str, Any] = {
         "id": ann_id,
         "image_id": image_id,

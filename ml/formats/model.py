@@ -35,6 +35,11 @@ class DatasetInstance:
     # Id of the group the object came from in the source (LabelMe group_id); informational only,
     # the parts of a group are already merged into ``geometry``.
     group: str | int | None = None
+    # COCO ``[x, y, w, h]`` and area when the caller already has them from ``geometry.bbox_and_area``
+    # (the database stores both on every save): writers then skip recomputing them, which is a
+    # large part of exporting big datasets. Readers leave them None.
+    bbox: list[float] | None = None
+    area: float | None = None
 
 
 @dataclass

@@ -484,3 +484,17 @@ def test_management_commands_import_and_export(transactional_db, tmp_path: Path)
     call_command("export_dataset", "--project", "Fruits", "--format", "voc", "--out", str(tmp_path / "v.zip"),
                  "--status", "all", stdout=out)
     assert DatasetVersion.objects.filter(project__name="Fruits").count() == 2
+
+
+def test_datasets_and_import_pages(world, client, tmp_path: Path) -> None:
+    _import(world.project, "coco", _synthetic_coco(tmp_path / "src"), status="accepted")
+    version = dataset_export(project=world.project, options=ExportOptions.from_dict({"format": "coco"}), name="release-1")
+    client.force_login(world.users["annotator"])
+    page = client.get(f"/projects/{world.project.pk}/datasets/")
+    assert page.status_code == 200
+    assert b"release-1" in page.content and f"/api/datasets/{version.pk}/download/".encode() in page.content
+    assert b'id="dataset-form"' not in page.content  # only managers export
+    assert client.get(f"/projects/{world.project.pk}/import/").status_code == 403
+    client.force_login(world.users["manager"])
+    assert b'id="dataset-form"' in client.get(f"/projects/{world.project.pk}/datasets/").content
+    assert client.get(f"/projects/{world.project.pk}/import/").status_code == 200

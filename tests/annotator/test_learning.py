@@ -363,7 +363,7 @@ def accepted_shapes(world):
 
 def test_training_stores_a_version_with_metrics_curve_and_checkpoint_then_evaluates(world, accepted_shapes):
     response = world.client("manager").post(
-        f"/api/projects/{world.project.pk}/train/", {"epochs": 2, "held_out": 0.2, "batch_size": 2}, format="json"
+        f"/api/projects/{world.project.pk}/train/", {"epochs": 2, "held_out": 0.2, "batch_size": 2, "min_size": 96}, format="json"
     )
     assert response.status_code == 202, response.json()
     job = run(Job.objects.get(pk=response.json()["id"]), services.model_train)
@@ -387,6 +387,13 @@ def test_training_stores_a_version_with_metrics_curve_and_checkpoint_then_evalua
     assert version.metrics["images"] == 1 == evaluation.result["metrics"]["images"]
     assert version.metrics["job"] == evaluation.pk
     assert version.metrics["evaluated_on"] == "accepted images not used for training"
+
+    # The next round continues from the active version instead of starting from scratch.
+    again = services.train_start(project=world.project, user=None, epochs=1, min_size=96, enqueue=False)
+    second = ModelVersion.objects.get(pk=run(again, services.model_train).result["model_version"])
+    assert second.params["init_from"] == version.checkpoint
+    assert second.params["model_kwargs"] == {"min_size": 96, "max_size": 160}
+    assert not second.is_active  # a later version waits for a manager
 
     page = world.client("reviewer")
     page.force_login(world.users["reviewer"])

@@ -381,3 +381,20 @@ def test_review_stats_report_acceptance_changes_iou_and_time(world) -> None:
     assert stats["mean_iou_submitted_vs_accepted"] == pytest.approx((1 + 1 + 0.25 + 1) / 4, abs=0.01)
     assert stats["mean_seconds_in_review"] is not None and stats["mean_seconds_in_review"] >= 0
     assert world.client("annotator").get(f"/api/projects/{world.project.pk}/review-stats/").status_code == 403
+
+
+# --------------------------------------------------------------------------------------------
+# Pages
+# --------------------------------------------------------------------------------------------
+
+
+def test_dashboard_review_button_takes_the_reviewer_to_the_editor_in_review_mode(world, client) -> None:
+    image, _ = _submitted_image(world)
+    client.force_login(world.users["reviewer"])
+    page = client.get(f"/projects/{world.project.pk}/")
+    assert b"Review next image" in page.content and b'id="review-stats"' in page.content
+    response = client.post(f"/projects/{world.project.pk}/review/next/")
+    assert response.status_code == 302 and response["Location"] == f"/images/{image.pk}/edit/?mode=review"
+    client.force_login(world.users["annotator"])
+    assert b"Review next image" not in client.get(f"/projects/{world.project.pk}/").content
+    assert client.post(f"/projects/{world.project.pk}/review/next/").status_code == 403

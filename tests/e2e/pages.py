@@ -194,3 +194,68 @@ class EditorPage:
 
     def version(self) -> int:
         return self.page.evaluate("() => window.__editor.autosave.version")
+
+
+@dataclass
+class ReviewPanel:
+    """The review part of the editor: decisions, per-object verdicts, pinned comments, the diff."""
+
+    editor: EditorPage
+
+    @property
+    def page(self) -> Page:
+        return self.editor.page
+
+    @property
+    def panel(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("review-panel")
+
+    @property
+    def comments(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("comment-row")
+
+    def _row(self, uid: str):  # type: ignore[no-untyped-def]
+        return self.page.locator(f'[data-testid="instance-row"][data-uid="{uid}"]')
+
+    def object_verdict(self, uid: str, verdict: str) -> None:
+        row = self._row(uid)
+        row.get_by_test_id(f"object-{verdict}").click()
+        expect(row).to_have_attribute("data-verdict", verdict)
+
+    def pin_comment(self, point: Point, text: str) -> None:
+        """Comment tool: click an object (pins to it) or empty image (pins to the point)."""
+        before = self.comments.count()
+        self.editor.use_tool("comment")
+        self.editor.click(point)
+        dialog = self.page.get_by_test_id("comment-dialog")
+        dialog.get_by_test_id("comment-input").fill(text)
+        dialog.get_by_test_id("comment-save").click()
+        expect(self.comments).to_have_count(before + 1)
+
+    def accept(self) -> None:
+        self.panel.get_by_test_id("review-accept").click()
+        expect(self.page.get_by_test_id("review-decided-dialog")).to_be_visible()
+
+    def reject(self, comment: str) -> None:
+        self.panel.get_by_test_id("review-reject").click()
+        dialog = self.page.get_by_test_id("review-reject-dialog")
+        dialog.get_by_test_id("review-reject-comment").fill(comment)
+        dialog.get_by_test_id("review-confirm-reject").click()
+        expect(self.page.get_by_test_id("review-decided-dialog")).to_be_visible()
+
+    def review_next(self) -> None:
+        self.page.get_by_test_id("review-next").click()
+
+    def resolve(self, comment_text: str) -> None:
+        row = self.comments.filter(has_text=comment_text)
+        row.get_by_test_id("comment-resolve").check()
+        expect(row).to_have_attribute("data-resolved", "true")
+
+    def diff(self, mode: str) -> None:
+        self.panel.get_by_test_id("diff-mode").select_option(mode)
+
+    def expect_diff(self, *, added: int, modified: int, removed: int) -> None:
+        summary = self.page.get_by_test_id("diff-summary")
+        expect(summary).to_have_attribute("data-added", str(added))
+        expect(summary).to_have_attribute("data-modified", str(modified))
+        expect(summary).to_have_attribute("data-removed", str(removed))

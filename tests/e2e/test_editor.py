@@ -9,11 +9,20 @@ from playwright.sync_api import expect
 from annotator.annotations.models import Annotation, Prediction, Revision
 from annotator.images.models import Image, ImageStatus
 from annotator.learning.models import ModelVersion
+from annotator.review.models import ReviewComment, ReviewDecision
 from ml.geometry import mask_to_rle, rle_to_mask
-from tests.e2e.pages import EditorPage, LoginPage
+from tests.e2e.pages import EditorPage, LoginPage, ReviewPanel
 from tests.factories import ProjectFactory, make_images, square
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # Six personas are created per test; the production hasher costs seconds per test on 2 cores.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 SQUARE = [(20.0, 20.0), (80.0, 20.0), (80.0, 80.0), (20.0, 80.0)]
 
@@ -224,3 +233,129 @@ def test_submit_sends_the_image_to_review_and_opens_the_next_one(page, world):
     assert first.status == ImageStatus.SUBMITTED
     assert Annotation.objects.filter(image=first).count() == 1
     assert Image.objects.get(pk=second.pk).assignee.username == "annotator"
+
+
+# ---------------------------------------------------------------------------------------------- review
+
+
+def submitted_image(world, *, count: int = 1) -> list:
+    """Images the annotator drew a square on and submitted for review."""
+    images = make_images(world.project, count, width=200, height=100)
+    for image in images:
+        seed_square(world, image)
+        assert world.client("annotator").post(f"/api/images/{image.pk}/submit/").status_code == 200
+    return images
+
+
+def login_as(page, persona: str) -> None:
+    page.context.clear_cookies()
+    LoginPage(page).login(persona)
+
+
+def test_reviewer_accepts_an_image_and_opens_the_next_for_review(page, world):
+    first, second = submitted_image(world, count=2)
+    uid = str(Annotation.objects.get(image=first).uid)
+    login_as(page, "reviewer")
+    review = ReviewPanel(EditorPage(page).open(first.pk, mode="review"))
+    expect(review.panel).to_be_visible()
+    expect(page.get_by_test_id("btn-submit")).to_have_count(0)
+
+    review.object_verdict(uid, "accept")
+    review.accept()
+
+    decision = ReviewDecision.objects.get(image=first)
+    assert decision.decision == "accept" and decision.reviewer.username == "reviewer" and decision.annotator.username == "annotator"
+    assert list(decision.object_decisions.values_list("annotation_uid", "verdict")) == [(Annotation.objects.get(image=first).uid, "accept")]
+    assert Image.objects.get(pk=first.pk).status == ImageStatus.ACCEPTED
+
+    review.review_next()
+    page.wait_for_url(f"**/images/{second.pk}/edit/?mode=review")
+    EditorPage(page).wait_ready()
+    second.refresh_from_db()
+    assert second.status == ImageStatus.IN_REVIEW and second.reviewer.username == "reviewer"
+
+
+def test_rejection_with_a_pinned_comment_reaches_the_annotator_who_resubmits(page, world):
+    (image,) = submitted_image(world)
+    uid = str(Annotation.objects.get(image=image).uid)
+    login_as(page, "reviewer")
+    editor = EditorPage(page).open(image.pk, mode="review")
+    review = ReviewPanel(editor)
+
+    review.pin_comment((50, 50), "The outline misses the stem")
+    review.pin_comment((150, 50), "A fig was left out here")
+    review.object_verdict(uid, "reject")
+    review.reject("Please fix the outline and add the fig")
+
+    decision = ReviewDecision.objects.get(image=image)
+    assert decision.decision == "reject" and decision.comment == "Please fix the outline and add the fig"
+    assert [(str(o.annotation_uid), o.verdict) for o in decision.object_decisions.all()] == [(uid, "reject")]
+    comments = {c.text: c for c in ReviewComment.objects.filter(image=image)}
+    assert str(comments["The outline misses the stem"].annotation_uid) == uid
+    assert (comments["A fig was left out here"].x, comments["A fig was left out here"].y) == (pytest.approx(150, abs=1), pytest.approx(50, abs=1))
+    assert all(c.decision_id == decision.pk for c in comments.values())
+    assert Image.objects.get(pk=image.pk).status == ImageStatus.REJECTED
+
+    login_as(page, "annotator")
+    editor.open(image.pk)
+    feedback = ReviewPanel(editor)
+    expect(feedback.panel).to_have_attribute("data-mode", "annotate")
+    expect(page.get_by_test_id("review-last-comment")).to_have_text("Please fix the outline and add the fig")
+    expect(feedback.comments).to_have_count(2)
+    expect(feedback.comments.filter(has_text="The outline misses the stem")).to_have_attribute("data-uid", uid)
+    expect(editor.instance_rows.first).to_have_attribute("data-verdict", "reject")
+
+    feedback.resolve("The outline misses the stem")
+    editor.select_at((50, 50))
+    editor.drag_vertex((20, 80), (12, 92))
+    editor.wait_saved()
+    editor.submit()
+
+    expect(page.get_by_test_id("queue-empty-dialog")).to_be_visible()
+    image.refresh_from_db()
+    assert image.status == ImageStatus.SUBMITTED
+    assert ReviewComment.objects.get(text="The outline misses the stem").resolved
+    # Back in the review queue for the next reviewer.
+    response = world.client("reviewer").post(f"/api/projects/{world.project.pk}/review/next/")
+    assert response.status_code == 200 and response.json()["image"]["id"] == image.pk
+
+
+def test_diff_highlights_changes_against_the_submission_and_the_model(page, world):
+    (image,) = make_images(world.project, 1, width=200, height=100)
+    model = ModelVersion.objects.create(project=world.project, name="round 1", kind="trained")
+    predictions = []
+    for rank, (x0, score) in enumerate([(10, 0.9), (120, 0.8)]):
+        mask = np.zeros((100, 200), dtype=np.uint8)
+        mask[10:40, x0:x0 + 30] = 1
+        predictions.append(Prediction.objects.create(
+            image=image, model_version=model, rank=rank, label=world.labels[0], class_name="cat", score=score,
+            rle=mask_to_rle(mask), bbox=[x0, 10, 30, 30], area=900,
+        ))
+    kept = predictions[0]
+    client = world.client("annotator")
+    # The annotator kept the first proposal as it was, ignored the second, and drew a square.
+    assert client.put(f"/api/images/{image.pk}/annotations/", {"version": 0, "annotations": [
+        {"label": world.labels[0].pk, "geometry": kept.geometry, "source": "model", "score": kept.score, "prediction": kept.pk, "model_version": model.pk},
+        {"label": world.labels[1].pk, "geometry": {"type": "polygons", "polygons": [{"exterior": square(60, 50, 40), "holes": []}]}},
+    ]}, format="json").status_code == 200
+    assert client.post(f"/api/images/{image.pk}/submit/").status_code == 200
+    login_as(page, "reviewer")
+    editor = EditorPage(page).open(image.pk, mode="review")
+    review = ReviewPanel(editor)
+
+    review.diff("model")
+    review.expect_diff(added=1, modified=0, removed=1)
+    drawn = Annotation.objects.get(image=image, source="manual").uid
+    expect(editor.page.locator(f'[data-testid="instance-row"][data-uid="{drawn}"]')).to_have_attribute("data-diff", "added")
+    expect(page.get_by_test_id("diff-removed-row")).to_have_attribute("data-prediction-id", str(predictions[1].pk))
+
+    # The reviewer deletes the drawn square and outlines something new.
+    review.diff("submitted")
+    review.expect_diff(added=0, modified=0, removed=0)
+    editor.select_at((80, 70))
+    editor.delete_selected()
+    editor.draw_polygon([(150, 60), (190, 60), (170, 95)])
+    review.expect_diff(added=1, modified=0, removed=1)
+    expect(page.get_by_test_id("diff-removed-row")).to_have_attribute("data-uid", str(drawn))
+    editor.wait_saved()
+    assert Image.objects.get(pk=image.pk).version == 2

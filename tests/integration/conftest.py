@@ -88,6 +88,7 @@ def worker(request, transactional_db) -> Iterator[WorkerProcess]:
         app.conf.broker_transport_options = {
             "data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"), "store_processed": False,
+            "control_folder": str(folder / "control"),
         }
         _reset_pool(app)
     try:

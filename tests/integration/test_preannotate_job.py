@@ -67,7 +67,7 @@ def test_preannotation_delivered_twice_creates_predictions_once(worker):
 
 
 def test_running_preannotation_can_be_cancelled(worker):
-    project, images = _project_with_images(80, (240, 320))
+    project, images = _project_with_images(24, (240, 320))
     checkpoint = _checkpoint("slow.pt", size=320, proposals=40)
     job = preannotate_start(project=project, user=None, model=str(checkpoint), threshold=0.3, batch_size=1)
     job = _wait(job, lambda j: j.state == JobState.RUNNING and j.progress_done > 0 or j.is_finished, 90, worker)

@@ -445,6 +445,18 @@ def test_write_voc_later_object_wins_where_objects_overlap(tmp_path: Path) -> No
     assert voc_colormap()[2].tolist() == [0, 128, 0]
 
 
+def test_write_coco_uses_precomputed_bbox_and_area_when_given() -> None:
+    geometry = polygons(part(square(2, 3, 10)))
+    bbox, area = geo.bbox_and_area(geometry, width=40, height=40)
+    given = DatasetInstance(label="a", geometry=geometry, bbox=bbox, area=area)
+    computed = DatasetInstance(label="a", geometry=geometry)
+    out = io.BytesIO()
+    write_coco([DatasetImage("x.png", 40, 40, [given, computed])], labels=["a"], out=out)
+    first, second = json.loads(out.getvalue())["annotations"]
+    assert first["bbox"] == second["bbox"] == [2.0, 3.0, 10.0, 10.0]
+    assert first["area"] == second["area"] == 100.0
+
+
 def test_write_voc_keeps_bbox_only_objects_out_of_the_masks(tmp_path: Path) -> None:
     # A box-only object above a drawn one must not claim the drawn object's pixels, and it must
     # come back as a box-only object (the Datumaro voc_dataset1 sample has exactly this).

@@ -46,6 +46,7 @@ export function createBoxMaskTool(ed: Editor): Tool {
   return {
     name: "boxmask",
     title: "Box → mask",
+    label: "Box→mask",
     shortcut: "x",
     cursor: "crosshair",
     deactivate() {
@@ -149,6 +150,7 @@ export function createScissorsTool(ed: Editor): Tool {
   return {
     name: "scissors",
     title: "Intelligent scissors",
+    label: "Scissors",
     shortcut: "s",
     cursor: "crosshair",
     deactivate() {

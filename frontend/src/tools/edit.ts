@@ -37,6 +37,7 @@ export function createEditTool(ed: Editor): Tool {
   return {
     name: "edit",
     title: "Select / edit",
+    label: "Select",
     shortcut: "v",
     cursor: "default",
     onPointerDown(p: ToolPointer) {

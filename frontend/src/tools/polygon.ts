@@ -10,16 +10,16 @@ import type { Tool, ToolPointer } from "./types";
 
 export type PolygonMode = "new" | "hole" | "part";
 
-const TITLES: Record<PolygonMode, [string, string, string]> = {
-  new: ["polygon", "Draw polygon", "p"],
-  hole: ["hole", "Cut hole into selected", "h"],
-  part: ["part", "Add part to selected", "n"],
+const TITLES: Record<PolygonMode, [string, string, string, string]> = {
+  new: ["polygon", "Draw polygon", "p", "Polygon"],
+  hole: ["hole", "Cut hole into selected", "h", "Hole"],
+  part: ["part", "Add part to selected", "n", "Part"],
 };
 
 export function createPolygonTool(ed: Editor, mode: PolygonMode): Tool {
   let pts: Ring = [];
   let cursor: Point | null = null;
-  const [name, title, shortcut] = TITLES[mode];
+  const [name, title, shortcut, label] = TITLES[mode];
 
   const target = () => {
     const uid = ed.selectedUid();
@@ -65,6 +65,7 @@ export function createPolygonTool(ed: Editor, mode: PolygonMode): Tool {
   return {
     name,
     title,
+    label,
     shortcut,
     cursor: "crosshair",
     activate() {

@@ -22,6 +22,8 @@ export interface ToolPointer {
 export interface Tool {
   readonly name: string;
   readonly title: string;
+  /** Short toolbar label (the title is the tooltip); defaults to the title. */
+  readonly label?: string;
   /** Shortcut key shown in the toolbar and the cheat sheet. */
   readonly shortcut?: string;
   readonly cursor?: string;
