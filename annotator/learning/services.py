@@ -16,7 +16,8 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.annotations.models import Prediction
@@ -364,8 +365,33 @@ def _default_images(project: Project, scope: str) -> Any:
     return images_without_annotations(project) if scope == "unannotated" else Image.objects.filter(project=project).order_by("id")
 
 
+def _save_batch(
+    results: list[tuple[Image, list[Any]]], *, version: ModelVersion, job: Job, mapping: dict[str, int], threshold: float
+) -> tuple[int, int, Counter[str]]:
+    """Convert one batch's masks to rows and store them; returns (predictions, images, dropped classes)."""
+    items = []
+    dropped: Counter[str] = Counter()
+    for image, instances in results:
+        rows, scores, image_dropped = _prediction_rows(
+            image, instances, version=version, job=job, mapping=mapping, threshold=threshold
+        )
+        dropped.update(image_dropped)
+        items.append((image, rows, image_uncertainty(scores)))
+    return predictions_replace(version=version, items=items), len(items), dropped
+
+
+def _close_connection() -> None:
+    connection.close()
+
+
 def preannotate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
-    """Run a model over the job's images and store its proposals; one unreadable image is reported, not fatal."""
+    """Run a model over the job's images and store its proposals; one unreadable image is reported, not fatal.
+
+    Three stages overlap: the next batch is decoded in one thread, the model runs in this one, and
+    the previous batch's masks are converted and saved in a third (with its own database
+    connection). When the caller holds a transaction open (tests, or a caller's atomic block), a
+    second connection could not see its rows, so saving then stays on this thread.
+    """
     params = job.params
     project = job.project
     if project is None:
@@ -386,28 +412,46 @@ def preannotate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     floor = min(threshold, UNCERTAIN_FLOOR)
     errors: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
-    done = predicted_images = prediction_count = 0
-    for decoded, decode_errors in decoded_batches(images, batch_size):
-        errors += decode_errors
-        results, predict_errors = _predict(segmenter, decoded, floor) if decoded else ([], [])
-        errors += predict_errors
-        items = []
-        for image, instances in results:
-            rows, scores, image_dropped = _prediction_rows(
-                image, instances, version=version, job=job, mapping=mapping, threshold=threshold
-            )
-            dropped.update(image_dropped)
-            items.append((image, rows, image_uncertainty(scores)))
-        prediction_count += predictions_replace(version=version, items=items)
-        predicted_images += len(items)
-        done += len(decoded) + len(decode_errors)
-        ctx.progress(done, total, f"{prediction_count} proposals on {predicted_images} images"
+    counts = {"done": 0, "images": 0, "predictions": 0}
+    writer = None if transaction.get_connection().in_atomic_block else ThreadPoolExecutor(1, thread_name_prefix="save")
+    pending: tuple[Future[tuple[int, int, Counter[str]]], int] | None = None
+
+    def collect(entry: tuple[Future[tuple[int, int, Counter[str]]], int]) -> None:
+        future, finished = entry
+        saved, image_count, batch_dropped = future.result()
+        counts["predictions"] += saved
+        counts["images"] += image_count
+        counts["done"] += finished
+        dropped.update(batch_dropped)
+        ctx.progress(counts["done"], total, f"{counts['predictions']} proposals on {counts['images']} images"
                      + (f", {len(errors)} failed" if errors else ""))
+
+    try:
+        for decoded, decode_errors in decoded_batches(images, batch_size):
+            errors += decode_errors
+            results, predict_errors = _predict(segmenter, decoded, floor) if decoded else ([], [])
+            errors += predict_errors
+            save = partial(_save_batch, results, version=version, job=job, mapping=mapping, threshold=threshold)
+            if writer is not None:
+                future = writer.submit(save)
+            else:
+                future = Future()
+                future.set_result(save())
+            if pending is not None:
+                collect(pending)  # the previous batch: saved while this one was being predicted
+            pending = (future, len(decoded) + len(decode_errors))
+        if pending is not None:
+            collect(pending)
+            pending = None
+    finally:
+        if writer is not None:
+            writer.submit(_close_connection)
+            writer.shutdown(wait=True)  # a cancelled job still finishes the batch being saved
     return {
         "model_version": version.pk,
         "images": total,
-        "predicted_images": predicted_images,
-        "predictions": prediction_count,
+        "predicted_images": counts["images"],
+        "predictions": counts["predictions"],
         "threshold": threshold,
         "dropped_classes": dict(dropped.most_common(20)),
         "errors": errors,

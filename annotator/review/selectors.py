@@ -1,13 +1,12 @@
 """Reads for review: the diffs a reviewer sees, the review state of an image, dashboard statistics."""
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, TypedDict
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
-from annotator.annotations.models import Annotation, Prediction, Revision
+from annotator.annotations.models import Prediction, Revision
 from annotator.annotations.selectors import annotation_to_dict, annotations_of, predictions_of
 from annotator.images.models import Image, ImageStatus
 from annotator.projects.models import Project

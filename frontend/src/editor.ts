@@ -103,6 +103,7 @@ export class Editor implements RenderModel {
     this.attachInput();
     this.renderer.resize();
     this.viewport.fit();
+    this.ui.onZoom(); // build() showed the zoom before the first fit
     this.renderer.invalidate("all");
     this.renderer.flush();
   }

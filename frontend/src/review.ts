@@ -77,9 +77,7 @@ export class ReviewMode {
   private error: string | null = null;
   private pendingKey = 0;
 
-  constructor(readonly ed: Editor) {
-    controllers.set(ed, this);
-  }
+  constructor(readonly ed: Editor) {}
 
   get reviewing(): boolean {
     return this.ed.opts.mode === "review";
@@ -126,6 +124,8 @@ export class ReviewMode {
       });
     }
     this.build();
+    // Only now can the comment tool use this controller (its panel exists).
+    controllers.set(ed, this);
     ed.ui.addRowDecorator((a, row) => this.decorateRow(a, row));
     ed.addDecorator((d) => this.decorate(d));
     ed.root.addEventListener("editor:change", () => this.onChange());
@@ -659,7 +659,7 @@ export function createCommentTool(ed: Editor): Tool {
     onPointerDown(p: ToolPointer) {
       if (p.button !== 0) return;
       const review = reviewOf(ed);
-      if (!review) return ed.ui.message("Comments are not available here", "error");
+      if (!review) return ed.ui.message("The review is still loading; try again in a moment", "error");
       const [x, y] = p.image;
       if (x < 0 || y < 0 || x > ed.image.width || y > ed.image.height) return ed.ui.message("Click on the image", "error");
       const uid = ed.stackAt(p.image)[0] ?? null;

@@ -46,6 +46,7 @@ export const SHORTCUTS: [string, string][] = [
   ["[ / ]", "Brush size smaller / larger"],
   ["X", "Box → mask (drag a box; click inside = foreground, Shift-click = background)"],
   ["S", "Intelligent scissors"],
+  ["C", "Review mode: pin a comment (click an object or a point)"],
   ["1–9", "Choose label (changes the selected object's label)"],
   ["Esc", "Cancel drawing / deselect"],
   ["Backspace", "While drawing: remove the last vertex"],
@@ -150,7 +151,7 @@ export class EditorUI {
       h(
         "div",
         { class: "ed-group ed-right" },
-        review ? h("span", { class: "ed-badge", testid: "review-badge" }, "Review mode") : null,
+        review ? h("span", { class: "ed-badge", testid: "review-badge", title: "Review mode" }, "Review") : null,
         btn("btn-help", "?", "Keyboard shortcuts (?)", () => this.toggleCheatsheet()),
         btn("btn-save", "Save", "Save now (Ctrl+S)", () => void ed.saveNow()),
         review ? null : h("button", { type: "button", class: "ed-btn ed-primary", testid: "btn-submit", title: "Submit and open next (Ctrl+Enter)", onclick: () => void ed.submit() }, "Submit", icon("play", 10)),

@@ -116,7 +116,7 @@ class _SmallBody(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
 
 
-def _build_small(num_classes: int, *, fpn_channels: int = 64, roi_sampling_ratio: int = 1, **kwargs: Any) -> MaskRCNN:
+def _build_small(num_classes: int, *, fpn_channels: int = 64, **kwargs: Any) -> MaskRCNN:
     widths = (32, 64, 96, 128)
     backbone = BackboneWithFPN(
         _SmallBody(widths),
@@ -127,10 +127,8 @@ def _build_small(num_classes: int, *, fpn_channels: int = 64, roi_sampling_ratio
     # Objects in the small configuration are 10-150 px at input sizes of ~128-320 px, so the anchors
     # start smaller than torchvision's 32 px default.
     anchors = AnchorGenerator(sizes=((12,), (24,), (48,), (96,), (192,)), aspect_ratios=((0.5, 1.0, 2.0),) * 5)
-    # One bilinear sample per bin: RoIAlign's backward pass dominates a CPU training step, and at these
-    # input sizes a bin rarely spans more than one feature-map cell anyway.
-    box_pool = MultiScaleRoIAlign(featmap_names=["0", "1", "2", "3"], output_size=7, sampling_ratio=roi_sampling_ratio)
-    mask_pool = MultiScaleRoIAlign(featmap_names=["0", "1", "2", "3"], output_size=14, sampling_ratio=roi_sampling_ratio)
+    box_pool = MultiScaleRoIAlign(featmap_names=["0", "1", "2", "3"], output_size=7, sampling_ratio=2)
+    mask_pool = MultiScaleRoIAlign(featmap_names=["0", "1", "2", "3"], output_size=14, sampling_ratio=2)
     defaults: dict[str, Any] = {
         "min_size": 128,
         "max_size": 320,
@@ -139,7 +137,7 @@ def _build_small(num_classes: int, *, fpn_channels: int = 64, roi_sampling_ratio
         "rpn_pre_nms_top_n_test": 300,
         "rpn_post_nms_top_n_test": 150,
         "rpn_batch_size_per_image": 128,
-        "box_batch_size_per_image": 64,
+        "box_batch_size_per_image": 128,
         "box_detections_per_img": 50,
     }
     defaults.update(kwargs)

@@ -479,3 +479,31 @@ def test_download_weights_fails_fast_offline_and_says_where_to_put_the_file(monk
     message = str(error.value)
     assert "ANNOTATOR_COCO_CHECKPOINT=" in message
     assert "maskrcnn_resnet50_fpn_coco" in message and "download.pytorch.org" in message
+
+
+def test_models_page_starts_jobs_for_managers_and_refuses_others(world, dated, checkpoint, monkeypatch):
+    monkeypatch.setattr("annotator.jobs.services.job_enqueue", lambda *, job, queue: None)
+    version = services.model_version_from_checkpoint(project=world.project, path=str(checkpoint), user=None)
+    url = f"/projects/{world.project.pk}/models/"
+    annotator = world.client("annotator")
+    annotator.force_login(world.users["annotator"])
+    page = annotator.get(url)
+    assert page.status_code == 200 and "Start pre-annotation" not in page.content.decode()
+    assert annotator.post(url, {"action": "preannotate", "model": str(version.pk), "threshold": 0.5}).status_code == 403
+
+    manager = world.client("manager")
+    manager.force_login(world.users["manager"])
+    response = manager.post(url, {"action": "preannotate", "model": str(version.pk), "threshold": 0.4, "scope": "all",
+                                  "batch_size": 2, "label_map": "apple = cat"})
+    assert response.status_code == 302
+    job = Job.objects.get(kind=JobKind.PREANNOTATE)
+    assert job.params["threshold"] == 0.4 and job.params["label_map"] == {"apple": "cat"}
+    # A business-rule failure comes back as a message on the page, not an error page.
+    response = manager.post(url, {"action": "train", "held_out": 20}, follow=True)
+    assert "at least 2 accepted images" in response.content.decode()
+    assert manager.post(url, {"action": "activate", "version": version.pk}).status_code == 302
+    version.refresh_from_db()
+    assert version.is_active
+    outsider = world.client("outsider")
+    outsider.force_login(world.users["outsider"])
+    assert outsider.get(url).status_code == 404

@@ -14,7 +14,7 @@ from annotator.images.models import Image, ImageStatus
 from annotator.images.services import image_submit, images_add, queue_next
 from annotator.learning.models import ModelVersion
 from annotator.review.models import ObjectDecision, ReviewComment, ReviewDecision
-from annotator.review.services import CommentInput, ObjectVerdict, review_decide, review_next
+from annotator.review.services import review_decide, review_next
 from ml.geometry import polygons_to_rle
 from tests.factories import MembershipFactory, UserFactory, make_images, png_bytes, polygon_geometry, square
 

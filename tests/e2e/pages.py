@@ -55,6 +55,9 @@ class EditorPage:
     def open(self, image_id: int, *, mode: str | None = None) -> "EditorPage":
         self.page.goto(f"/images/{image_id}/edit/" + (f"?mode={mode}" if mode else ""))
         self.wait_ready()
+        if mode == "review":
+            # Decisions, comments and the diff load after the editor is interactive.
+            expect(self.page.get_by_test_id("review-panel")).to_be_visible()
         return self
 
     def wait_ready(self) -> None:
