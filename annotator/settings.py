@@ -121,9 +121,10 @@ ANNOTATOR_COCO_CHECKPOINT = env_str("ANNOTATOR_COCO_CHECKPOINT") or None
 ANNOTATOR_SAM_CHECKPOINT = env_str("ANNOTATOR_SAM_CHECKPOINT") or None
 
 REST_FRAMEWORK = {
+    # Token first: scripts without credentials get a 401 with WWW-Authenticate, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -139,6 +140,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ImageStatusEnum": "annotator.images.models.ImageStatus",
+        "JobKindEnum": "annotator.jobs.models.JobKind",
+        "ModelKindEnum": "annotator.learning.models.ModelKind",
+        "ExportFormatEnum": "annotator.datasets.models.ExportFormat",
+    },
 }
 
 # Security: production behind HTTPS unless told otherwise (make run serves plain HTTP on loopback).

@@ -24,6 +24,12 @@ class World:
         return client
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """Personas are created for every test; PBKDF2 at production strength costs ~0.3 s per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def world(db) -> World:
     project = ProjectFactory()
