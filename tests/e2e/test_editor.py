@@ -17,13 +17,6 @@ from tests.factories import ProjectFactory, make_images, square
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Six personas are created per test; the production hasher costs seconds per test on 2 cores.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 SQUARE = [(20.0, 20.0), (80.0, 20.0), (80.0, 80.0), (20.0, 80.0)]
 
 
