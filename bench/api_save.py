@@ -2,7 +2,8 @@
 
 Starts gunicorn as `make run` does, on loopback, against the configured database (SQLite in a
 temporary data dir by default; set DATABASE_URL for PostgreSQL). Each client is an annotator
-saving their own image. Two loads are measured:
+saving their own image of 100 polygons; each save moves one vertex of one polygon, as an
+autosave after a drag does (`--rewrite` changes every polygon on every save instead). Loads:
   - closed loop: every client saves again as soon as the previous save returned (max throughput);
   - autosave pace: every client saves once per second (what the editor's autosave does).
 Usage: .venv/bin/python bench/api_save.py [--clients 32] [--seconds 15]
@@ -10,7 +11,6 @@ Usage: .venv/bin/python bench/api_save.py [--clients 32] [--seconds 15]
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -55,18 +56,30 @@ def setup(clients: int) -> tuple[list[tuple[str, int]], int]:
     return tokens, project.labels.get().pk
 
 
-def client_loop(url: str, token: str, image_id: int, label: int, stop: float, pace: float | None, out: list[float], errors: list[str]) -> None:
+def client_loop(
+    url: str, token: str, image_id: int, label: int, stop: float, pace: float | None, rewrite: bool,
+    out: list[float], errors: list[str],
+) -> None:
     session = requests.Session()
-    session.headers.update({"Authorization": f"Token {token}", "Content-Type": "application/json"})
+    # As the editor's autosave does: only the new version is needed back.
+    session.headers.update({"Authorization": f"Token {token}", "Content-Type": "application/json", "Prefer": "return=minimal"})
     annotations = [
         {"label": label, "geometry": {"type": "polygons", "polygons": [{"exterior": polygon(50 + (k % 10) * 95, 50 + (k // 10) * 95, 40), "holes": []}]}}
         for k in range(100)
     ]
-    body_tail = json.dumps(annotations)
-    version = session.get(f"{url}/api/images/{image_id}/annotations/").json()["version"]
+    current = session.get(f"{url}/api/images/{image_id}/annotations/").json()
+    version = current["version"]
+    if current["annotations"]:
+        annotations = [{k: a[k] for k in ("uid", "label", "geometry", "z_order", "source", "score", "attributes")} for a in current["annotations"]]
+    step = 0
     while time.monotonic() < stop:
+        step += 1
+        for k in range(100) if rewrite else [step % 100]:
+            vertex = annotations[k]["geometry"]["polygons"][0]["exterior"][step % 50]
+            vertex[0] = round(vertex[0] + (0.5 if step % 2 else -0.5), 2)
+        body = orjson.dumps({"version": version, "annotations": annotations})
         started = time.monotonic()
-        response = session.put(f"{url}/api/images/{image_id}/annotations/", data=f'{{"version": {version}, "annotations": {body_tail}}}')
+        response = session.put(f"{url}/api/images/{image_id}/annotations/", data=body)
         elapsed = time.monotonic() - started
         if response.status_code != 200:
             errors.append(f"{response.status_code} {response.text[:200]}")
@@ -77,11 +90,11 @@ def client_loop(url: str, token: str, image_id: int, label: int, stop: float, pa
             time.sleep(max(0.0, pace - elapsed))
 
 
-def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pace: float | None) -> dict[str, float]:
+def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pace: float | None, rewrite: bool) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[str] = []
     stop = time.monotonic() + seconds
-    threads = [threading.Thread(target=client_loop, args=(url, t, i, label, stop, pace, latencies, errors)) for t, i in tokens]
+    threads = [threading.Thread(target=client_loop, args=(url, t, i, label, stop, pace, rewrite, latencies, errors)) for t, i in tokens]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -104,6 +117,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--rewrite", action="store_true", help="change all 100 polygons on every save")
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="annotator-bench-")
     env = bench_env(data_dir)
@@ -113,9 +127,10 @@ def main() -> None:
     try:
         database = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
         print(f"API save benchmark: {args.clients} clients, 100 polygons x 50 vertices per save, gunicorn {args.workers} workers x 4 threads, {database}, {os.cpu_count()} cores")
-        run(url, tokens[:4], label, 2, None)  # warm-up
+        run(url, tokens, label, 3, 1.0, args.rewrite)  # warm-up (and the first full save of every image)
+        print(f"  each save changes {'all 100 polygons' if args.rewrite else 'one vertex of one polygon'}")
         for name, pace in (("closed loop", None), ("autosave pace (1 save/s per client)", 1.0)):
-            result = run(url, tokens, label, args.seconds, pace)
+            result = run(url, tokens, label, args.seconds, pace, args.rewrite)
             print(f"  {name:<38} saves={result['saves']:<6} median={result['median_ms']:7.1f} ms  p99={result['p99_ms']:7.1f} ms  {result['rps']:6.1f} req/s")
     finally:
         server.terminate()

@@ -6,6 +6,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from annotator.core.fields import FastJSONField
 from annotator.images.models import Image
 from annotator.projects.models import Label
 
@@ -29,10 +30,10 @@ class Annotation(models.Model):
     label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="annotations")
     kind = models.CharField(max_length=10, choices=GeometryKind.choices)
     # polygons: [{"exterior": [[x, y], ...], "holes": [[[x, y], ...], ...]}, ...]
-    polygons = models.JSONField(null=True, blank=True)
+    polygons = FastJSONField(null=True, blank=True)
     # mask: {"size": [h, w], "counts": "<compressed COCO RLE>"}
-    rle = models.JSONField(null=True, blank=True)
-    bbox = models.JSONField(help_text="[x, y, width, height] derived from the geometry")
+    rle = FastJSONField(null=True, blank=True)
+    bbox = FastJSONField(help_text="[x, y, width, height] derived from the geometry")
     area = models.FloatField()
     z_order = models.IntegerField(default=0)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
@@ -43,7 +44,7 @@ class Annotation(models.Model):
         "annotations.Prediction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     score = models.FloatField(null=True, blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
+    attributes = FastJSONField(default=dict, blank=True)
     # Hash of label, geometry, z-order and attributes: tells whether a save changed the object
     # without reading every geometry back from the database.
     digest = models.CharField(max_length=40, blank=True)
@@ -87,7 +88,7 @@ class Revision(models.Model):
     action = models.CharField(max_length=10, choices=RevisionAction.choices, default=RevisionAction.SAVE)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    annotations = models.JSONField(help_text="The annotation set as serialized by the API.")
+    annotations = FastJSONField(help_text="The annotation set as serialized by the API.")
     object_count = models.PositiveIntegerField(default=0)
     restored_from = models.PositiveIntegerField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True, help_text="Counts of added/removed/changed objects.")
@@ -107,7 +108,7 @@ class Prediction(models.Model):
     label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     class_name = models.CharField(max_length=100)
     score = models.FloatField()
-    rle = models.JSONField()
+    rle = FastJSONField()
     bbox = models.JSONField()
     area = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -38,77 +38,95 @@ class CleanAnnotation:
     model_version_id: int | None
     prediction_id: int | None
     attributes: dict[str, Any]
+    digest: str
+    # The same content as the stored object with this uid: no validation, no write needed.
+    unchanged: bool = False
 
 
-def annotations_clean(*, image: Image, items: list[dict[str, Any]]) -> list[CleanAnnotation]:
-    """Validate an incoming annotation set; DomainError naming the object and the reason otherwise."""
+def _digest(label: Any, geometry: Any, z_order: Any, attributes: Any, source: Any, score: Any, model_version: Any, prediction: Any) -> str:
+    """Hash of everything a person can change about an object (tells which objects a save changed)."""
+    try:
+        content = orjson.dumps(
+            [label, geometry, z_order, attributes, source, score, model_version, prediction], option=orjson.OPT_SORT_KEYS
+        )
+    except (TypeError, orjson.JSONEncodeError):
+        return ""  # not serialisable as given: validation will say why
+    return hashlib.sha1(content).hexdigest()
+
+
+def annotations_clean(
+    *, image: Image, items: list[dict[str, Any]], stored: dict[uuid.UUID, Annotation] | None = None
+) -> list[CleanAnnotation]:
+    """Validate an incoming annotation set; DomainError naming the object and the reason otherwise.
+
+    Objects identical to the stored ones (`stored`, by uid and content digest) were validated when
+    they were saved and are not validated again: an autosave after one edit checks one object.
+    """
     if not isinstance(items, list):
         raise DomainError("annotations must be a list")
     if not items:
         return []
+    stored = stored or {}
     label_ids = set(image.project.labels.values_list("pk", flat=True))
+    uids: list[uuid.UUID] = []
+    digests: list[str] = []
+    seen: set[uuid.UUID] = set()
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise DomainError(f"annotation {index}: must be an object")
-    try:
-        # All geometries in one call: vectorised checks keep a 100-object save within a few ms.
-        geometries = validate_geometries([item.get("geometry") for item in items], width=image.width, height=image.height)
-    except GeometryError as exc:
-        index = exc.index if exc.index is not None else 0
-        uid = items[index].get("uid") if index < len(items) else None
-        raise DomainError(f"annotation {index}{f' ({uid})' if uid else ''}: {exc}") from None
-    cleaned: list[CleanAnnotation] = []
-    seen: set[uuid.UUID] = set()
-    prediction_ids: set[int] = set()
-    for index, (item, geometry) in enumerate(zip(items, geometries)):
-        where = f"annotation {index}"
         try:
             uid = uuid.UUID(str(item["uid"])) if item.get("uid") else uuid.uuid4()
         except ValueError:
-            raise DomainError(f"{where}: uid {item.get('uid')!r} is not a UUID") from None
-        where = f"annotation {index} ({uid})"
+            raise DomainError(f"annotation {index}: uid {item.get('uid')!r} is not a UUID") from None
         if uid in seen:
-            raise DomainError(f"{where}: the same uid appears twice")
+            raise DomainError(f"annotation {index} ({uid}): the same uid appears twice")
         seen.add(uid)
-        label = item.get("label")
-        if not isinstance(label, int) or isinstance(label, bool) or label not in label_ids:
-            raise DomainError(f"{where}: label {label!r} is not a label of this project")
-        bbox, area = bbox_and_area(geometry, width=image.width, height=image.height)
-        z_order = item.get("z_order", 0)
-        if not isinstance(z_order, int) or isinstance(z_order, bool):
-            raise DomainError(f"{where}: z_order must be an integer")
-        source = item.get("source", Source.MANUAL)
-        if source not in _SOURCES:
-            raise DomainError(f"{where}: source must be one of {', '.join(sorted(_SOURCES))}")
-        score = item.get("score")
-        if score is not None and (
-            not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score) or not 0 <= score <= 1
-        ):
-            raise DomainError(f"{where}: score must be a number between 0 and 1")
-        attributes = item.get("attributes") or {}
-        if not isinstance(attributes, dict):
-            raise DomainError(f"{where}: attributes must be an object")
-        prediction = item.get("prediction")
-        if prediction is not None:
-            if not isinstance(prediction, int) or isinstance(prediction, bool):
-                raise DomainError(f"{where}: prediction must be a prediction id")
-            prediction_ids.add(prediction)
-        model_version = item.get("model_version")
-        if model_version is not None and (not isinstance(model_version, int) or isinstance(model_version, bool)):
-            raise DomainError(f"{where}: model_version must be a model version id")
-        cleaned.append(
-            CleanAnnotation(
-                uid=uid, label_id=label, geometry=geometry, bbox=bbox, area=area, z_order=z_order, source=source,
-                score=float(score) if score is not None else None, model_version_id=model_version,
-                prediction_id=prediction, attributes=attributes,
+        uids.append(uid)
+        digests.append(
+            _digest(
+                item.get("label"), item.get("geometry"), item.get("z_order", 0), item.get("attributes") or {},
+                item.get("source", Source.MANUAL), item.get("score"), item.get("model_version"), item.get("prediction"),
             )
         )
+    unchanged = [uid in stored and digest and stored[uid].digest == digest for uid, digest in zip(uids, digests)]
+    to_check = [index for index, same in enumerate(unchanged) if not same]
+    try:
+        # All geometries in one call: vectorised checks keep a 100-object save within a few ms.
+        checked = validate_geometries([items[i].get("geometry") for i in to_check], width=image.width, height=image.height)
+    except GeometryError as exc:
+        index = to_check[exc.index] if exc.index is not None else to_check[0]
+        raise DomainError(f"annotation {index} ({uids[index]}): {exc}") from None
+    geometries: dict[int, dict[str, Any]] = dict(zip(to_check, checked))
+
+    cleaned: list[CleanAnnotation] = []
+    prediction_ids: set[int] = set()
+    for index, item in enumerate(items):
+        uid = uids[index]
+        if unchanged[index]:
+            row = stored[uid]
+            # Same digest: the incoming geometry is the stored (already validated) one.
+            geometry = item["geometry"]
+            if geometry["type"] == "mask":
+                row.rle = geometry["rle"]
+            else:
+                row.polygons = geometry["polygons"]
+            cleaned.append(
+                CleanAnnotation(
+                    uid=uid, label_id=row.label_id, geometry=geometry, bbox=row.bbox, area=row.area,
+                    z_order=row.z_order, source=row.source, score=row.score, model_version_id=row.model_version_id,
+                    prediction_id=row.prediction_id, attributes=row.attributes, digest=row.digest, unchanged=True,
+                )
+            )
+            continue
+        cleaned.append(_clean_one(item, index=index, uid=uid, geometry=geometries[index], image=image, label_ids=label_ids))
+        if cleaned[-1].prediction_id is not None:
+            prediction_ids.add(cleaned[-1].prediction_id)
     if prediction_ids:
         known = set(Prediction.objects.filter(image=image, pk__in=prediction_ids).values_list("pk", flat=True))
         missing = prediction_ids - known
         if missing:
             raise DomainError(f"prediction {sorted(missing)[0]} is not a prediction of this image")
-    model_ids = {c.model_version_id for c in cleaned if c.model_version_id is not None}
+    model_ids = {c.model_version_id for c in cleaned if c.model_version_id is not None and not c.unchanged}
     if model_ids:
         from annotator.learning.models import ModelVersion
 
@@ -116,6 +134,42 @@ def annotations_clean(*, image: Image, items: list[dict[str, Any]]) -> list[Clea
         if model_ids - known_models:
             raise DomainError(f"model version {sorted(model_ids - known_models)[0]} is not a model of this project")
     return cleaned
+
+
+def _clean_one(
+    item: dict[str, Any], *, index: int, uid: uuid.UUID, geometry: dict[str, Any], image: Image, label_ids: set[int]
+) -> CleanAnnotation:
+    where = f"annotation {index} ({uid})"
+    label = item.get("label")
+    if not isinstance(label, int) or isinstance(label, bool) or label not in label_ids:
+        raise DomainError(f"{where}: label {label!r} is not a label of this project")
+    bbox, area = bbox_and_area(geometry, width=image.width, height=image.height)
+    z_order = item.get("z_order", 0)
+    if not isinstance(z_order, int) or isinstance(z_order, bool):
+        raise DomainError(f"{where}: z_order must be an integer")
+    source = item.get("source", Source.MANUAL)
+    if source not in _SOURCES:
+        raise DomainError(f"{where}: source must be one of {', '.join(sorted(_SOURCES))}")
+    score = item.get("score")
+    if score is not None and (
+        not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score) or not 0 <= score <= 1
+    ):
+        raise DomainError(f"{where}: score must be a number between 0 and 1")
+    score = float(score) if score is not None else None
+    attributes = item.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise DomainError(f"{where}: attributes must be an object")
+    prediction = item.get("prediction")
+    if prediction is not None and (not isinstance(prediction, int) or isinstance(prediction, bool)):
+        raise DomainError(f"{where}: prediction must be a prediction id")
+    model_version = item.get("model_version")
+    if model_version is not None and (not isinstance(model_version, int) or isinstance(model_version, bool)):
+        raise DomainError(f"{where}: model_version must be a model version id")
+    return CleanAnnotation(
+        uid=uid, label_id=label, geometry=geometry, bbox=bbox, area=area, z_order=z_order, source=source,
+        score=score, model_version_id=model_version, prediction_id=prediction, attributes=attributes,
+        digest=_digest(label, geometry, z_order, attributes, source, score, model_version, prediction),
+    )
 
 
 def annotations_replace(
@@ -131,9 +185,8 @@ def annotations_replace(
 
     Raises Conflict (409) carrying the current version when someone else saved in between: the
     caller decides whose copy wins; nothing is ever overwritten silently. Every save is kept as a
-    Revision, so any earlier state can be restored.
+    Revision, so any earlier state can be restored. Only new and changed objects are written.
     """
-    cleaned = annotations_clean(image=image, items=items)
     with transaction.atomic():
         locked = Image.objects.select_for_update().get(pk=image.pk)
         if locked.version != base_version:
@@ -145,40 +198,40 @@ def annotations_replace(
                     "updated_at": locked.annotations_updated_at.isoformat() if locked.annotations_updated_at else None,
                 },
             )
-        previous = {
-            row[0]: _Previous(*row[1:])
-            for row in Annotation.objects.filter(image=locked).values_list("uid", "digest", "author_id", "created_at", "updated_at")
-        }
+        # Geometries are not read back: unchanged objects are recognised by their digest.
+        stored = {row.uid: row for row in Annotation.objects.filter(image=locked).defer("polygons", "rle")}
+        cleaned = annotations_clean(image=locked, items=items, stored=stored)
         now = timezone.now()
-        rows = []
-        changed = 0
+        author_id = user.pk if user is not None and user.is_authenticated else None
+        rows: list[Annotation] = []
+        new_rows: list[Annotation] = []
         for clean in cleaned:
-            before = previous.get(clean.uid)
-            row = _row(clean, image=locked, user=user, before=before, now=now)
-            if before is not None and before.digest != row.digest:
-                changed += 1
+            if clean.unchanged:
+                rows.append(stored[clean.uid])
+                continue
+            row = _row(clean, image=locked, author_id=author_id, before=stored.get(clean.uid), now=now)
             rows.append(row)
-        Annotation.objects.filter(image=locked).delete()
-        Annotation.objects.bulk_create(rows)
+            new_rows.append(row)
         incoming = {c.uid for c in cleaned}
-        summary = {
-            "added": len(incoming - previous.keys()),
-            "removed": len(previous.keys() - incoming),
-            "changed": changed,
-        }
+        changed = [c.uid for c in cleaned if not c.unchanged and c.uid in stored]
+        gone = [uid for uid in stored if uid not in incoming]
+        if changed or gone:
+            Annotation.objects.filter(image=locked, uid__in=changed + gone).delete()
+        Annotation.objects.bulk_create(new_rows)
+        summary = {"added": len(new_rows) - len(changed), "removed": len(gone), "changed": len(changed)}
         locked.version += 1
-        locked.annotations_updated_by = user if user and user.is_authenticated else None
+        locked.annotations_updated_by_id = author_id
         locked.annotations_updated_at = now
         if locked.status == ImageStatus.NEW and action == RevisionAction.SAVE:
             locked.status = ImageStatus.IN_PROGRESS
-            if locked.assignee_id is None and user is not None:
-                locked.assignee = user
+            if locked.assignee_id is None and author_id is not None:
+                locked.assignee_id = author_id
         locked.save()
         Revision.objects.create(
             image=locked,
             version=locked.version,
             action=action,
-            author=locked.annotations_updated_by,
+            author_id=author_id,
             annotations=[annotation_to_dict(row) for row in rows],
             object_count=len(rows),
             restored_from=restored_from,
@@ -187,23 +240,8 @@ def annotations_replace(
     return locked, rows
 
 
-@dataclass(frozen=True)
-class _Previous:
-    digest: str
-    author_id: int | None
-    created_at: datetime
-    updated_at: datetime
-
-
-def _digest(clean: CleanAnnotation) -> str:
-    content = json.dumps([clean.label_id, clean.geometry, clean.z_order, clean.attributes], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(content.encode()).hexdigest()
-
-
-def _row(clean: CleanAnnotation, *, image: Image, user: AbstractBaseUser | None, before: _Previous | None, now: datetime) -> Annotation:
+def _row(clean: CleanAnnotation, *, image: Image, author_id: int | None, before: Annotation | None, now: datetime) -> Annotation:
     is_mask = clean.geometry["type"] == "mask"
-    digest = _digest(clean)
-    author_id = user.pk if user is not None and user.is_authenticated else None
     return Annotation(
         uid=clean.uid,
         image=image,
@@ -219,11 +257,11 @@ def _row(clean: CleanAnnotation, *, image: Image, user: AbstractBaseUser | None,
         model_version_id=clean.model_version_id,
         prediction_id=clean.prediction_id,
         attributes=clean.attributes,
-        digest=digest,
+        digest=clean.digest,
         # The author is whoever created the object; later edits are recorded in the revisions.
         author_id=before.author_id if before is not None else author_id,
         created_at=before.created_at if before is not None else now,
-        updated_at=before.updated_at if before is not None and before.digest == digest else now,
+        updated_at=now,
     )
 
 

@@ -142,8 +142,13 @@ function cookie(name: string): string {
   return m ? decodeURIComponent(m[1]) : "";
 }
 
-export async function request<T>(method: string, url: string, body?: unknown): Promise<{ status: number; data: T }> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+export async function request<T>(
+  method: string,
+  url: string,
+  body?: unknown,
+  extraHeaders: Record<string, string> = {},
+): Promise<{ status: number; data: T }> {
+  const headers: Record<string, string> = { Accept: "application/json", ...extraHeaders };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = cookie("csrftoken");
   let res: Response;
@@ -169,8 +174,11 @@ export const api = {
   image: (id: number) => request<ImageInfo>("GET", `/api/images/${id}/`).then((r) => r.data),
   project: (id: number) => request<ProjectInfo>("GET", `/api/projects/${id}/`).then((r) => r.data),
   annotations: (id: number) => request<AnnotationSet>("GET", `/api/images/${id}/annotations/`).then((r) => r.data),
+  /** Autosave needs only the new version back (RFC 7240 "return=minimal" skips echoing the set). */
   saveAnnotations: (id: number, version: number, annotations: unknown[]) =>
-    request<AnnotationSet>("PUT", `/api/images/${id}/annotations/`, { version, annotations }).then((r) => r.data),
+    request<{ image: number; version: number }>("PUT", `/api/images/${id}/annotations/`, { version, annotations }, {
+      Prefer: "return=minimal",
+    }).then((r) => r.data),
   predictions: (id: number) =>
     request<{ predictions: Prediction[] }>("GET", `/api/images/${id}/predictions/`).then((r) => r.data.predictions),
   submit: (id: number) => request<{ image: ImageInfo }>("POST", `/api/images/${id}/submit/`, {}).then((r) => r.data),
