@@ -57,11 +57,11 @@ def main() -> None:
 
     from annotator.annotations.models import Prediction
     from annotator.images.services import images_add
-    from annotator.jobs.models import Job
     from annotator.jobs import services as job_services
+    from annotator.jobs.models import Job
+    from annotator.learning.models import ModelVersion
     from annotator.learning.pixels import read_rgb_array
     from annotator.learning.services import model_load, preannotate_start
-    from annotator.learning.models import ModelVersion
     from annotator.projects.services import project_create
     from ml.models.maskrcnn import TrainConfig, build_model, save_checkpoint, train
     from ml.synthetic import SHAPES, generate_dataset

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image as PILImage
 
-from annotator.annotations.models import Annotation, Prediction
+from annotator.annotations.models import Prediction
 from annotator.annotations.services import annotations_replace
 from annotator.images.models import Image, ImageStatus
 from annotator.images.services import images_add
@@ -27,7 +27,7 @@ from annotator.learning.selectors import model_version_corrections
 from ml.geometry import from_coco_segmentation, geometry_to_mask, mask_iou, mask_to_rle, rle_to_mask
 from ml.models.maskrcnn import build_model, clear_model_cache, save_checkpoint
 from ml.synthetic import generate_dataset
-from tests.factories import LabelFactory, MembershipFactory, ProjectFactory, UserFactory, make_images
+from tests.factories import LabelFactory, make_images
 
 # The real sample photos shipped beside the checkout (see ../shared/datasets/PROVENANCE.md).
 FRUITS = Path(settings.BASE_DIR).parent / "shared" / "datasets" / "fruits_nuts"
