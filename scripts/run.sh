@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PORT="${PORT:-8000}" HOST="${HOST:-127.0.0.1}"
 export ANNOTATOR_DATA_DIR="${ANNOTATOR_DATA_DIR:-$PWD/var}"
-export WEB_PORT="$PORT"
+export WEB_PORT="$PORT" WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-2}"
 # make run serves plain HTTP (put a TLS proxy in front and set ANNOTATOR_HTTPS=1 in production).
 export ANNOTATOR_HTTPS="${ANNOTATOR_HTTPS:-0}"
 if [ "$HOST" != "127.0.0.1" ] && [ "$HOST" != "localhost" ] && [ -z "${ALLOWED_HOSTS:-}" ]; then

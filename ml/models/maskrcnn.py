@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 ARCHS: tuple[str, ...] = ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "small")
 CHECKPOINT_FORMAT = "annotator.maskrcnn/1"
 #: Environment variable / setting name that deployments use to point a worker at a local checkpoint.
-CHECKPOINT_SETTING = "ML_MODEL_CHECKPOINT"
+CHECKPOINT_SETTING = "ANNOTATOR_COCO_CHECKPOINT"
 
 _COCO_WEIGHTS = {
     "maskrcnn_resnet50_fpn": MaskRCNN_ResNet50_FPN_Weights.DEFAULT,
