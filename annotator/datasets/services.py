@@ -23,7 +23,6 @@ from typing import IO, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Count
@@ -35,6 +34,7 @@ from annotator.annotations.services import annotations_replace
 from annotator.core.errors import DomainError
 from annotator.images.imaging import image_decode
 from annotator.images.models import Image, ImageStatus
+from annotator.images.services import files_delete, image_store
 from annotator.projects.models import Label, Project
 from annotator.projects.services import label_create
 from ml.formats import (
@@ -257,16 +257,7 @@ def _check_images(project: Project, dataset: Dataset, progress: Progress | None,
 
 def _store_image(*, project: Project, image: DatasetImage, written: list[str]) -> Image:
     decoded = image_decode(image.read_bytes() or b"", name=image.file_name)
-    row = Image(
-        project=project, original_name=image.file_name[:500], width=decoded.width, height=decoded.height,
-        checksum=decoded.checksum,
-    )
-    row.file.save(f"{decoded.checksum}{decoded.suffix}", ContentFile(decoded.content), save=False)
-    written.append(row.file.name)
-    row.thumbnail.save(f"{decoded.checksum}.jpg", ContentFile(decoded.thumbnail), save=False)
-    written.append(row.thumbnail.name)
-    row.save()
-    return row
+    return image_store(project=project, name=image.file_name, decoded=decoded, written=written)
 
 
 def _items(instances: list[DatasetInstance], label_ids: dict[str, int]) -> list[dict[str, Any]]:
@@ -340,11 +331,11 @@ def dataset_import(
                     if progress:
                         progress(total + index + 1, 2 * total, "Storing images and annotations")
         except IntegrityError:
-            _storage_delete(written)
+            files_delete(written)
             raise DomainError("Another upload added the same images at the same time; try again.") from None
         except BaseException:
             # Cancelled, broken or crashed: the rows rolled back, the files must go too.
-            _storage_delete(written)
+            files_delete(written)
             raise
     return {
         "created_count": created,
@@ -355,11 +346,6 @@ def dataset_import(
         "status": options.status,
         "warnings": (dataset.warnings + [f"{name}: the same picture as another image of the dataset, skipped" for name in skipped])[:200],
     }
-
-
-def _storage_delete(names: Iterable[str]) -> None:
-    for name in names:
-        default_storage.delete(name)
 
 
 # --------------------------------------------------------------------------------------------

@@ -125,20 +125,22 @@ def images_add(
         with transaction.atomic():
             for step, index in enumerate(keep):
                 name, read = sources[index]
-                image = _image_store(project=project, name=name, decoded=image_decode(read(), name=name), written=written)
+                image = image_store(project=project, name=name, decoded=image_decode(read(), name=name), written=written)
                 result.created.append(image)
                 if progress:
                     progress(total + step + 1, 2 * total)
     except IntegrityError:
-        _delete_files(written)
+        files_delete(written)
         raise DomainError("Another upload added the same images at the same time; try again.") from None
     except BaseException:
-        _delete_files(written)
+        files_delete(written)
         raise
     return result
 
 
-def _image_store(*, project: Project, name: str, decoded: DecodedImage, written: list[str]) -> Image:
+def image_store(*, project: Project, name: str, decoded: DecodedImage, written: list[str]) -> Image:
+    """Store one decoded image and its thumbnail; the stored file names are appended to `written`
+    so that the caller can remove them again if its transaction fails."""
     image = Image(
         project=project,
         original_name=name[:500],
@@ -154,7 +156,7 @@ def _image_store(*, project: Project, name: str, decoded: DecodedImage, written:
     return image
 
 
-def _delete_files(names: list[str]) -> None:
+def files_delete(names: Iterable[str]) -> None:
     for name in names:
         default_storage.delete(name)
 
@@ -231,4 +233,4 @@ def image_delete(*, image: Image) -> None:
     names = [image.file.name, image.thumbnail.name]
     with transaction.atomic():
         image.delete()
-        transaction.on_commit(lambda: _delete_files([n for n in names if n]))
+        transaction.on_commit(lambda: files_delete([n for n in names if n]))

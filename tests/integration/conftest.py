@@ -105,3 +105,16 @@ def _reset_pool(app) -> None:  # type: ignore[no-untyped-def]
     """Forget cached broker connections so the next publish uses the current broker settings."""
     app._pool = None
     app.amqp._producer_pool = None
+
+
+def wait_for(job, until, timeout: float, worker: WorkerProcess):  # type: ignore[no-untyped-def]
+    """Poll a Job row until `until(job)` holds; fail with the job's state and the worker's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if until(job):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(
+        f"job stuck: state={job.state} {job.progress_done}/{job.progress_total} {job.message} {job.error}\n{worker.log()}"
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import time
 import zipfile
 
 import pytest
@@ -13,19 +12,10 @@ from rest_framework.test import APIClient
 from annotator.annotations.models import Annotation
 from annotator.datasets.models import DatasetVersion
 from annotator.jobs.models import Job, JobState
+from tests.integration.conftest import wait_for
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory, png_bytes, upload
 
 pytestmark = pytest.mark.worker
-
-
-def _wait(job_id: int, worker, timeout: float = 90) -> Job:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if job.is_finished:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} stuck\n{worker.log()}")
 
 
 def _coco_zip() -> bytes:
@@ -62,13 +52,13 @@ def test_worker_imports_an_upload_and_exports_a_dataset_version(worker) -> None:
         format="multipart",
     )
     assert response.status_code == 202, response.json()
-    job = _wait(response.json()["id"], worker)
+    job = wait_for(Job.objects.get(pk=response.json()["id"]), lambda j: j.is_finished, 90, worker)
     assert job.state == JobState.SUCCEEDED, job.error
     assert Annotation.objects.filter(image__project=project).count() == 2
 
     response = client.post(f"/api/projects/{project.pk}/exports/", {"format": "coco", "name": "v1"}, format="json")
     assert response.status_code == 202
-    job = _wait(response.json()["id"], worker)
+    job = wait_for(Job.objects.get(pk=response.json()["id"]), lambda j: j.is_finished, 90, worker)
     assert job.state == JobState.SUCCEEDED, job.error
     assert job.percent == 100
     version = DatasetVersion.objects.get(project=project, name="v1")

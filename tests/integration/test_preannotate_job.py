@@ -1,7 +1,6 @@
 """Pre-annotation on a real Celery worker: duplicated deliveries never duplicate predictions, cancel, corrupt files."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from annotator.learning.services import preannotate_start
 from ml.synthetic import generate_dataset
 from tests.annotator.test_learning import png, tiny_checkpoint
 from tests.factories import LabelFactory, ProjectFactory
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -28,16 +28,6 @@ def _project_with_images(count: int, size: tuple[int, int]):  # type: ignore[no-
     return project, images_add(project=project, sources=sources).created
 
 
-def _wait(job: Job, until, timeout: float, worker) -> Job:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if until(job):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job stuck: state={job.state} {job.progress_done}/{job.progress_total} {job.message} {job.error}\n{worker.log()}")
-
-
 def _checkpoint(name: str, **kwargs) -> Path:  # type: ignore[no-untyped-def]
     return tiny_checkpoint(Path(settings.ANNOTATOR_MODEL_DIR) / "it" / name, ["date", "apple"], [4.0, 3.9], **kwargs)
 
@@ -48,7 +38,7 @@ def test_preannotation_delivered_twice_creates_predictions_once(worker):
     job = preannotate_start(project=project, user=None, model=str(checkpoint), threshold=0.3, batch_size=4)
     job_enqueue(job=job, queue="ml")  # the broker hands the same job to the worker a second time
 
-    job = _wait(job, lambda j: j.is_finished, 90, worker)
+    job = wait_for(job, lambda j: j.is_finished, 90, worker)
     assert job.state == JobState.SUCCEEDED, job.error
     first = set(Prediction.objects.filter(image__project=project).values_list("pk", flat=True))
     assert len(first) == job.result["predictions"] > 0
@@ -58,7 +48,7 @@ def test_preannotation_delivered_twice_creates_predictions_once(worker):
     # The worker died after saving everything but before recording success: the job runs again.
     Job.objects.filter(pk=job.pk).update(state=JobState.QUEUED)
     job_enqueue(job=job, queue="ml")
-    job = _wait(job, lambda j: j.is_finished, 90, worker)
+    job = wait_for(job, lambda j: j.is_finished, 90, worker)
     assert job.state == JobState.SUCCEEDED, job.error
     assert job.attempts == 2
     rows = Prediction.objects.filter(image__project=project)
@@ -70,12 +60,12 @@ def test_running_preannotation_can_be_cancelled(worker):
     project, images = _project_with_images(24, (240, 320))
     checkpoint = _checkpoint("slow.pt", size=320, proposals=40)
     job = preannotate_start(project=project, user=None, model=str(checkpoint), threshold=0.3, batch_size=1)
-    job = _wait(job, lambda j: j.state == JobState.RUNNING and j.progress_done > 0 or j.is_finished, 90, worker)
+    job = wait_for(job, lambda j: j.state == JobState.RUNNING and j.progress_done > 0 or j.is_finished, 90, worker)
     assert not job.is_finished, "the job finished before it could be cancelled; make it slower"
 
     job_cancel(job=job)
 
-    job = _wait(job, lambda j: j.is_finished, 60, worker)
+    job = wait_for(job, lambda j: j.is_finished, 60, worker)
     assert job.state == JobState.CANCELLED
     done = Image.objects.filter(project=project, predictions__isnull=False).distinct().count()
     assert 0 < done < len(images)
@@ -87,7 +77,7 @@ def test_a_corrupt_image_is_reported_and_does_not_stop_the_job(worker):
     Path(broken.file.path).write_bytes(b"this is not a png at all")
     job = preannotate_start(project=project, user=None, model=str(_checkpoint("corrupt.pt")), threshold=0.3, batch_size=2)
 
-    job = _wait(job, lambda j: j.is_finished, 90, worker)
+    job = wait_for(job, lambda j: j.is_finished, 90, worker)
 
     assert job.state == JobState.SUCCEEDED, job.error
     assert job.result["predicted_images"] == 4

@@ -1,10 +1,8 @@
 """A real Celery worker runs jobs end to end, survives the loss of its pool process, and cancels."""
 from __future__ import annotations
 
-import io
 import os
 import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ from annotator.images.models import Image
 from annotator.jobs.models import Job, JobKind, JobState
 from annotator.jobs.services import job_cancel, job_start, jobs_reap_stale
 from tests.factories import ProjectFactory
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -29,22 +28,12 @@ def _image_folder(root: Path, count: int, size: int) -> Path:
     return root
 
 
-def _wait(job: Job, until, timeout: float, worker) -> Job:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if until(job):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job stuck: state={job.state} {job.progress_done}/{job.progress_total} {job.message} {job.error}\n{worker.log()}")
-
-
 def test_worker_runs_an_import_job_to_completion(worker, tmp_path):
     project = ProjectFactory()
     folder = _image_folder(tmp_path / "images", 12, 64)
     job = job_start(kind=JobKind.IMPORT, project=project, params={"format": "images", "path": str(folder)}, user=None)
 
-    job = _wait(job, lambda j: j.is_finished, 60, worker)
+    job = wait_for(job, lambda j: j.is_finished, 60, worker)
 
     assert job.state == JobState.SUCCEEDED, job.error
     assert job.percent == 100
@@ -57,11 +46,11 @@ def test_job_survives_its_pool_process_being_killed(worker, tmp_path):
     project = ProjectFactory()
     folder = _image_folder(tmp_path / "images", 40, 900)
     job = job_start(kind=JobKind.IMPORT, project=project, params={"format": "images", "path": str(folder)}, user=None)
-    job = _wait(job, lambda j: j.state == JobState.RUNNING and j.progress_done > 0, 60, worker)
+    job = wait_for(job, lambda j: j.state == JobState.RUNNING and j.progress_done > 0, 60, worker)
 
     os.kill(int(job.worker.rsplit(":", 1)[1]), signal.SIGKILL)
 
-    job = _wait(job, lambda j: j.is_finished, 120, worker)
+    job = wait_for(job, lambda j: j.is_finished, 120, worker)
     assert job.state == JobState.SUCCEEDED, job.error
     assert job.attempts == 2
     # The retried import neither lost nor duplicated images.
@@ -72,11 +61,11 @@ def test_running_job_can_be_cancelled(worker, tmp_path):
     project = ProjectFactory()
     folder = _image_folder(tmp_path / "images", 40, 900)
     job = job_start(kind=JobKind.IMPORT, project=project, params={"format": "images", "path": str(folder)}, user=None)
-    job = _wait(job, lambda j: j.state == JobState.RUNNING and j.progress_done > 0, 60, worker)
+    job = wait_for(job, lambda j: j.state == JobState.RUNNING and j.progress_done > 0, 60, worker)
 
     job_cancel(job=job)
 
-    job = _wait(job, lambda j: j.is_finished, 60, worker)
+    job = wait_for(job, lambda j: j.is_finished, 60, worker)
     assert job.state == JobState.CANCELLED
     assert Image.objects.filter(project=project).count() == 0  # an import is all or nothing
 
@@ -88,7 +77,7 @@ def test_failing_job_reports_its_error(worker, tmp_path):
     (folder / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     job = job_start(kind=JobKind.IMPORT, project=project, params={"format": "images", "path": str(folder)}, user=None)
 
-    job = _wait(job, lambda j: j.is_finished, 60, worker)
+    job = wait_for(job, lambda j: j.is_finished, 60, worker)
 
     assert job.state == JobState.FAILED
     assert "a.png" in job.error
@@ -106,6 +95,6 @@ def test_orphaned_job_is_requeued_by_the_reaper_and_finished(worker, tmp_path, s
 
     assert jobs_reap_stale() == [job.pk]
 
-    job = _wait(job, lambda j: j.is_finished, 60, worker)
+    job = wait_for(job, lambda j: j.is_finished, 60, worker)
     assert job.state == JobState.SUCCEEDED
     assert job.attempts == 2
