@@ -28,7 +28,7 @@ from ml import geometry as geo
 from ml.formats import Dataset, read_coco, read_labelme, read_voc
 from tests.factories import ProjectFactory, png_bytes, upload
 
-DATASETS = Path("/work/shared/datasets")
+from tests.datasets import DATASETS
 FRUITS = DATASETS / "fruits_nuts"
 DATUMARO_COCO = DATASETS / "datumaro_coco" / "coco_instances"
 DATUMARO_VOC = DATASETS / "datumaro_voc" / "voc_dataset1"

@@ -27,10 +27,8 @@ from annotator.learning.selectors import model_version_corrections
 from ml.geometry import from_coco_segmentation, geometry_to_mask, mask_iou, mask_to_rle, rle_to_mask
 from ml.models.maskrcnn import build_model, clear_model_cache, save_checkpoint
 from ml.synthetic import generate_dataset
+from tests.datasets import FRUITS  # the real sample photos (see shared/datasets/PROVENANCE.md)
 from tests.factories import LabelFactory, make_images
-
-# The real sample photos shipped beside the checkout (see ../shared/datasets/PROVENANCE.md).
-FRUITS = Path(settings.BASE_DIR).parent / "shared" / "datasets" / "fruits_nuts"
 
 
 def tiny_checkpoint(path: Path, class_names: list[str], class_bias: list[float], *, size: int = 96, proposals: int = 3) -> Path:
@@ -82,8 +80,7 @@ def checkpoint() -> Path:
 @pytest.fixture
 def fruits(world):
     """The world's project with the fruits_nuts labels and two of its real photos."""
-    if not (FRUITS / "trainval.json").is_file():
-        pytest.skip(f"the fruits_nuts sample dataset is not at {FRUITS}")
+    assert (FRUITS / "trainval.json").is_file(), f"the fruits_nuts sample dataset is not at {FRUITS}"
     project = world.project
     for order, name in enumerate(["date", "fig", "hazelnut"], start=10):
         LabelFactory(project=project, name=name, order=order)

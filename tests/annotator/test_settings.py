@@ -77,7 +77,7 @@ def test_database_url_must_be_postgres_or_sqlite(tmp_path) -> None:
 
 
 def _manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "ANNOTATOR_HTTPS", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL")}
+    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "ANNOTATOR_HTTPS", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     clean.update({"ANNOTATOR_DATA_DIR": str(tmp_path), **env})
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120

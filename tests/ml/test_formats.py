@@ -39,7 +39,7 @@ from ml.formats import (
     write_voc,
 )
 
-DATASETS = Path("/work/shared/datasets")
+from tests.datasets import DATASETS
 FRUITS = DATASETS / "fruits_nuts"
 DATUMARO_COCO = DATASETS / "datumaro_coco" / "coco_instances"
 DATUMARO_VOC = DATASETS / "datumaro_voc"

@@ -7,7 +7,6 @@ import copy
 import io
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,9 @@ from pycocotools.cocoeval import COCOeval
 from ml import geometry as geo
 from ml.metrics import coco_evaluate, correction_stats, match_instances, pr_curve
 
-FRUITS = Path("/work/shared/datasets/fruits_nuts/trainval.json")
+from tests.datasets import FRUITS as _FRUITS
+
+FRUITS = _FRUITS / "trainval.json"
 W, H = 200, 100
 
 
