@@ -180,8 +180,12 @@ def annotations_replace(
     items: list[dict[str, Any]],
     action: str = RevisionAction.SAVE,
     restored_from: int | None = None,
+    claim: bool = False,
 ) -> tuple[Image, list[Annotation]]:
     """Replace the whole annotation set of an image, if nobody saved since `base_version`.
+
+    `claim`: an annotator who saves an image nobody holds takes it (it joins their queue);
+    managers correcting an image do not.
 
     Raises Conflict (409) carrying the current version when someone else saved in between: the
     caller decides whose copy wins; nothing is ever overwritten silently. Every save is kept as a
@@ -224,7 +228,7 @@ def annotations_replace(
         locked.annotations_updated_at = now
         if locked.status == ImageStatus.NEW and action == RevisionAction.SAVE:
             locked.status = ImageStatus.IN_PROGRESS
-            if locked.assignee_id is None and author_id is not None:
+            if claim and locked.assignee_id is None and author_id is not None:
                 locked.assignee_id = author_id
         locked.save()
         Revision.objects.create(
