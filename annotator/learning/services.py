@@ -12,6 +12,7 @@ model offers no help there, so a person has the most to do.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -212,6 +213,26 @@ def label_mapping_resolve(
 # --------------------------------------------------------------------------------------------
 # Decoding, batched, one batch ahead of the model
 
+#: Niceness of the decode and save threads of a pre-annotation job (see `_yield_to_the_model`).
+PIPELINE_THREAD_NICENESS = 10
+
+
+def _yield_to_the_model() -> None:
+    """Run the calling pipeline thread at a lower scheduling priority than the model's threads.
+
+    When torch's intra-op threads take every core, a parallel operator waits for its slowest
+    thread, so a decode or save that preempts one of them stalls the whole model; at normal
+    priority that made the job 20-40% slower than the model alone on 2 cores. At a lower
+    priority those threads take the moments the model leaves (measured: bench/preannotate_overhead.py).
+    Linux schedules threads as tasks, so their own id can be reniced; elsewhere this does nothing.
+    """
+    if not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PIPELINE_THREAD_NICENESS)
+    except OSError:
+        pass  # not allowed here (a restricted container): run at normal priority
+
 
 def _decode_batch(images: list[Image]) -> tuple[list[tuple[Image, np.ndarray]], list[dict[str, Any]]]:
     ok: list[tuple[Image, np.ndarray]] = []
@@ -234,7 +255,7 @@ def decoded_batches(
     batches = [list(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
     if not batches:
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode", initializer=_yield_to_the_model) as pool:
         pending = pool.submit(_decode_batch, batches[0])
         for index in range(len(batches)):
             current = pending.result()
@@ -286,8 +307,9 @@ def _prediction_rows(
         scores.append(inst.score)
         if inst.score < threshold:
             continue  # below the threshold: counts for uncertainty only
-        # The hot loop of a job: encode straight from the boolean mask (a uint8 view, one Fortran
-        # copy) instead of ml.geometry.mask_to_rle's extra conversion; the RLE is the same.
+        # The hot loop of a job: encode straight from the boolean mask (a uint8 view; the
+        # segmenter's masks are column-major already, so no copy at all) instead of
+        # ml.geometry.mask_to_rle's extra conversion; the RLE is the same.
         coco = mask_utils.encode(np.asfortranarray(np.asarray(inst.mask, dtype=bool).view(np.uint8)))
         rle = {"size": [int(v) for v in coco["size"]], "counts": coco["counts"].decode("ascii")}
         bbox = [float(v) for v in mask_utils.toBbox(coco)]
@@ -420,7 +442,7 @@ def preannotate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
     counts = {"done": 0, "images": 0, "predictions": 0}
-    writer = None if transaction.get_connection().in_atomic_block else ThreadPoolExecutor(1, thread_name_prefix="save")
+    writer = None if transaction.get_connection().in_atomic_block else ThreadPoolExecutor(1, thread_name_prefix="save", initializer=_yield_to_the_model)
     pending: tuple[Future[tuple[int, int, Counter[str]]], int] | None = None
 
     def collect(entry: tuple[Future[tuple[int, int, Counter[str]]], int]) -> None:
@@ -552,24 +574,24 @@ def evaluation_metrics(
 
 def _predicted_instances(
     segmenter: MaskRCNNSegmenter, pairs: Sequence[tuple[Any, np.ndarray]], *, names: dict[str, str], batch_size: int,
-    progress: Any = None,
 ) -> list[list[dict[str, Any]]]:
     out: list[list[dict[str, Any]]] = []
     for start in range(0, len(pairs), batch_size):
         chunk = [array for _, array in pairs[start : start + batch_size]]
         for instances in segmenter.predict(chunk, threshold=EVAL_THRESHOLD, batch_size=len(chunk)):
+            # Only the RLE is kept: an evaluation set's full-size masks would not fit in memory.
             out.append([
-                {"label": names[i.label], "score": i.score, "mask": i.mask} for i in instances if i.label in names
+                {"label": names[i.label], "score": i.score, "rle": mask_to_rle(i.mask)} for i in instances if i.label in names
             ])
-        if progress is not None:
-            progress(min(len(pairs), start + batch_size))
     return out
 
 
 def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     """Train a model version on the project's accepted images and evaluate it on a held-out share of them."""
-    from ml.models import ModelError, TrainingSample
+    from ml.models import ModelError
     from ml.models.maskrcnn import MaskRCNNSegmenter, TrainConfig, split_held_out, train
+
+    from .samples import AcceptedSamples
 
     project = job.project
     if project is None:
@@ -588,28 +610,25 @@ def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     train_idx, held_idx = split_held_out(len(images), held_out, seed)
     iterations = math.ceil(len(train_idx) / batch_size) * epochs
     total = len(images) + iterations + len(held_idx)
-    samples: list[TrainingSample] = []
+    readable: list[Image] = []
     errors: list[dict[str, Any]] = []
     for index, image in enumerate(images):
+        # Decoded once here so that an unreadable file is reported and left out before training
+        # starts; the pixels are read again batch by batch while training (AcceptedSamples).
         try:
-            rgb = read_rgb_array(image)
+            read_rgb_array(image)
+            readable.append(image)
         except ImageUnreadable as exc:
             errors.append({"image": image.pk, "file": image.original_name, "reason": str(exc)})
-            rgb = None
-        if rgb is not None:
-            objects = [
-                (a["label"], geometry_to_mask(a["geometry"], width=image.width, height=image.height))
-                for a in annotation_instances(image)
-            ]
-            samples.append(TrainingSample(image=rgb, objects=objects, key=image.pk))
-        ctx.progress(index + 1, total, f"Reading accepted images ({index + 1}/{len(images)})")
-    if len(samples) < 2:
-        raise DomainError(f"Only {len(samples)} accepted images could be read; training needs at least 2.")
-    if len(samples) != len(images):
-        # Unreadable images were left out: split again so indexes refer to the samples we have.
-        train_idx, held_idx = split_held_out(len(samples), held_out, seed)
+        ctx.progress(index + 1, total, f"Checking accepted images ({index + 1}/{len(images)})")
+    if len(readable) < 2:
+        raise DomainError(f"Only {len(readable)} accepted images could be read; training needs at least 2.")
+    if len(readable) != len(images):
+        # Unreadable images were left out: split again so indexes refer to the images we have.
+        train_idx, held_idx = split_held_out(len(readable), held_out, seed)
         iterations = math.ceil(len(train_idx) / batch_size) * epochs
         total = len(images) + iterations + len(held_idx)
+    samples = AcceptedSamples(readable)
     base = len(images)
     model_kwargs = dict(defaults["model_kwargs"]) if arch == defaults["arch"] else {}
     if params.get("min_size"):
@@ -628,23 +647,28 @@ def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
         ctx.progress(base + done, total, f"Training: epoch {info['epoch']}/{epochs}, loss {info['loss']:.3f}")
 
     try:
-        fit = train([samples[i] for i in train_idx], config=config, output_path=path, progress=on_iteration)
+        fit = train(AcceptedSamples([readable[i] for i in train_idx]), config=config, output_path=path, progress=on_iteration)
     except ModelError as exc:
         raise DomainError(f"Training failed: {exc}") from None
+    except ImageUnreadable as exc:
+        raise DomainError(f"Training failed: an accepted image became unreadable ({exc})") from None
 
     metrics: dict[str, Any] = {"train_images": len(train_idx), "held_out_images": len(held_idx)}
     if held_idx:
         segmenter = MaskRCNNSegmenter.from_checkpoint(fit.checkpoint_path)
-        held = [samples[i] for i in held_idx]
-        predicted = _predicted_instances(
-            segmenter, [(s, s.image) for s in held], names={n: n for n in class_names}, batch_size=batch_size,
-            progress=lambda n: ctx.progress(base + iterations + n, total, "Evaluating on held-out images"),
-        )
-        truth = [_truth_from_sample(i, s) for i, s in enumerate(held)]
-        dts = [{"id": i, "width": t["width"], "height": t["height"], "instances": p} for i, (t, p) in enumerate(zip(truth, predicted))]
+        truth: list[dict[str, Any]] = []
+        dts: list[dict[str, Any]] = []
+        for start in range(0, len(held_idx), batch_size):
+            held = [samples[i] for i in held_idx[start : start + batch_size]]
+            predicted = _predicted_instances(segmenter, [(s, s.image) for s in held], names={n: n for n in class_names},
+                                             batch_size=len(held))
+            for sample, instances in zip(held, predicted):
+                truth.append(_truth_from_sample(len(truth), sample))
+                dts.append({"id": len(dts), "width": truth[-1]["width"], "height": truth[-1]["height"], "instances": instances})
+            ctx.progress(base + iterations + len(truth), total, "Evaluating on held-out images")
         metrics.update(evaluation_metrics(truth, dts, categories=class_names))
         metrics["evaluated_on"] = "held-out accepted images"
-    ids = [int(s.key) for s in samples]  # type: ignore[arg-type]
+    ids = [image.pk for image in readable]
     version = _trained_version_save(
         job=job, project=project, arch=arch, path=fit.checkpoint_path, class_names=class_names, metrics=metrics,
         curve=fit.curve,
@@ -671,7 +695,7 @@ def _warm_start_checkpoint(project: Project, arch: str, class_names: list[str]) 
 def _truth_from_sample(index: int, sample: Any) -> dict[str, Any]:
     height, width = sample.image.shape[:2]
     return {"id": index, "width": width, "height": height,
-            "instances": [{"label": label, "mask": mask} for label, mask in sample.objects if mask.any()]}
+            "instances": [{"label": label, "rle": mask_to_rle(mask)} for label, mask in sample.objects if mask.any()]}
 
 
 @transaction.atomic
@@ -784,22 +808,24 @@ def assist_scissors(*, image: Image, points: Sequence[Sequence[float]], closed: 
         raise DomainError(str(exc)) from None
 
 
-_SAM_LOCK = threading.Lock()
-
-
 def assist_sam(
     *, image: Image, box: Sequence[float] | None = None, points: Sequence[Sequence[float]] | None = None,
     labels: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Segment Anything from a box and/or clicks; 501 when SAM is not installed or configured."""
-    if not settings.ANNOTATOR_SAM_CHECKPOINT:
+    """Segment Anything from a box and/or clicks; 501 when SAM is not installed or configured.
+
+    The model type comes from the checkpoint's file name, as published (see ml.assist.sam_predict).
+    """
+    checkpoint = settings.ANNOTATOR_SAM_CHECKPOINT
+    if not checkpoint:
         raise AssistNotConfigured(
             "SAM is not configured on this server: install the segment-anything package and set "
             "ANNOTATOR_SAM_CHECKPOINT to a sam_vit_*.pth file. Use box → mask instead."
         )
     try:
-        with _SAM_LOCK:  # one SAM predictor per process holds per-image state
-            mask = sam_predict(_pixels(image), checkpoint=settings.ANNOTATOR_SAM_CHECKPOINT, box=box, points=points, labels=labels)
+        mask = sam_predict(
+            _pixels(image), checkpoint=checkpoint, box=box, points=points, labels=labels, image_key=(image.pk, image.checksum),
+        )
     except AssistUnavailable as exc:
         raise AssistNotConfigured(str(exc)) from None
     except AssistError as exc:

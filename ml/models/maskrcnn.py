@@ -20,7 +20,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor as MaskHead
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from ml.geometry import mask_to_rle
 from ml.models.base import (
     CheckpointError,
     FitResult,
@@ -428,7 +429,13 @@ class MaskRCNNSegmenter(SegmentationModel):
         scores = output["scores"][keep].cpu().numpy()
         labels = output["labels"][keep].cpu().numpy()
         # Masks are per-pixel probabilities pasted into the full image; 0.5 is torchvision's own cut.
-        masks = (output["masks"][keep, 0] > 0.5).cpu().numpy()
+        # The cut is written column-major (each mask an (H, W) view of W x H memory): COCO RLE
+        # runs down the columns, so pycocotools encodes these masks without a transposing copy,
+        # which cost more than the cut itself.
+        probabilities = output["masks"][keep, 0].cpu()
+        columns = torch.empty(probabilities.shape[0], probabilities.shape[2], probabilities.shape[1], dtype=torch.bool)
+        torch.gt(probabilities.transpose(1, 2), 0.5, out=columns)
+        masks = columns.numpy().transpose(0, 2, 1)
         instances = []
         for score, label, mask in zip(scores, labels, masks):
             if not mask.any():
@@ -542,6 +549,13 @@ def _target(sample: TrainingSample, class_index: dict[str, int]) -> dict[str, to
     }
 
 
+def _check_labels(sample: TrainingSample, class_names: Collection[str]) -> None:
+    unknown = sorted({label for label, _ in sample.objects} - set(class_names))
+    if unknown:
+        where = f"sample {sample.key}" if sample.key is not None else "a sample"
+        raise ModelError(f"{where} uses labels that are not among the model classes: {unknown}")
+
+
 def _hflip(image: torch.Tensor, target: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     width = image.shape[-1]
     boxes = target["boxes"].clone()
@@ -563,26 +577,31 @@ def evaluate(
     samples: Sequence[TrainingSample],
     *,
     threshold: float = 0.05,
+    batch_size: int = 4,
 ) -> dict[str, Any]:
-    """COCO mask and box AP of ``segmenter`` on ``samples`` (via ml.metrics.coco_evaluate)."""
+    """COCO mask and box AP of ``segmenter`` on ``samples`` (via ml.metrics.coco_evaluate).
+
+    ``samples`` may be a lazy sequence: they are read a batch at a time and only the RLE of each
+    mask is kept, so memory does not grow with the pixels of the evaluation set.
+    """
     from ml.metrics import coco_evaluate
 
     names = segmenter.class_names
-    predictions = segmenter.predict([s.image for s in samples], threshold=threshold)
-    gt_images = []
-    dt_images = []
-    for index, (sample, prediction) in enumerate(zip(samples, predictions)):
-        height, width = sample.image.shape[:2]
-        gt_images.append(
-            {"id": index, "width": width, "height": height, "instances": [
-                {"label": label, "mask": mask} for label, mask in sample.objects if mask.any()
-            ]}
-        )
-        dt_images.append(
-            {"id": index, "width": width, "height": height, "instances": [
-                {"label": inst.label, "score": inst.score, "mask": inst.mask} for inst in prediction
-            ]}
-        )
+    gt_images: list[dict[str, Any]] = []
+    dt_images: list[dict[str, Any]] = []
+    for start in range(0, len(samples), batch_size):
+        batch = [samples[i] for i in range(start, min(len(samples), start + batch_size))]
+        predictions = segmenter.predict([s.image for s in batch], threshold=threshold)
+        for sample, prediction in zip(batch, predictions):
+            _check_labels(sample, names)
+            height, width = sample.image.shape[:2]
+            index = len(gt_images)
+            gt_images.append({"id": index, "width": width, "height": height, "instances": [
+                {"label": label, "rle": mask_to_rle(mask)} for label, mask in sample.objects if mask.any()
+            ]})
+            dt_images.append({"id": index, "width": width, "height": height, "instances": [
+                {"label": inst.label, "score": inst.score, "rle": mask_to_rle(inst.mask)} for inst in prediction
+            ]})
     return coco_evaluate(gt_images, dt_images, categories=names)
 
 
@@ -615,9 +634,6 @@ def train(
         class_names = sorted({label for sample in samples for label, _ in sample.objects})
     if not class_names:
         raise ModelError("no class names given and the samples have no labelled objects")
-    unknown = sorted({label for s in samples for label, _ in s.objects} - set(class_names))
-    if unknown:
-        raise ModelError(f"samples use labels that are not among the model classes: {unknown}")
     if len(samples) == 0:
         raise ModelError("cannot train on an empty dataset")
 
@@ -639,7 +655,14 @@ def train(
 
     train_idx, held_idx = split_held_out(len(samples), config.held_out, config.seed)
     class_index = {name: i + 1 for i, name in enumerate(class_names)}
-    data = [(_to_tensor(samples[i].image), _target(samples[i], class_index)) for i in train_idx]
+
+    def example(position: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        # Read when its batch comes: `samples` may be a lazy sequence (a project's accepted images),
+        # so a training run holds one batch of pixels rather than the whole dataset.
+        sample = samples[train_idx[position]]
+        _check_labels(sample, class_index)
+        return _to_tensor(sample.image), _target(sample, class_index)
+
 
     params = [p for p in model.parameters() if p.requires_grad]
     lr = config.lr or _default_lr(arch, config.batch_size)
@@ -647,7 +670,7 @@ def train(
         optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
     else:
         optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(data) / config.batch_size)
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     total = steps_per_epoch * config.epochs
     warmup = min(50, max(1, total // 10))
 
@@ -665,13 +688,13 @@ def train(
     for epoch in range(config.epochs):
         started = time.perf_counter()
         sums: dict[str, float] = {}
-        order = rng.permutation(len(data))
+        order = rng.permutation(len(train_idx))
         for start in range(0, len(order), config.batch_size):
             if should_stop is not None and should_stop():
                 raise TrainingCancelled(f"training cancelled after {iteration} iterations", iterations_done=iteration)
             images, targets = [], []
             for i in order[start : start + config.batch_size]:
-                image, target = data[i]
+                image, target = example(int(i))
                 if config.hflip and rng.random() < 0.5:
                     image, target = _hflip(image, target)
                 images.append(image.to(device))
