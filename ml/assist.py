@@ -8,7 +8,7 @@ Coordinates follow the shared geometry contract: pixel (row i, col j) covers [j,
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +219,8 @@ def scissors_path(
 
 
 _SAM_CACHE: dict[tuple[str, str, str], Any] = {}
+#: Which image each cached predictor holds the embedding of (the caller's key for it).
+_SAM_IMAGE: dict[tuple[str, str, str], Hashable] = {}
 _SAM_LOCK = threading.Lock()
 
 
@@ -226,13 +228,19 @@ def sam_predict(
     image: np.ndarray,
     *,
     checkpoint: str | None,
-    model_type: str = "vit_b",
+    model_type: str | None = None,
     box: Sequence[float] | None = None,
     points: Sequence[Point] | None = None,
     labels: Sequence[int] | None = None,
     device: str | None = None,
+    image_key: Hashable | None = None,
 ) -> np.ndarray:
     """Segment Anything from a box [x, y, w, h] and/or points (labels: 1 object, 0 background).
+
+    ``model_type`` is a key of segment_anything's model registry; by default it is the one named
+    in the checkpoint's file name, as published (sam_vit_h_4b8939.pth is vit_h), else vit_b.
+    ``image_key`` names the image (it must change when the pixels do): consecutive prompts on
+    the same key skip the image encoder.
 
     Only available when the optional ``segment_anything`` package is installed and ``checkpoint``
     points at its weights file; otherwise raises AssistUnavailable saying which is missing.
@@ -256,6 +264,12 @@ def sam_predict(
         raise AssistError("each SAM point needs a label (1 = object, 0 = background)")
     import torch
 
+    if model_type is None:
+        name = Path(checkpoint).name
+        named = [key for key in sam_model_registry if key != "default" and key in name]
+        model_type = max(named, key=len) if named else "vit_b"
+    if model_type not in sam_model_registry:
+        raise AssistUnavailable(f"unknown SAM model type {model_type!r} (known: {', '.join(sorted(sam_model_registry))})")
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     key = (str(checkpoint), model_type, dev)
     with _SAM_LOCK:
@@ -264,7 +278,14 @@ def sam_predict(
             sam = sam_model_registry[model_type](checkpoint=str(checkpoint))
             predictor = SamPredictor(sam.to(dev))
             _SAM_CACHE[key] = predictor
-        predictor.set_image(image)
+            _SAM_IMAGE.pop(key, None)
+        # The image embedding is nearly all of SAM's cost; the prompts that follow on the same
+        # image (a person refining with clicks) reuse it.
+        if image_key is None or _SAM_IMAGE.get(key) != image_key:
+            _SAM_IMAGE.pop(key, None)
+            predictor.set_image(image)
+            if image_key is not None:
+                _SAM_IMAGE[key] = image_key
         box_xyxy = None
         if box is not None:
             x, y, w, h = (float(v) for v in box)

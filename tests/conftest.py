@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import LabelFactory, MembershipFactory, ProjectFactory, UserFactory, make_images
+from tests.sam import tiny_sam, tiny_sam_file  # noqa: F401 - fixtures
 
 
 @dataclass

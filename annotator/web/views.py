@@ -1,6 +1,7 @@
 """Views of the server-rendered pages: thin, they check access and call services and selectors."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -217,4 +218,6 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
     image = get_object_or_404(Image.objects.select_related("project"), pk=pk)
     project = _project(request, image.project_id)
     mode = "review" if request.GET.get("mode") == "review" or image.status == ImageStatus.IN_REVIEW else "annotate"
-    return render(request, "web/editor.html", _context(request, project, image=image, mode=mode))
+    # With a SAM checkpoint configured, the box tool prompts SAM instead of GrabCut.
+    sam = bool(settings.ANNOTATOR_SAM_CHECKPOINT)
+    return render(request, "web/editor.html", _context(request, project, image=image, mode=mode, sam=sam))

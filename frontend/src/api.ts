@@ -191,6 +191,14 @@ export const api = {
     ),
   boxToMask: (image: number, box: [number, number, number, number], foreground: Point[], background: Point[]) =>
     request<{ geometry: Geometry }>("POST", "/api/assist/box-to-mask/", { image, box, foreground, background }).then((r) => r.data.geometry),
+  sam: (image: number, box: [number, number, number, number], foreground: Point[], background: Point[]) =>
+    request<{ geometry: Geometry }>("POST", "/api/assist/sam/", {
+      image,
+      box,
+      ...(foreground.length + background.length
+        ? { points: [...foreground, ...background], labels: [...foreground.map(() => 1), ...background.map(() => 0)] }
+        : {}),
+    }).then((r) => r.data.geometry),
   scissors: (image: number, points: Point[], closed: boolean) =>
     request<{ path: Point[] }>("POST", "/api/assist/scissors/", { image, points, closed }).then((r) => r.data.path),
 };

@@ -34,6 +34,8 @@ export interface EditorOptions {
   mode: "annotate" | "review";
   username: string;
   nextUrl: string;
+  /** The server has a SAM model: box (and click) prompts go to it rather than to GrabCut. */
+  sam?: boolean;
 }
 
 export interface ToolbarAction {

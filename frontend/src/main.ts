@@ -33,6 +33,7 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
     mode: d.mode === "review" ? "review" : "annotate",
     username: d.username ?? "",
     nextUrl: d.nextUrl ?? "",
+    sam: d.sam === "1",
   };
   root.textContent = "Loading…";
   try {

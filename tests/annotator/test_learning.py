@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.test import Client
 import torch
 from django.conf import settings
 from django.core.management import call_command
@@ -186,6 +187,27 @@ def test_sam_without_a_configured_model_answers_501_and_says_why(world, image, s
     response = world.client("annotator").post("/api/assist/sam/", {"image": image.pk, "box": [1, 1, 20, 20]}, format="json")
     assert response.status_code == 501
     assert "ANNOTATOR_SAM_CHECKPOINT" in response.json()["detail"]
+
+
+def test_sam_configured_answers_box_and_click_prompts_with_a_mask(world, image, settings, tiny_sam):
+    settings.ANNOTATOR_SAM_CHECKPOINT = str(tiny_sam)
+    client = world.client("annotator")
+    for body in ({"box": [10, 10, 60, 40]}, {"box": [10, 10, 60, 40], "points": [[30, 30], [2, 2]], "labels": [1, 0]}):
+        response = client.post("/api/assist/sam/", {"image": image.pk, **body}, format="json")
+        assert response.status_code == 200, response.json()
+        geometry = response.json()["geometry"]
+        assert geometry["type"] == "mask" and geometry["rle"]["size"] == [100, 200]
+    response = client.post("/api/assist/sam/", {"image": image.pk, "points": [[30, 30]]}, format="json")
+    assert response.status_code == 400 and "label" in response.json()["detail"]
+
+
+def test_editor_page_tells_the_box_tool_whether_sam_is_there(world, image, settings, tiny_sam):
+    client = Client()
+    client.force_login(world.users["annotator"])
+    settings.ANNOTATOR_SAM_CHECKPOINT = None
+    assert 'data-sam="1"' not in client.get(f"/images/{image.pk}/edit/").content.decode()
+    settings.ANNOTATOR_SAM_CHECKPOINT = str(tiny_sam)
+    assert 'data-sam="1"' in client.get(f"/images/{image.pk}/edit/").content.decode()
 
 
 def test_corrupt_image_gives_a_clear_assist_error(world, image):

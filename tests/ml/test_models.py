@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from ml.models import CheckpointError, FitResult, TrainingCancelled, TrainingSample, WeightsUnavailable
+from ml.models import CheckpointError, FitResult, ModelError, TrainingCancelled, TrainingSample, WeightsUnavailable
 from ml.models.maskrcnn import (
     CHECKPOINT_SETTING,
     MaskRCNNSegmenter,
@@ -189,8 +190,42 @@ def test_training_can_be_cancelled(tmp_path: Path) -> None:
 
 def test_training_rejects_labels_outside_the_model_classes(tmp_path: Path) -> None:
     sample = generate_dataset(1, seed=0, size=64, classes=["ring"], objects=(1, 1))[0]
-    with pytest.raises(Exception, match="ring"):
+    with pytest.raises(ModelError, match="ring"):
         train([sample], config=TrainConfig(class_names=CLASSES, epochs=1), output_path=tmp_path / "x.pt")
+
+
+class CountingSamples(Sequence[TrainingSample]):
+    """A lazy dataset, like a project's accepted images: records every sample read."""
+
+    def __init__(self, samples: list[TrainingSample]) -> None:
+        self.samples = samples
+        self.reads: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        self.reads.append(index)
+        return self.samples[index]
+
+
+def test_training_reads_samples_a_batch_at_a_time(tmp_path: Path) -> None:
+    """Memory is bounded by a batch, not by the dataset: nothing is read ahead of its step."""
+    samples = CountingSamples(generate_dataset(12, seed=3, size=64, classes=CLASSES))
+    reads_at_step: list[int] = []
+    result = train(
+        samples,
+        config=TrainConfig(arch="small", class_names=CLASSES, epochs=2, batch_size=4, held_out=0.25,
+                           model_kwargs={"min_size": 64, "max_size": 64}),
+        output_path=tmp_path / "lazy.pt",
+        progress=lambda done, total, info: reads_at_step.append(len(samples.reads)),
+    )
+    # 9 training samples in steps of 4, 4 and 1, twice; then the 3 held-out ones for evaluation.
+    assert reads_at_step == [4, 8, 9, 13, 17, 18]
+    assert len(samples.reads) == 21
+    _, held = split_held_out(12, 0.25, 0)
+    assert sorted(samples.reads[-3:]) == held
+    assert result.metrics["held_out_images"] == 3
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 /**
  * Server-assisted tools. Box -> mask: drag a box, then click inside it to add foreground points
- * (Shift- or right-click for background) and refine; Enter/Esc finishes. Intelligent scissors:
+ * (Shift- or right-click for background) and refine; Enter/Esc finishes. The server segments
+ * with SAM when it has a SAM model (the editor's `sam` option), otherwise with GrabCut. Intelligent scissors:
  * click points along an edge, the server snaps the path; Enter or double click closes it into a
  * polygon. Both land as ordinary, editable objects; a missing endpoint (404/501) is reported.
  */
@@ -16,14 +17,24 @@ export function createBoxMaskTool(ed: Editor): Tool {
   let cursor: Point | null = null;
   let job: { uid: string | null; box: [number, number, number, number]; fg: Point[]; bg: Point[] } | null = null;
   let busy = false;
+  let sam = ed.opts.sam === true;
 
   const run = async () => {
     if (!job || busy) return;
     busy = true;
     const j = job;
-    ed.ui.message("Box → mask: asking the server…");
+    ed.ui.message(`Box → mask${sam ? " (SAM)" : ""}: asking the server…`);
     try {
-      const g = await ed.api.boxToMask(ed.image.id, j.box, j.fg, j.bg);
+      let g;
+      try {
+        g = sam ? await ed.api.sam(ed.image.id, j.box, j.fg, j.bg) : await ed.api.boxToMask(ed.image.id, j.box, j.fg, j.bg);
+      } catch (e) {
+        if (!sam || !isUnavailable(e)) throw e;
+        // SAM was configured but cannot run (package or file missing): GrabCut still can.
+        sam = false;
+        ed.ui.message(`SAM is not available (${errorText(e)}); using GrabCut`, "error");
+        g = await ed.api.boxToMask(ed.image.id, j.box, j.fg, j.bg);
+      }
       const cur = j.uid ? ed.store.get(j.uid) : undefined;
       if (cur) ed.execute(setGeometry(cur, g, "refine box → mask"));
       else {
