@@ -427,6 +427,28 @@ def test_training_stores_a_version_with_metrics_curve_and_checkpoint_then_evalua
     assert version.name in html and "<svg" in html and "Precision" in html
 
 
+def test_training_the_resnet50_model_fine_tunes_from_the_configured_coco_checkpoint(world, accepted_shapes, settings, tmp_path):
+    """The GPU configuration's path, on a CPU: COCO weights from the checkpoint setting, new class heads."""
+    from ml.models.maskrcnn import build_model
+
+    torch.manual_seed(0)
+    coco = build_model("maskrcnn_resnet50_fpn", 90).state_dict()  # torchvision's layout: 90 classes + background
+    settings.ANNOTATOR_COCO_CHECKPOINT = str(tmp_path / "maskrcnn_resnet50_fpn_coco.pth")
+    torch.save(coco, settings.ANNOTATOR_COCO_CHECKPOINT)
+
+    job = services.train_start(project=world.project, user=None, arch="maskrcnn_resnet50_fpn", epochs=1, batch_size=2,
+                               min_size=64, held_out=0.2, enqueue=False)
+    version = ModelVersion.objects.get(pk=run(job, services.model_train).result["model_version"])
+    assert version.arch == "maskrcnn_resnet50_fpn" and version.params["init_from"] == settings.ANNOTATOR_COCO_CHECKPOINT
+    trained = torch.load(version.checkpoint, weights_only=True)
+    state = trained["state_dict"]
+    # The frozen stem comes from COCO as is; the class heads were rebuilt for the project's labels.
+    assert torch.equal(state["backbone.body.conv1.weight"], coco["backbone.body.conv1.weight"])
+    assert state["roi_heads.box_predictor.cls_score.weight"].shape[0] == len(version.class_names) + 1
+    assert coco["roi_heads.box_predictor.cls_score.weight"].shape[0] == 91
+    assert version.metrics["train_images"] == 4 and "mask_AP" in version.metrics
+
+
 def test_correction_stats_compare_proposals_with_what_people_accepted(world, checkpoint):
     label = LabelFactory(project=world.project, name="thing", order=7)
     version = ModelVersion.objects.create(project=world.project, name="m", kind=ModelKind.CHECKPOINT, checkpoint=str(checkpoint))
