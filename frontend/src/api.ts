@@ -170,6 +170,13 @@ export async function request<T>(
   return { status: res.status, data: data as T };
 }
 
+/** What the mask assists answer: the mask, its bounding box [x, y, w, h] and its area in pixels. */
+export interface MaskResult {
+  geometry: Geometry;
+  bbox: [number, number, number, number];
+  area: number;
+}
+
 export const api = {
   image: (id: number) => request<ImageInfo>("GET", `/api/images/${id}/`).then((r) => r.data),
   project: (id: number) => request<ProjectInfo>("GET", `/api/projects/${id}/`).then((r) => r.data),
@@ -190,15 +197,15 @@ export const api = {
       (r) => r.data.geometry,
     ),
   boxToMask: (image: number, box: [number, number, number, number], foreground: Point[], background: Point[]) =>
-    request<{ geometry: Geometry }>("POST", "/api/assist/box-to-mask/", { image, box, foreground, background }).then((r) => r.data.geometry),
+    request<MaskResult>("POST", "/api/assist/box-to-mask/", { image, box, foreground, background }).then((r) => r.data),
   sam: (image: number, box: [number, number, number, number], foreground: Point[], background: Point[]) =>
-    request<{ geometry: Geometry }>("POST", "/api/assist/sam/", {
+    request<MaskResult>("POST", "/api/assist/sam/", {
       image,
       box,
       ...(foreground.length + background.length
         ? { points: [...foreground, ...background], labels: [...foreground.map(() => 1), ...background.map(() => 0)] }
         : {}),
-    }).then((r) => r.data.geometry),
+    }).then((r) => r.data),
   scissors: (image: number, points: Point[], closed: boolean) =>
     request<{ path: Point[] }>("POST", "/api/assist/scissors/", { image, points, closed }).then((r) => r.data.path),
 };

@@ -150,6 +150,11 @@ class EditorPage:
             self.page.mouse.move(x, y, steps=5)
         self.page.mouse.up()
 
+    def box_to_mask(self, start: Point, end: Point) -> None:
+        """Drag a box with the box → mask tool; the server's answer becomes a new object."""
+        self.use_tool("boxmask")
+        self.drag(start, end)
+
     def undo(self) -> None:
         self.page.keyboard.press("Control+z")
 

@@ -116,6 +116,29 @@ def test_brush_stroke_saves_a_mask_object(page, world, image):
     assert saved.area == mask.sum()
 
 
+@pytest.mark.parametrize("with_sam", [False, True], ids=["grabcut", "sam"])
+def test_box_to_mask_saves_the_servers_mask_from_grabcut_or_sam(page, world, image, settings, tiny_sam, with_sam):
+    settings.ANNOTATOR_SAM_CHECKPOINT = str(tiny_sam) if with_sam else None
+    editor = open_editor(page, image)
+
+    with page.expect_response(lambda r: "/api/assist/" in r.url) as answer:
+        editor.box_to_mask((40, 20), (120, 70))
+    assert answer.value.url.endswith("/api/assist/sam/" if with_sam else "/api/assist/box-to-mask/")
+    assert answer.value.status == 200
+    editor.wait_saved()
+
+    saved = Annotation.objects.get(image=image)
+    assert saved.kind == "mask" and saved.label_id == world.labels[0].pk
+    mask = rle_to_mask(saved.rle)
+    assert mask.shape == (100, 200) and mask.sum() == saved.area > 0
+    assert np.array_equal(mask, rle_to_mask(answer.value.json()["geometry"]["rle"]))
+    if not with_sam:
+        # A plain colour has no edges to cut along: GrabCut falls back to the box itself (the
+        # dragged box lands within a pixel or so of the intended one).
+        assert mask[21:69, 41:119].all() and not mask[:, :38].any() and not mask[:, 122:].any()
+        assert 80 * 50 <= mask.sum() <= 83 * 53
+
+
 def test_undo_and_redo_are_saved(page, world, image):
     editor = open_editor(page, image)
     editor.draw_polygon(SQUARE)

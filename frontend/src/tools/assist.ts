@@ -25,16 +25,22 @@ export function createBoxMaskTool(ed: Editor): Tool {
     const j = job;
     ed.ui.message(`Box → mask${sam ? " (SAM)" : ""}: asking the server…`);
     try {
-      let g;
+      let result;
       try {
-        g = sam ? await ed.api.sam(ed.image.id, j.box, j.fg, j.bg) : await ed.api.boxToMask(ed.image.id, j.box, j.fg, j.bg);
+        result = sam ? await ed.api.sam(ed.image.id, j.box, j.fg, j.bg) : await ed.api.boxToMask(ed.image.id, j.box, j.fg, j.bg);
       } catch (e) {
         if (!sam || !isUnavailable(e)) throw e;
         // SAM was configured but cannot run (package or file missing): GrabCut still can.
         sam = false;
         ed.ui.message(`SAM is not available (${errorText(e)}); using GrabCut`, "error");
-        g = await ed.api.boxToMask(ed.image.id, j.box, j.fg, j.bg);
+        result = await ed.api.boxToMask(ed.image.id, j.box, j.fg, j.bg);
       }
+      if (result.area === 0) {
+        ed.ui.message("Box → mask found no object in this box: draw it by hand or try another box", "error");
+        if (!j.uid) job = null;
+        return;
+      }
+      const g = result.geometry;
       const cur = j.uid ? ed.store.get(j.uid) : undefined;
       if (cur) ed.execute(setGeometry(cur, g, "refine box → mask"));
       else {
