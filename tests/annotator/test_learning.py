@@ -427,6 +427,19 @@ def test_training_stores_a_version_with_metrics_curve_and_checkpoint_then_evalua
     assert version.name in html and "<svg" in html and "Precision" in html
 
 
+def test_training_leaves_out_an_unreadable_accepted_image_and_says_which(world, accepted_shapes):
+    broken = accepted_shapes[2]
+    with open(broken.file.path, "wb") as handle:
+        handle.write(b"truncated")
+    job = services.train_start(project=world.project, user=None, epochs=1, batch_size=2, min_size=96, held_out=0.25, enqueue=False)
+    job = run(job, services.model_train)
+    assert [e["file"] for e in job.result["errors"]] == [broken.original_name]
+    version = ModelVersion.objects.get(pk=job.result["model_version"])
+    used = version.params["train_images"] + version.params["held_out_images"]
+    assert sorted(used) == sorted(i.pk for i in accepted_shapes if i.pk != broken.pk)
+    assert version.metrics["train_images"] == 3 and version.metrics["held_out_images"] == 1
+
+
 def test_training_the_resnet50_model_fine_tunes_from_the_configured_coco_checkpoint(world, accepted_shapes, settings, tmp_path):
     """The GPU configuration's path, on a CPU: COCO weights from the checkpoint setting, new class heads."""
     from ml.models.maskrcnn import build_model
