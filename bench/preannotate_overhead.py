@@ -7,14 +7,16 @@ calls ``segmenter.predict`` on the same images already decoded in memory, with t
 The difference is our overhead (target: at most 10%). Broker queueing is a one-off per job and is
 not included (a few milliseconds per job on Redis).
 
-The model is the CPU worker's configuration ("small" architecture at 256-384 px, see
-learning.services.train_defaults), created by the script: by default its heads are set so that it
+The model is by default the CPU worker's configuration ("small" architecture at 256-384 px, see
+learning.services.train_defaults), about 20 ms an image on 2 cores, the case where our per-image
+work weighs most; `--arch maskrcnn_resnet50_fpn` measures the COCO model's architecture at
+torchvision's 800-1333 px instead. The script creates the model: by default its heads are set so that it
 returns a fixed number of confident detections per image (`--detections`, boxes with full masks),
 which is what costs conversion and saving time; its compute is that of a trained model of the same
 configuration. `--train-epochs N` trains it on synthetic shapes instead (slow on 2 busy cores). No
 downloadable weights are needed. The images are 640x480 JPEGs of synthetic shapes.
 
-Run:  .venv/bin/python bench/preannotate_overhead.py [--images 100] [--batch-size 4] [--repeat 9] [--detections 8]
+Run:  .venv/bin/python bench/preannotate_overhead.py [--images 100] [--batch-size 4] [--repeat 9] [--detections 8] [--arch small]
 Set DATABASE_URL to measure against PostgreSQL (SQLite in a temporary data dir by default).
 """
 from __future__ import annotations
@@ -41,6 +43,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 makes runs on a busy machine steadier")
     parser.add_argument("--detections", type=int, default=8, help="Confident detections per image (created model)")
     parser.add_argument("--train-epochs", type=int, default=0, help="Train the model on synthetic shapes instead")
+    parser.add_argument("--arch", default="small", choices=("small", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2"),
+                        help="small: the CPU worker's trained model; the others at torchvision's default sizes")
     args = parser.parse_args()
 
     os.environ.setdefault("ANNOTATOR_DATA_DIR", tempfile.mkdtemp(prefix="annotator-bench-"))
@@ -72,9 +76,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, database {settings.DATABASES['default']['ENGINE']}")
 
     started = time.perf_counter()
-    model_kwargs = {"min_size": 256, "max_size": 384}  # the CPU worker's default configuration
-    checkpoint = Path(settings.ANNOTATOR_MODEL_DIR) / "bench" / "small.pt"
+    # The CPU worker's default configuration for its own model; torchvision's defaults otherwise.
+    model_kwargs: dict = {"min_size": 256, "max_size": 384} if args.arch == "small" else {}
+    checkpoint = Path(settings.ANNOTATOR_MODEL_DIR) / "bench" / f"{args.arch}.pt"
     if args.train_epochs:
+        if args.arch != "small":
+            parser.error("--train-epochs trains the small model only")
         train(
             generate_dataset(48, seed=1, size=(192, 256), objects=(1, 4)),
             config=TrainConfig(arch="small", class_names=list(SHAPES), epochs=args.train_epochs, batch_size=4,
@@ -85,7 +92,7 @@ def main() -> None:
     else:
         torch.manual_seed(0)
         model_kwargs.update(box_detections_per_img=args.detections, box_score_thresh=0.05)
-        model = build_model("small", len(SHAPES), **model_kwargs)
+        model = build_model(args.arch, len(SHAPES), **model_kwargs)
         with torch.no_grad():
             # Every proposal becomes a confident (0.83) "disc" whose mask fills its box: a fixed,
             # realistic number of instances to convert and save per image.
@@ -95,7 +102,7 @@ def main() -> None:
             logits = model.roi_heads.mask_predictor.mask_fcn_logits
             logits.weight.zero_()
             logits.bias.fill_(4.0)
-        save_checkpoint(checkpoint, model=model, arch="small", class_names=list(SHAPES), config={"model_kwargs": model_kwargs})
+        save_checkpoint(checkpoint, model=model, arch=args.arch, class_names=list(SHAPES), config={"model_kwargs": model_kwargs})
 
     project = project_create(name=f"bench-preannotate-{os.getpid()}", creator=None,
                              labels=[{"name": name} for name in SHAPES])
@@ -143,7 +150,7 @@ def main() -> None:
         print(f"round {round_ + 1}: direct {len(images) / d[0]:6.2f} img/s (cpu {d[1]:5.1f}s, {d[2]} instances)   "
               f"job {len(images) / j[0]:6.2f} img/s (cpu {j[1]:5.1f}s, {j[2]} predictions saved)   {overheads[-1]:+.1f}%")
     n = len(images)
-    print(f"\n{n} images of 640x480, batch {args.batch_size}, threshold {args.threshold}, torch threads {torch.get_num_threads()}")
+    print(f"\n{args.arch} model, {n} images of 640x480, batch {args.batch_size}, threshold {args.threshold}, torch threads {torch.get_num_threads()}")
     d, j = statistics.median(r[0] for r in direct_runs), statistics.median(r[0] for r in job_runs)
     print(f"median run: model directly {n / d:6.2f} img/s, job {n / j:6.2f} img/s")
     print(f"overhead  : median of rounds {statistics.median(overheads):+.1f}% "
