@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ml.models.maskrcnn import ARCHS  # noqa: E402  (no Django imports in ml/)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -43,9 +45,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 makes runs on a busy machine steadier")
     parser.add_argument("--detections", type=int, default=8, help="Confident detections per image (created model)")
     parser.add_argument("--train-epochs", type=int, default=0, help="Train the model on synthetic shapes instead")
-    parser.add_argument("--arch", default="small", choices=("small", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2"),
+    parser.add_argument("--arch", default="small", choices=ARCHS,
                         help="small: the CPU worker's trained model; the others at torchvision's default sizes")
     args = parser.parse_args()
+    if args.train_epochs and args.arch != "small":
+        parser.error("--train-epochs trains the small model only")
 
     os.environ.setdefault("ANNOTATOR_DATA_DIR", tempfile.mkdtemp(prefix="annotator-bench-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
@@ -80,8 +84,6 @@ def main() -> None:
     model_kwargs: dict = {"min_size": 256, "max_size": 384} if args.arch == "small" else {}
     checkpoint = Path(settings.ANNOTATOR_MODEL_DIR) / "bench" / f"{args.arch}.pt"
     if args.train_epochs:
-        if args.arch != "small":
-            parser.error("--train-epochs trains the small model only")
         train(
             generate_dataset(48, seed=1, size=(192, 256), objects=(1, 4)),
             config=TrainConfig(arch="small", class_names=list(SHAPES), epochs=args.train_epochs, batch_size=4,
