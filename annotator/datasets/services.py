@@ -686,7 +686,8 @@ def export_write(
 
 
 def _default_name(project: Project, fmt: str) -> str:
-    return f"{slugify(project.name) or 'project'}-{fmt}-{timezone.now():%Y%m%d-%H%M%S}"
+    # Short enough for the 200-character name with a `-n` suffix, whatever the project's name.
+    return f"{slugify(project.name)[:160] or 'project'}-{fmt}-{timezone.now():%Y%m%d-%H%M%S}"
 
 
 def dataset_export(
@@ -698,9 +699,14 @@ def dataset_export(
     job: Any = None,
     progress: Progress | None = None,
 ) -> DatasetVersion:
-    """Export the project to a zip and keep it as a named DatasetVersion (manifest, SHA-256, size)."""
-    name = (name or "").strip() or _default_name(project, options.format)
-    if DatasetVersion.objects.filter(project=project, name=name).exists():
+    """Export the project to a zip and keep it as a named DatasetVersion (manifest, SHA-256, size).
+
+    An unnamed export gets `<project>-<format>-<time>`, with `-2`, `-3`… when exports started in
+    the same second took that name first; a name the caller chose is refused if it is taken.
+    """
+    chosen = (name or "").strip()
+    name = chosen or _default_name(project, options.format)
+    if chosen and DatasetVersion.objects.filter(project=project, name=name).exists():
         raise DomainError(f"A dataset version named {name!r} already exists in this project.")
     with tempfile.TemporaryFile() as out:
         manifest = export_write(project=project, options=options, out=out, progress=progress)
@@ -717,11 +723,29 @@ def dataset_export(
         )
         version.file.save(f"{slugify(name) or 'dataset'}-{sha.hexdigest()[:8]}.zip", File(out), save=False)
     try:
-        version.save()
+        _version_insert(version, renumber=not chosen)
     except BaseException:
         default_storage.delete(version.file.name)
         raise
     return version
+
+
+def _version_insert(version: DatasetVersion, *, renumber: bool) -> None:
+    """Insert the version; the unique key on (project, name), not an earlier look-up, decides who
+    gets a name when exports finish at the same moment. `renumber`: take the next free `-n`."""
+    base = version.name
+    for attempt in range(2, 102):
+        try:
+            with transaction.atomic():
+                version.save(force_insert=True)
+            return
+        except IntegrityError:
+            if not DatasetVersion.objects.filter(project=version.project, name=version.name).exists():
+                raise  # another constraint
+            if not renumber:
+                raise DomainError(f"A dataset version named {version.name!r} already exists in this project.") from None
+        version.name = f"{base[:195]}-{attempt}"
+    raise DomainError(f"Too many dataset versions named {base!r}…; give the export a name.")
 
 
 def dataset_version_delete(*, version: DatasetVersion) -> None:

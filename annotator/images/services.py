@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotator.core.errors import DomainError
+from annotator.core.locks import person_lock
 from annotator.projects.models import Project, QueueOrder
 
 from .imaging import IMAGE_SUFFIXES, DecodedImage, image_decode
@@ -172,10 +173,13 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
     else a new one nobody holds.
 
     Atomic: two annotators asking at the same moment never get the same image (row locks with
-    SKIP LOCKED on PostgreSQL, plus a conditional update as the final guard on any database).
+    SKIP LOCKED on PostgreSQL, plus a conditional update as the final guard on any database), and
+    one annotator asking several times at once gets one image: their requests take turns on a lock
+    of their user row, so each sees the image the previous one handed out.
     """
     for _ in range(10):
         with transaction.atomic():
+            person_lock(user)
             mine = (
                 Image.objects.filter(
                     project=project, assignee=user, status__in=[ImageStatus.IN_PROGRESS, ImageStatus.REJECTED]

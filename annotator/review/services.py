@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from annotator.annotations.models import Annotation
 from annotator.core.errors import Conflict, DomainError, Forbidden
+from annotator.core.locks import person_lock
 from annotator.images.models import Image, ImageStatus
 from annotator.projects.models import Project
 
@@ -72,10 +73,12 @@ def review_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
 
     Never an image the user annotated (its assignee), nor one whose current version they already
     accepted (multi-reviewer policy). Atomic: row locks with SKIP LOCKED on PostgreSQL and a
-    conditional update as the final guard, so two reviewers never get the same image.
+    conditional update as the final guard, so two reviewers never get the same image; one
+    reviewer's simultaneous requests take turns on their user row, so they get one image.
     """
     for _ in range(10):
         with transaction.atomic():
+            person_lock(user)
             mine = (
                 Image.objects.filter(project=project, status=ImageStatus.IN_REVIEW, reviewer=user)
                 .order_by(*_review_order())
