@@ -104,8 +104,23 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("ANNOTATOR_MAX_REQUEST_MB", 64) * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 ANNOTATOR_MAX_IMAGE_PIXELS = env_int("ANNOTATOR_MAX_IMAGE_PIXELS", 100_000_000)
+# Points per object and per image: a save over them is a 400 naming the limit; an import
+# simplifies an object over the per-object limit (and reports it).
+ANNOTATOR_MAX_VERTICES_PER_OBJECT = env_int("ANNOTATOR_MAX_VERTICES_PER_OBJECT", 10_000)
+ANNOTATOR_MAX_VERTICES_PER_IMAGE = env_int("ANNOTATOR_MAX_VERTICES_PER_IMAGE", 200_000)
 ANNOTATOR_MAX_ZIP_FILES = env_int("ANNOTATOR_MAX_ZIP_FILES", 20_000)
 ANNOTATOR_MAX_ZIP_BYTES = env_int("ANNOTATOR_MAX_ZIP_MB", 4096) * 1024 * 1024
+# A member that inflates more than this many times is refused before it is read (zip bomb).
+ANNOTATOR_MAX_ZIP_RATIO = env_int("ANNOTATOR_MAX_ZIP_RATIO", 200)
+# One image file (uploaded, or a zip member) is read into memory to be decoded: at most this big.
+ANNOTATOR_MAX_IMAGE_BYTES = env_int("ANNOTATOR_MAX_IMAGE_MB", 256) * 1024 * 1024
+# Temporary files (uploads being received, imports being unpacked) live under the data dir, where
+# `manage.py sweep_orphans` (and its beat schedule) removes what a killed process left behind.
+ANNOTATOR_TMP_DIR = DATA_DIR / "tmp"
+ANNOTATOR_TMP_DIR.mkdir(exist_ok=True)
+FILE_UPLOAD_TEMP_DIR = str(ANNOTATOR_TMP_DIR)
+# The sweeper leaves younger files alone: they may belong to an import that is still running.
+ANNOTATOR_SWEEP_AFTER_HOURS = env_int("ANNOTATOR_SWEEP_AFTER_HOURS", 24)
 ANNOTATOR_THUMBNAIL_SIZE = 256
 
 # Jobs

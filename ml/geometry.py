@@ -29,10 +29,14 @@ from shapely.geometry import Polygon
 from shapely.geometry.polygon import orient
 
 __all__ = [
+    "REPAIR_KINDS",
+    "SNAP_DISTANCE",
     "GeometryError",
     "Part",
+    "Repair",
     "Rle",
     "bbox_and_area",
+    "coco_geometry",
     "convert",
     "from_coco_segmentation",
     "geometry_iou",
@@ -41,14 +45,16 @@ __all__ = [
     "mask_iou",
     "mask_to_polygons",
     "mask_to_rle",
+    "normalize_geometries",
+    "normalize_geometry",
     "polygons_to_mask",
     "polygons_to_rle",
-    "repair_polygons",
     "rle_to_mask",
     "simplify_polygons",
     "to_coco_segmentation",
     "validate_geometries",
     "validate_geometry",
+    "vertex_count",
 ]
 
 Point = list[float]
@@ -81,7 +87,7 @@ class GeometryError(ValueError):
     """A geometry is malformed or invalid; ``str(error)`` is a reason a person can act on.
 
     ``part``/``hole`` (0-based) and ``point`` locate the problem when known, so an editor can
-    highlight it.
+    highlight it; ``reason`` says it in plain words, for a person looking at the object.
     """
 
     def __init__(
@@ -91,9 +97,12 @@ class GeometryError(ValueError):
         part: int | None = None,
         hole: int | None = None,
         point: tuple[float, float] | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        #: the problem in plain words for a person looking at the object (no part numbers)
+        self.reason = reason or (message if part is None else "its outline is malformed")
         #: position in the list given to validate_geometries (None for a single geometry)
         self.index: int | None = None
         self.part = part
@@ -169,12 +178,18 @@ def _ring_name(part: int, hole: int | None) -> str:
     return f"part {part}" if hole is None else f"hole {hole} of part {part}"
 
 
-def _ring_array(ring: Any, part: int, hole: int | None) -> np.ndarray:
-    """One ring as an (n, 2) float array, closing point dropped; structural errors raised."""
+def _ring_array(ring: Any, part: int, hole: int | None, *, strict: bool = True) -> tuple[np.ndarray, bool]:
+    """One ring as an (n, 2) float array, closing point dropped; structural errors raised.
+
+    Also says whether the ring was given closed.  ``strict=False`` lets rings with fewer than 3
+    points through (normalisation drops them instead of refusing the object).
+    """
     name = _ring_name(part, hole)
     if not isinstance(ring, (list, tuple)):
         raise GeometryError(f"{name} must be a list of [x, y] points", part=part, hole=hole)
-    if len(ring) < 3:
+    if not strict and len(ring) == 0:
+        return np.zeros((0, 2)), False
+    if strict and len(ring) < 3:
         raise GeometryError(f"{name} has fewer than 3 points", part=part, hole=hole)
     try:
         arr = np.asarray(ring)
@@ -182,23 +197,37 @@ def _ring_array(ring: Any, part: int, hole: int | None) -> np.ndarray:
         raise GeometryError(f"{name} must be a list of [x, y] points", part=part, hole=hole) from None
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise GeometryError(f"{name} must be a list of [x, y] points", part=part, hole=hole)
-    if arr.dtype.kind not in "iuf":
+    if arr.dtype.kind not in "iuf" or (
+        # [1, true] becomes an integer array: booleans are not coordinates
+        arr.dtype.kind in "iu" and any(isinstance(v, bool) for point in ring for v in point)
+    ):
         # strings, None, booleans: checked on the dtype because asarray(dtype=float) would
         # silently accept "1.5"
-        raise GeometryError(f"coordinates must be finite numbers ({name})", part=part, hole=hole)
+        raise GeometryError(
+            f"coordinates must be finite numbers ({name})", part=part, hole=hole,
+            reason="its coordinates are not all finite numbers",
+        )
     arr = arr.astype(np.float64, copy=False)
+    closed = False
     if len(arr) > 1 and arr[0, 0] == arr[-1, 0] and arr[0, 1] == arr[-1, 1]:
         arr = arr[:-1]
-        if len(arr) < 3:
+        closed = True
+        if strict and len(arr) < 3:
             raise GeometryError(f"{name} has fewer than 3 points", part=part, hole=hole)
-    return arr
+    return arr, closed
 
 
 class _RingBatch:
     """Rings of many polygon geometries, parsed one by one and then checked all at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, strict: bool = True) -> None:
+        self.strict = strict
         self.rings: list[np.ndarray] = []
+        #: the ring as given, and whether it can be returned as it is (an open list of numbers)
+        self.raw: list[Any] = []
+        self.reusable: list[bool] = []
+        #: per exterior ring: its part dict already has exactly the keys we write
+        self.part_canonical: dict[int, bool] = {}
         self.ring_geometry: list[int] = []
         self.ring_part: list[int] = []
         self.ring_hole: list[int] = []  # -1 for an exterior
@@ -219,8 +248,12 @@ class _RingBatch:
             holes = part.get("holes", [])
             if not isinstance(holes, list):
                 raise GeometryError(f"holes of part {p} must be a list of rings", part=p)
+            self.part_canonical[len(self.rings)] = isinstance(part.get("holes"), list)
             for h, ring in enumerate([part["exterior"], *holes]):
-                self.rings.append(_ring_array(ring, p, h - 1 if h else None))
+                arr, closed = _ring_array(ring, p, h - 1 if h else None, strict=self.strict)
+                self.rings.append(arr)
+                self.raw.append(ring)
+                self.reusable.append(isinstance(ring, list) and not closed and all(type(pt) is list for pt in ring))
                 self.ring_geometry.append(index)
                 self.ring_part.append(p)
                 self.ring_hole.append(h - 1)
@@ -294,6 +327,123 @@ class _RingBatch:
         return out
 
 
+    def normalize(self, width: int, height: int) -> dict[int, tuple[list[Part], bool, set[str]]]:
+        """Per geometry: (parts, whether the given object can be kept as it is, changes made).
+
+        Vectorised over all rings to find the geometries that need nothing (the common case on
+        every save); only the others are repaired, part by part, with shapely.
+        """
+        rings = self.rings
+        count = len(rings)
+        lengths = np.fromiter((len(r) for r in rings), dtype=np.int64, count=count)
+        coords = np.concatenate(rings) if int(lengths.sum()) else np.zeros((0, 2))
+        ring_ids = np.repeat(np.arange(count), lengths)
+        finite = np.isfinite(coords).all(axis=1)
+        if not finite.all():
+            exc = self._fail(int(ring_ids[int(np.argmin(finite))]), "coordinates must be finite numbers ({name})")
+            exc.reason = "its coordinates are not all finite numbers"
+            raise exc
+        x, y = coords[:, 0], coords[:, 1]
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        nxt = np.arange(1, len(coords) + 1)
+        nonempty = lengths > 0
+        nxt[(starts + lengths - 1)[nonempty]] = starts[nonempty]
+        outside = (x < 0) | (x > width) | (y < 0) | (y > height)
+        repeated = (coords == coords[nxt]).all(axis=1) if len(coords) else np.zeros(0, dtype=bool)
+        cross = x * y[nxt] - x[nxt] * y if len(coords) else np.zeros(0)
+        areas = np.abs(np.bincount(ring_ids, weights=cross, minlength=count)) / 2.0
+        needs = (
+            (np.bincount(ring_ids, weights=outside | repeated, minlength=count) > 0)
+            | (lengths < 3)
+            | (areas <= _MIN_AREA)
+        )
+        geometry_of = np.asarray(self.ring_geometry, dtype=np.int64)
+        flagged = set(np.unique(geometry_of[needs]).tolist())
+
+        # Validity (GEOS) of the parts of the geometries that passed the cheap checks.
+        exterior_rings = np.flatnonzero(np.asarray(self.ring_hole) < 0)
+        part_end = np.concatenate((exterior_rings[1:], [count]))
+        candidate = np.array([int(geometry_of[r]) not in flagged for r in exterior_rings.tolist()], dtype=bool)
+        if candidate.any():
+            chosen = [(int(s), int(e)) for s, e, c in zip(exterior_rings, part_end, candidate) if c]
+            ring_list = [r for s, e in chosen for r in range(s, e)]
+            closed = np.concatenate([np.concatenate((rings[r], rings[r][:1])) for r in ring_list])
+            ring_offsets = np.concatenate(([0], np.cumsum(lengths[ring_list] + 1)))
+            part_sizes = [e - s for s, e in chosen]
+            part_offsets = np.concatenate(([0], np.cumsum(part_sizes)))
+            shapes = shapely.from_ragged_array(shapely.GeometryType.POLYGON, closed, (ring_offsets, part_offsets))
+            for (s, _), valid in zip(chosen, shapely.is_valid(shapes).tolist()):
+                if not valid:
+                    flagged.add(int(geometry_of[s]))
+
+        grouped: dict[int, list[tuple[int, int]]] = {}
+        for s, e in zip(exterior_rings.tolist(), part_end.tolist()):
+            grouped.setdefault(int(geometry_of[s]), []).append((s, e))
+        box = shapely.box(0, 0, width, height)
+        out: dict[int, tuple[list[Part], bool, set[str]]] = {}
+        for index, spans in grouped.items():
+            if index not in flagged:
+                parts: list[Part] = []
+                same = True
+                for s, e in spans:
+                    same = same and self.part_canonical[s] and all(self.reusable[r] for r in range(s, e))
+                    parts.append(
+                        {"exterior": self._ring_out(s), "holes": [self._ring_out(r) for r in range(s + 1, e)]}
+                    )
+                out[index] = (parts, same, set())
+                continue
+            out[index] = self._repair(index, spans, width, height, box)
+        return out
+
+    def _ring_out(self, r: int) -> list[Point]:
+        return self.raw[r] if self.reusable[r] else self.rings[r].tolist()
+
+    def _repair(
+        self, index: int, spans: list[tuple[int, int]], width: int, height: int, box: Any
+    ) -> tuple[list[Part], bool, set[str]]:
+        parts: list[Part] = []
+        changes: set[str] = set()
+        outside = 0
+        for s, e in spans:
+            pieces, part_changes, wholly_outside = _repair_part(
+                self.rings[s], [self.rings[r] for r in range(s + 1, e)], width, height, box
+            )
+            if wholly_outside:
+                outside += 1
+                changes.add("clipped")
+            changes |= part_changes
+            parts.extend(pieces)
+        if not parts:
+            if outside:
+                exc = GeometryError(
+                    f"the object lies entirely outside the {width}x{height} image",
+                    reason="it lies entirely outside the image",
+                )
+            else:
+                exc = GeometryError(
+                    "the object has no area (fewer than 3 distinct points, or all on one line)",
+                    reason="it has no area (fewer than 3 distinct points, or all on one line)",
+                )
+            exc.index = index
+            raise exc
+        try:
+            # The repaired parts must pass the strict checks; a second round settles the rare
+            # case where GEOS's output still trips them (points on the edge after clipping).
+            validate_geometries([{"type": "polygons", "polygons": parts}], width=width, height=height)
+        except GeometryError:
+            again = _RingBatch(strict=False)
+            again.add(0, parts)
+            try:
+                parts2, _, more = again.normalize(width, height)[0]
+                validate_geometries([{"type": "polygons", "polygons": parts2}], width=width, height=height)
+            except GeometryError as exc:
+                failure = GeometryError(f"the outline could not be repaired ({exc})", reason="its outline could not be repaired")
+                failure.index = index
+                raise failure from None
+            parts, changes = parts2, changes | more
+        return parts, False, changes
+
+
 def _collinear(ring: np.ndarray) -> bool:
     centred = ring - ring.mean(axis=0)
     singular = np.linalg.svd(centred, compute_uv=False)
@@ -347,6 +497,246 @@ def _raise_invalid_part(p: int, polygon: Polygon) -> None:
     point = _location(reason)
     text = reason.split("[", 1)[0].strip().lower() or "invalid"
     raise GeometryError(f"part {p} is invalid: {text}{_near(point)}", part=p, point=point)
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation: what every path (saves, imports, assists, conversions) goes through
+# --------------------------------------------------------------------------------------------
+
+#: Points at most this far (pixels) outside the image move onto its edge; parts farther out are
+#: cut off at the edge.  A click on the border lands a hair outside after the screen → image
+#: transform (480.0000148 on a 480-pixel image), and tools trace to the pixel edge and beyond.
+SNAP_DISTANCE = 1.0
+#: Tolerances (pixels) tried in turn when an imported outline has more points than allowed.
+SIMPLIFY_TOLERANCES = (0.1, 0.25, 0.5, 1.0, 2.0)
+
+_REPAIR_TEXT = {
+    "repeated_points": "repeated points were removed",
+    "snapped": "points just outside the image were moved onto its edge",
+    "untangled": "an outline that crossed itself was untangled",
+    "holes_fixed": "a hole reaching outside its outline (or into another hole) was trimmed",
+    "clipped": "the part outside the image was cut off",
+    "dropped_parts": "parts with no area were removed",
+    "dropped_holes": "holes with no area were removed",
+    "simplified": "the outline was simplified",
+}
+#: The order changes are listed in (stable, so reports and tests can compare them).
+REPAIR_KINDS = tuple(_REPAIR_TEXT)
+
+
+class Repair(TypedDict):
+    """What normalisation changed in one geometry: ``changes`` are REPAIR_KINDS codes."""
+
+    changes: list[str]
+    message: str
+
+
+def normalize_geometry(
+    geometry: Any, *, width: int, height: int, max_vertices: int | None = None, simplify: bool = False
+) -> tuple[Geometry, Repair | None]:
+    """normalize_geometries for one geometry."""
+    try:
+        out, repairs = normalize_geometries(
+            [geometry], width=width, height=height, max_vertices=max_vertices, simplify=simplify
+        )
+    except GeometryError as exc:
+        exc.index = None
+        raise
+    return out[0], repairs[0]
+
+
+def normalize_geometries(
+    geometries: Sequence[Any],
+    *,
+    width: int,
+    height: int,
+    max_vertices: int | None = None,
+    simplify: bool = False,
+) -> tuple[list[Geometry], list[Repair | None]]:
+    """Repair what people and tools really produce; refuse only garbage.  The one entry point.
+
+    Repaired (and reported, one Repair per geometry, None when nothing changed):
+
+    - points at most SNAP_DISTANCE outside the image move onto its edge; parts farther out are
+      cut off at the edge (intersection with the image box);
+    - rings that cross or touch themselves (bow ties, loops, spikes) become valid polygons
+      (shapely ``make_valid``, "structure" method: the area the outline encloses is kept, its
+      pieces stay parts of the same object); holes reaching outside their part are trimmed to it;
+    - repeated consecutive points are removed; parts and holes with no area are dropped;
+    - with ``simplify``, an outline over ``max_vertices`` points is simplified (topology kept)
+      at the smallest of SIMPLIFY_TOLERANCES that brings it under the limit.
+
+    Refused with GeometryError (``index`` names the geometry, ``reason`` says it in plain words):
+    malformed structure, non-finite numbers, an RLE of the wrong size or an empty mask, an object
+    with no area left or wholly outside the image, more than ``max_vertices`` points (without
+    ``simplify``).
+
+    Geometries that need nothing are returned as the very objects given (byte for byte in JSON);
+    the result is deterministic and idempotent: ``normalize(normalize(g)) == normalize(g)``.
+    Only the geometries that need a repair leave the vectorised fast path.
+    """
+    _check_image_size(width, height)
+    out: list[Geometry | None] = [None] * len(geometries)
+    repairs: list[Repair | None] = [None] * len(geometries)
+    batch = _RingBatch(strict=False)
+    for i, geometry in enumerate(geometries):
+        try:
+            if not isinstance(geometry, dict):
+                raise GeometryError('geometry must be an object with a "type"')
+            kind = geometry.get("type")
+            if kind == "polygons":
+                _check_keys(geometry, {"type", "polygons"}, "geometry")
+                batch.add(i, geometry.get("polygons"))
+            elif kind == "mask":
+                _check_keys(geometry, {"type", "rle"}, "geometry")
+                rle = _validate_rle(geometry.get("rle"), width=width, height=height, allow_empty=False)
+                out[i] = geometry if rle == geometry.get("rle") else {"type": "mask", "rle": rle}
+            else:
+                raise GeometryError('geometry type must be "polygons" or "mask"')
+        except GeometryError as exc:
+            exc.index = i
+            raise
+    if batch.rings:
+        for i, (parts, same, changes) in batch.normalize(width, height).items():
+            out[i] = geometries[i] if same else {"type": "polygons", "polygons": parts}
+            if changes:
+                repairs[i] = _repair_report(changes)
+    if max_vertices is not None:
+        for i, geometry in enumerate(out):
+            if geometry is not None and geometry["type"] == "polygons":
+                try:
+                    limited, note = _limit_vertices(geometry, max_vertices, simplify)
+                except GeometryError as exc:
+                    exc.index = i
+                    raise
+                if note:
+                    out[i] = limited
+                    previous = repairs[i]
+                    changes = [*(previous["changes"] if previous else []), "simplified"]
+                    message = (previous["message"] + "; " if previous else "") + note
+                    repairs[i] = {"changes": changes, "message": message}
+    return out, repairs  # type: ignore[return-value]  # every slot was filled above
+
+
+def _repair_report(changes: set[str]) -> Repair:
+    ordered = [kind for kind in REPAIR_KINDS if kind in changes]
+    text = "; ".join(_REPAIR_TEXT[kind] for kind in ordered)
+    return {"changes": ordered, "message": text[:1].upper() + text[1:] + "."}
+
+
+def vertex_count(geometry: Geometry) -> int:
+    """Points in all rings of a polygons geometry (0 for a mask)."""
+    if geometry.get("type") != "polygons":
+        return 0
+    return sum(len(p["exterior"]) + sum(len(h) for h in p.get("holes") or []) for p in geometry["polygons"])
+
+
+def _limit_vertices(geometry: Geometry, limit: int, simplify: bool) -> tuple[Geometry, str]:
+    count = vertex_count(geometry)
+    if count <= limit:
+        return geometry, ""
+    if simplify:
+        for tolerance in SIMPLIFY_TOLERANCES:
+            parts = simplify_polygons(geometry["polygons"], tolerance)
+            simplified = {"type": "polygons", "polygons": parts}
+            after = vertex_count(simplified)
+            if parts and after <= limit:
+                return simplified, f"simplified from {count:,} to {after:,} points (within {tolerance:g} px)"
+    reason = f"it has {count:,} points; the limit is {limit:,} per object"
+    raise GeometryError(f"outline has {count} points, more than the limit of {limit} per object", reason=reason)
+
+
+def _tidy_ring(ring: np.ndarray, width: int, height: int) -> tuple[np.ndarray, set[str]]:
+    """Consecutive duplicates removed and points within SNAP_DISTANCE of the image moved onto it."""
+    changes: set[str] = set()
+    if len(ring) > 1:
+        keep = np.any(ring != np.roll(ring, 1, axis=0), axis=1)
+        if not keep.all():
+            changes.add("repeated_points")
+            ring = ring[keep] if keep.any() else ring[:1]
+    lo = np.array([0.0, 0.0])
+    hi = np.array([float(width), float(height)])
+    near = (ring >= lo - SNAP_DISTANCE) & (ring <= hi + SNAP_DISTANCE)
+    outside = (ring < lo) | (ring > hi)
+    snap = outside & near
+    if snap.any():
+        changes.add("snapped")
+        ring = np.where(snap, np.clip(ring, lo, hi), ring)
+        # snapping can make neighbours equal (two points a hair below the same edge point)
+        ring, more = _tidy_ring(ring, width, height)
+        changes |= more - {"repeated_points"}
+    return ring, changes
+
+
+def _distinct(ring: np.ndarray) -> bool:
+    return len(ring) >= 3 and len(np.unique(ring, axis=0)) >= 3
+
+
+def _valid_area(ring: np.ndarray) -> Any:
+    """A valid shapely geometry for the area a ring encloses (make_valid when it crosses itself)."""
+    shape = Polygon(ring)
+    if shape.is_valid:
+        return shape, False
+    return shapely.make_valid(shape, method="structure", keep_collapsed=False), True
+
+
+def _repair_part(
+    exterior: np.ndarray, holes: list[np.ndarray], width: int, height: int, box: Any
+) -> tuple[list[Part], set[str], bool]:
+    """One part made valid and clipped: (parts it became, changes, whether it lay wholly outside)."""
+    exterior, changes = _tidy_ring(exterior, width, height)
+    if not _distinct(exterior) or _collinear(exterior):
+        return [], changes | {"dropped_parts"}, False
+    tidy_holes: list[np.ndarray] = []
+    for hole in holes:
+        hole, more = _tidy_ring(hole, width, height)
+        changes |= more
+        if _distinct(hole) and not _collinear(hole):
+            tidy_holes.append(hole)
+        else:
+            changes.add("dropped_holes")
+    shape = Polygon(exterior, tidy_holes)
+    if not shape.is_valid:
+        outer, untangled = _valid_area(exterior)
+        if untangled:
+            changes.add("untangled")
+        shape = outer
+        if tidy_holes:
+            hole_shapes = []
+            for hole in tidy_holes:
+                hole_shape, hole_untangled = _valid_area(hole)
+                if hole_untangled:
+                    changes.add("untangled")
+                hole_shapes.append(hole_shape)
+            cut = shapely.union_all(hole_shapes)
+            if not outer.covers(cut) or len(hole_shapes) > 1 and cut.area < sum(h.area for h in hole_shapes) - _MIN_AREA:
+                changes.add("holes_fixed")
+            shape = outer.difference(cut)
+    xmin, ymin, xmax, ymax = shape.bounds
+    if xmin < 0 or ymin < 0 or xmax > width or ymax > height:
+        clipped = shape.intersection(box)
+        if clipped.is_empty or clipped.area <= _MIN_AREA:
+            return [], changes, True
+        changes.add("clipped")
+        shape = clipped
+    pieces = _polygonal_pieces(shape)
+    if not pieces:
+        return [], changes | {"dropped_parts"}, False
+    if len(pieces) == 1 and not changes and shape is not None and shape.geom_type == "Polygon":
+        return [{"exterior": exterior.tolist(), "holes": [h.tolist() for h in tidy_holes]}], changes, False
+    return [_clamped_part(orient(piece), width, height) for piece in pieces], changes, False
+
+
+def _clamped_part(polygon: Polygon, width: int, height: int) -> Part:
+    """A shapely part as our rings, kept inside the image against floating-point fuzz at the edge."""
+    hi = np.array([float(width), float(height)])
+
+    def ring(coords: Any) -> list[Point]:
+        arr = np.clip(np.asarray(coords, dtype=np.float64)[:-1, :2], 0.0, hi)
+        keep = np.any(arr != np.roll(arr, 1, axis=0), axis=1)
+        return arr[keep].tolist()
+
+    return {"exterior": ring(polygon.exterior.coords), "holes": [ring(r.coords) for r in polygon.interiors]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -651,52 +1041,6 @@ def simplify_polygons(polygons: Sequence[PartLike], tolerance: float) -> list[Pa
     return out
 
 
-def repair_polygons(
-    polygons: Iterable[Any], *, width: int | None = None, height: int | None = None
-) -> list[Part]:
-    """Make possibly broken parts valid instead of rejecting them (for importers).
-
-    Each ring goes through shapely.make_valid and the part becomes exterior minus holes;
-    polygonal pieces are kept (a bow-tie becomes two triangles), lines/points and rings with
-    fewer than 3 distinct points or non-finite coordinates are dropped.  With ``width`` and
-    ``height`` the result is also clipped to the image.  May return [].
-    """
-    clip = None
-    if width is not None and height is not None:
-        _check_image_size(width, height)
-        clip = shapely.box(0, 0, width, height)
-    out: list[Part] = []
-    for part in polygons:
-        if not isinstance(part, dict):
-            continue
-        exterior = _loose_ring(part.get("exterior"))
-        if exterior is None:
-            continue
-        holes = [r for r in (_loose_ring(h) for h in part.get("holes") or []) if r is not None]
-        # Repair each ring on its own, then subtract: a hole poking out of its exterior just
-        # trims it, where make_valid on the whole polygon would turn the outside bit into area.
-        shape = shapely.make_valid(Polygon(exterior))
-        if holes:
-            shape = shape.difference(shapely.union_all([shapely.make_valid(Polygon(h)) for h in holes]))
-        if clip is not None:
-            shape = shape.intersection(clip)
-        for piece in _polygonal_pieces(shape):
-            out.append(_part_from_shapely(orient(piece)))
-    return out
-
-
-def _loose_ring(ring: Any) -> np.ndarray | None:
-    try:
-        arr = np.asarray(ring, dtype=np.float64)
-    except (ValueError, TypeError):
-        return None
-    if arr.ndim != 2 or arr.shape[1] != 2 or not np.isfinite(arr).all():
-        return None
-    if len(arr) > 1 and (arr[0] == arr[-1]).all():
-        arr = arr[:-1]
-    return arr if len(np.unique(arr, axis=0)) >= 3 else None
-
-
 # --------------------------------------------------------------------------------------------
 # Whole geometries
 # --------------------------------------------------------------------------------------------
@@ -756,14 +1100,14 @@ def convert(
     height: int,
     tolerance: float = 0.0,
 ) -> Geometry:
-    """Validate ``geometry`` and return it as ``to``; ``tolerance`` simplifies outlines (pixels).
+    """Normalise ``geometry`` and return it as ``to``; ``tolerance`` simplifies outlines (pixels).
 
     polygons → mask keeps every pixel whose centre is covered; mask → polygons is exact at
     tolerance 0 (see mask_to_polygons).  Raises GeometryError when the result would be empty.
     """
     if to not in ("polygons", "mask"):
         raise GeometryError('conversion target must be "polygons" or "mask"')
-    clean = validate_geometry(geometry, width=width, height=height)
+    clean, _ = normalize_geometry(geometry, width=width, height=height)
     if to == "mask":
         if clean["type"] == "mask":
             return clean
@@ -834,18 +1178,15 @@ def to_coco_segmentation(
     return _validate_rle(geometry["rle"], width=width, height=height), crowd
 
 
-def from_coco_segmentation(
-    segmentation: Any, *, width: int, height: int, repair: bool = False
-) -> Geometry:
-    """Our geometry from a COCO ``segmentation`` (polygon list, uncompressed or compressed RLE).
+def coco_geometry(segmentation: Any) -> Geometry:
+    """Our geometry, not yet normalised, from a COCO ``segmentation`` (polygon list or RLE).
 
     Polygon lists become one part each (COCO unites them).  A bbox-only annotation
-    (``segmentation: []``) and parts with fewer than 3 points raise GeometryError.  With
-    ``repair=True`` self-intersecting or out-of-image polygons are fixed (repair_polygons)
-    instead of rejected.  The result is validated against the image.
+    (``segmentation: []``) and malformed lists raise GeometryError; parts with fewer than 3
+    points are left for normalisation to drop.
     """
     if isinstance(segmentation, dict):
-        return validate_geometry({"type": "mask", "rle": segmentation}, width=width, height=height)
+        return {"type": "mask", "rle": segmentation}
     if not isinstance(segmentation, list):
         raise GeometryError("segmentation must be a list of polygons or an RLE object")
     if not segmentation:
@@ -860,11 +1201,13 @@ def from_coco_segmentation(
             raise GeometryError(f"part {p} must be a flat list of numbers [x1, y1, x2, y2, ...]", part=p)
         if len(flat) % 2:
             raise GeometryError(f"part {p} has an odd number of coordinates", part=p)
-        if len(flat) < 6:
-            raise GeometryError(f"part {p} has fewer than 3 points", part=p)
         parts.append({"exterior": np.asarray(flat, dtype=np.float64).reshape(-1, 2).tolist(), "holes": []})
-    if repair:
-        parts = list(repair_polygons(parts, width=width, height=height))
-        if not parts:
-            raise GeometryError("no polygon with an area is left after repair")
-    return validate_geometry({"type": "polygons", "polygons": parts}, width=width, height=height)
+    return {"type": "polygons", "polygons": parts}
+
+
+def from_coco_segmentation(segmentation: Any, *, width: int, height: int) -> Geometry:
+    """coco_geometry, normalised for a ``width`` x ``height`` image (see normalize_geometries).
+
+    Readers that report repairs call normalize_geometry on coco_geometry themselves.
+    """
+    return normalize_geometry(coco_geometry(segmentation), width=width, height=height)[0]

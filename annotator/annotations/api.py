@@ -46,10 +46,19 @@ class AnnotationSetSerializer(serializers.Serializer):
     annotations = serializers.ListField(allow_empty=True, help_text="Objects as returned by GET (see AnnotationSerializer)")
 
 
+class ObjectRepairSerializer(serializers.Serializer):
+    uid = serializers.UUIDField()
+    index = serializers.IntegerField(help_text="Position of the object in the set that was sent.")
+    changes = serializers.ListField(child=serializers.CharField(), help_text="What was repaired (codes, see docs/formats.md).")
+    message = serializers.CharField(help_text="The repairs in plain words.")
+    geometry = serializers.JSONField(help_text="The geometry as stored.")
+
+
 class AnnotationSetOutSerializer(serializers.Serializer):
     image = serializers.IntegerField()
     version = serializers.IntegerField()
-    annotations = AnnotationOutSerializer(many=True)
+    repaired = ObjectRepairSerializer(many=True, help_text="Objects whose geometry the server repaired (clipped, untangled…).")
+    annotations = AnnotationOutSerializer(many=True, required=False, help_text="Left out with `Prefer: return=minimal`.")
 
 
 class RevisionSerializer(serializers.ModelSerializer):
@@ -78,14 +87,21 @@ class AnnotationSetApi(APIView):
         if reason:
             raise Forbidden(reason)
         data = validated(AnnotationSetSerializer, request.data)
-        image, rows = annotations_replace(
+        image, rows, repaired = annotations_replace(
             image=image, user=request.user, base_version=data["version"], items=data["annotations"],
             claim=not can(request.user, image.project, Capability.MANAGE),
         )
         if "return=minimal" in request.headers.get("Prefer", ""):
-            # RFC 7240: autosave only needs the new version, not the set it just sent.
-            return Response({"image": image.pk, "version": image.version}, headers={"Preference-Applied": "return=minimal"})
-        return Response({"image": image.pk, "version": image.version, "annotations": [annotation_to_dict(r) for r in rows]})
+            # RFC 7240: autosave only needs the new version, not the set it just sent, and what the
+            # server repaired (so the editor can replace those objects in place).
+            return Response(
+                {"image": image.pk, "version": image.version, "repaired": repaired},
+                headers={"Preference-Applied": "return=minimal"},
+            )
+        return Response({
+            "image": image.pk, "version": image.version, "repaired": repaired,
+            "annotations": [annotation_to_dict(r) for r in rows],
+        })
 
 
 class RevisionListApi(APIView):
@@ -113,8 +129,11 @@ class RevisionRestoreApi(APIView):
         if reason:
             raise Forbidden(reason)
         base = validated(RestoreSerializer, request.data)["version"]
-        image, rows = revision_restore(image=image, version=version, user=request.user, base_version=base)
-        return Response({"image": image.pk, "version": image.version, "annotations": [annotation_to_dict(r) for r in rows]})
+        image, rows, repaired = revision_restore(image=image, version=version, user=request.user, base_version=base)
+        return Response({
+            "image": image.pk, "version": image.version, "repaired": repaired,
+            "annotations": [annotation_to_dict(r) for r in rows],
+        })
 
 
 class PredictionListApi(APIView):

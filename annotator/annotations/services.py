@@ -1,21 +1,23 @@
 """Writes on annotations: replacing an image's set (optimistic concurrency), revisions, restoring."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 import orjson
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from annotator.core.errors import Conflict, DomainError, NotFound
 from annotator.images.models import Image, ImageStatus
-from ml.geometry import GeometryError, bbox_and_area, validate_geometries
+from ml.geometry import GeometryError, Repair, bbox_and_area, normalize_geometries, vertex_count
 
 from .models import Annotation, GeometryKind, Prediction, Revision, RevisionAction, Source
 from .selectors import annotation_to_dict
@@ -41,6 +43,34 @@ class CleanAnnotation:
     digest: str
     # The same content as the stored object with this uid: no validation, no write needed.
     unchanged: bool = False
+    # What normalisation changed in the geometry as received (None: nothing).
+    repair: Repair | None = None
+
+
+class ObjectRepair(TypedDict):
+    """What a save changed in one object it received (reported back so the editor can show it)."""
+
+    uid: str
+    index: int
+    changes: list[str]
+    message: str
+    geometry: dict[str, Any]
+
+
+class SavedAnnotations(NamedTuple):
+    """The outcome of replacing an image's set: the image (new version), its rows, the repairs."""
+
+    image: Image
+    rows: list[Annotation]
+    repaired: list[ObjectRepair]
+
+
+def _object_error(index: int, uid: uuid.UUID | None, reason: str, detail: str) -> DomainError:
+    """A 400 that names the one object at fault, so a client can hold it back and save the rest."""
+    return DomainError(
+        f"annotation {index}{f' ({uid})' if uid else ''}: {detail}",
+        extra={"object": {"index": index, "uid": str(uid) if uid else None, "reason": reason}},
+    )
 
 
 def _digest(label: Any, geometry: Any, z_order: Any, attributes: Any, source: Any, score: Any, model_version: Any, prediction: Any) -> str:
@@ -55,12 +85,22 @@ def _digest(label: Any, geometry: Any, z_order: Any, attributes: Any, source: An
 
 
 def annotations_clean(
-    *, image: Image, items: list[dict[str, Any]], stored: dict[uuid.UUID, Annotation] | None = None
+    *,
+    image: Image,
+    items: list[dict[str, Any]],
+    stored: dict[uuid.UUID, Annotation] | None = None,
+    simplify: bool = False,
 ) -> list[CleanAnnotation]:
-    """Validate an incoming annotation set; DomainError naming the object and the reason otherwise.
+    """Normalise and validate an incoming annotation set; DomainError naming the object otherwise.
 
-    Objects identical to the stored ones (`stored`, by uid and content digest) were validated when
-    they were saved and are not validated again: an autosave after one edit checks one object.
+    Geometries go through ml.geometry.normalize_geometries: what people and tools really produce
+    (a vertex a hair outside, an outline crossing itself) is repaired and reported in each
+    CleanAnnotation's ``repair``; only garbage is refused, as a 400 naming the one object
+    (``object`` in the body: index, uid, reason in plain words).  Vertex limits come from the
+    settings; ``simplify`` (imports) simplifies an object over the limit instead of refusing it.
+
+    Objects identical to the stored ones (`stored`, by uid and content digest) were normalised when
+    they were saved and are not checked again: an autosave after one edit checks one object.
     """
     if not isinstance(items, list):
         raise DomainError("annotations must be a list")
@@ -73,13 +113,13 @@ def annotations_clean(
     seen: set[uuid.UUID] = set()
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise DomainError(f"annotation {index}: must be an object")
+            raise _object_error(index, None, "it is not an object", "must be an object")
         try:
             uid = uuid.UUID(str(item["uid"])) if item.get("uid") else uuid.uuid4()
         except ValueError:
-            raise DomainError(f"annotation {index}: uid {item.get('uid')!r} is not a UUID") from None
+            raise _object_error(index, None, "its id is not a UUID", f"uid {item.get('uid')!r} is not a UUID") from None
         if uid in seen:
-            raise DomainError(f"annotation {index} ({uid}): the same uid appears twice")
+            raise _object_error(index, uid, "it appears twice", "the same uid appears twice")
         seen.add(uid)
         uids.append(uid)
         digests.append(
@@ -88,15 +128,21 @@ def annotations_clean(
                 item.get("source", Source.MANUAL), item.get("score"), item.get("model_version"), item.get("prediction"),
             )
         )
+    _check_image_vertices(items)
     unchanged = [uid in stored and digest and stored[uid].digest == digest for uid, digest in zip(uids, digests)]
     to_check = [index for index, same in enumerate(unchanged) if not same]
     try:
         # All geometries in one call: vectorised checks keep a 100-object save within a few ms.
-        checked = validate_geometries([items[i].get("geometry") for i in to_check], width=image.width, height=image.height)
+        checked, repairs = normalize_geometries(
+            [items[i].get("geometry") for i in to_check], width=image.width, height=image.height,
+            max_vertices=settings.ANNOTATOR_MAX_VERTICES_PER_OBJECT, simplify=simplify,
+        )
     except GeometryError as exc:
         index = to_check[exc.index] if exc.index is not None else to_check[0]
-        raise DomainError(f"annotation {index} ({uids[index]}): {exc}") from None
-    geometries: dict[int, dict[str, Any]] = dict(zip(to_check, checked))
+        raise _object_error(index, uids[index], exc.reason, str(exc)) from None
+    geometries: dict[int, tuple[dict[str, Any], Repair | None]] = {
+        i: (geometry, repair) for i, geometry, repair in zip(to_check, checked, repairs)
+    }
 
     cleaned: list[CleanAnnotation] = []
     prediction_ids: set[int] = set()
@@ -118,9 +164,18 @@ def annotations_clean(
                 )
             )
             continue
-        cleaned.append(_clean_one(item, index=index, uid=uid, geometry=geometries[index], image=image, label_ids=label_ids))
-        if cleaned[-1].prediction_id is not None:
-            prediction_ids.add(cleaned[-1].prediction_id)
+        geometry, repair = geometries[index]
+        try:
+            clean = _clean_one(item, index=index, uid=uid, geometry=geometry, image=image, label_ids=label_ids)
+        except DomainError as exc:
+            if "object" not in exc.extra:
+                exc.extra["object"] = {"index": index, "uid": str(uid), "reason": exc.detail.split(": ", 1)[-1]}
+            raise
+        if repair is not None:
+            clean = dataclasses.replace(clean, repair=repair)
+        cleaned.append(clean)
+        if clean.prediction_id is not None:
+            prediction_ids.add(clean.prediction_id)
     if prediction_ids:
         known = set(Prediction.objects.filter(image=image, pk__in=prediction_ids).values_list("pk", flat=True))
         missing = prediction_ids - known
@@ -134,6 +189,21 @@ def annotations_clean(
         if model_ids - known_models:
             raise DomainError(f"model version {sorted(model_ids - known_models)[0]} is not a model of this project")
     return cleaned
+
+
+def _check_image_vertices(items: list[dict[str, Any]]) -> None:
+    """The per-image vertex limit (counted on what was sent: no geometry is parsed for it)."""
+    limit = settings.ANNOTATOR_MAX_VERTICES_PER_IMAGE
+    total = 0
+    for item in items:
+        geometry = item.get("geometry")
+        if isinstance(geometry, dict) and geometry.get("type") == "polygons":
+            try:
+                total += vertex_count(geometry)
+            except (TypeError, KeyError, AttributeError):
+                continue  # malformed: normalisation says why, naming the object
+    if total > limit:
+        raise DomainError(f"the image's objects have {total:,} points in all; the limit is {limit:,} per image")
 
 
 def _clean_one(
@@ -181,11 +251,14 @@ def annotations_replace(
     action: str = RevisionAction.SAVE,
     restored_from: int | None = None,
     claim: bool = False,
-) -> tuple[Image, list[Annotation]]:
+    simplify: bool = False,
+) -> SavedAnnotations:
     """Replace the whole annotation set of an image, if nobody saved since `base_version`.
 
     `claim`: an annotator who saves an image nobody holds takes it (it joins their queue);
-    managers correcting an image do not.
+    managers correcting an image do not. `simplify`: see annotations_clean (imports).
+    The result lists the objects whose geometry was repaired on the way in, with the geometry
+    as stored.
 
     Raises Conflict (409) carrying the current version when someone else saved in between: the
     caller decides whose copy wins; nothing is ever overwritten silently. Every save is kept as a
@@ -204,7 +277,7 @@ def annotations_replace(
             )
         # Geometries are not read back: unchanged objects are recognised by their digest.
         stored = {row.uid: row for row in Annotation.objects.filter(image=locked).defer("polygons", "rle")}
-        cleaned = annotations_clean(image=locked, items=items, stored=stored)
+        cleaned = annotations_clean(image=locked, items=items, stored=stored, simplify=simplify)
         now = timezone.now()
         author_id = user.pk if user is not None and user.is_authenticated else None
         rows: list[Annotation] = []
@@ -241,7 +314,12 @@ def annotations_replace(
             restored_from=restored_from,
             summary=summary,
         )
-    return locked, rows
+    repaired: list[ObjectRepair] = [
+        {"uid": str(c.uid), "index": index, **c.repair, "geometry": c.geometry}
+        for index, c in enumerate(cleaned)
+        if c.repair is not None
+    ]
+    return SavedAnnotations(locked, rows, repaired)
 
 
 def _row(clean: CleanAnnotation, *, image: Image, author_id: int | None, before: Annotation | None, now: datetime) -> Annotation:
@@ -269,7 +347,7 @@ def _row(clean: CleanAnnotation, *, image: Image, author_id: int | None, before:
     )
 
 
-def revision_restore(*, image: Image, version: int, user: AbstractBaseUser, base_version: int) -> tuple[Image, list[Annotation]]:
+def revision_restore(*, image: Image, version: int, user: AbstractBaseUser, base_version: int) -> SavedAnnotations:
     """Make an earlier revision the current state again (as a new revision; nothing is dropped)."""
     if version == 0:
         items: list[dict[str, Any]] = []

@@ -260,6 +260,14 @@ def _store_image(*, project: Project, image: DatasetImage, written: list[str]) -
     return image_store(project=project, name=image.file_name, decoded=decoded, written=written)
 
 
+#: Repairs and warnings listed in an import's report (all of them are counted).
+REPORT_LIMIT = 200
+
+
+def _source_name(instance: DatasetInstance, index: int) -> str:
+    return str(instance.source_id) if instance.source_id is not None else f"#{index}"
+
+
 def _items(instances: list[DatasetInstance], label_ids: dict[str, int]) -> list[dict[str, Any]]:
     items = []
     for z, inst in enumerate(instances):
@@ -299,6 +307,8 @@ def dataset_import(
         total = len(planned)
         written: list[str] = []
         created = matched = annotation_count = 0
+        # What the readers repaired (file and object named), then what the save simplified.
+        repairs: list[str] = [str(note) for note in dataset.repairs]
         try:
             with transaction.atomic():
                 for name in to_create:
@@ -316,13 +326,18 @@ def dataset_import(
                         created += 1
                     if plan.image.instances:
                         try:
-                            row, rows = annotations_replace(
+                            row, rows, repaired = annotations_replace(
                                 image=row, user=user, base_version=row.version,
                                 items=_items(plan.image.instances, source_ids), action=RevisionAction.IMPORT,
+                                simplify=True,  # over the vertex limit: simplified and reported, not refused
                             )
                         except DomainError as exc:
                             raise DomainError(f"{plan.image.file_name}: {exc.detail}") from None
                         annotation_count += len(rows)
+                        repairs += [
+                            f"{plan.image.file_name}: object {_source_name(plan.image.instances[r['index']], r['index'])}: {r['message']}"
+                            for r in repaired
+                        ]
                     if status != ImageStatus.NEW or plan.existing is None:
                         changes: dict[str, Any] = {"status": status}
                         if status == ImageStatus.SUBMITTED:
@@ -344,7 +359,9 @@ def dataset_import(
         "labels_created": to_create,
         "label_map": mapping,
         "status": options.status,
-        "warnings": (dataset.warnings + [f"{name}: the same picture as another image of the dataset, skipped" for name in skipped])[:200],
+        "repaired_count": len(repairs),
+        "repairs": repairs[:REPORT_LIMIT],
+        "warnings": (dataset.warnings + [f"{name}: the same picture as another image of the dataset, skipped" for name in skipped])[:REPORT_LIMIT],
     }
 
 

@@ -9,9 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.core.access import Capability, check
-from annotator.core.api import load_image, load_project, validated
-from annotator.core.errors import NotFound
+from annotator.core.access import Capability
+from annotator.core.api import load_image, load_in_project, load_project, validated
 from annotator.jobs.api import JobSerializer
 
 from . import services
@@ -67,11 +66,13 @@ class BoxToMaskApi(APIView):
 class ScissorsApi(APIView):
     @extend_schema(request=ScissorsSerializer, responses=inline_serializer("ScissorsResult", {
         "path": serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
+        "geometry": serializers.JSONField(required=False, help_text="With closed: the path as a normalised polygon geometry."),
+        "repaired": serializers.CharField(required=False, allow_null=True, help_text="With closed: what normalisation changed."),
     }))
     def post(self, request: Request) -> Response:
         data = validated(ScissorsSerializer, request.data)
         image = load_image(request, data["image"])
-        return Response({"path": services.assist_scissors(image=image, points=data["points"], closed=data["closed"])})
+        return Response(services.assist_scissors(image=image, points=data["points"], closed=data["closed"]))
 
 
 class SamApi(APIView):
@@ -107,14 +108,7 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
 
 
 def load_version(request: Request, pk: Any, capability: Capability = Capability.VIEW) -> ModelVersion:
-    try:
-        version = ModelVersion.objects.select_related("project", "created_by").filter(pk=int(pk)).first()
-    except (TypeError, ValueError):
-        version = None
-    if version is None:
-        raise NotFound("Not found.")
-    check(request.user, version.project, capability)
-    return version
+    return load_in_project(request, ModelVersion, pk, capability, related=("created_by",))
 
 
 class ModelListApi(APIView):

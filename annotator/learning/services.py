@@ -36,7 +36,7 @@ from annotator.jobs.models import Job, JobKind
 from annotator.jobs.services import JobContext, job_start
 from annotator.projects.models import Project
 from ml.assist import AssistError, AssistUnavailable, box_to_mask, sam_predict, scissors_path
-from ml.geometry import geometry_to_mask, mask_to_rle
+from ml.geometry import GeometryError, geometry_to_mask, mask_to_rle, normalize_geometry
 
 from .models import ModelKind, ModelVersion
 from .pixels import ImageUnreadable, read_rgb_array, rgb_cache
@@ -800,12 +800,28 @@ def assist_box_to_mask(
     return _mask_geometry(mask)
 
 
-def assist_scissors(*, image: Image, points: Sequence[Sequence[float]], closed: bool = False) -> list[list[float]]:
-    """An intelligent-scissors path through the clicked points, following image edges."""
+def assist_scissors(*, image: Image, points: Sequence[Sequence[float]], closed: bool = False) -> dict[str, Any]:
+    """An intelligent-scissors path through the clicked points, following image edges.
+
+    A closed path also comes as a normalised polygon ``geometry`` (edge-following outlines touch
+    or cross themselves where the edge doubles back), with ``repaired`` saying what was changed.
+    """
     try:
-        return scissors_path(_pixels(image), points, closed=closed)
+        path = scissors_path(_pixels(image), points, closed=closed)
     except AssistError as exc:
         raise DomainError(str(exc)) from None
+    result: dict[str, Any] = {"path": path}
+    if closed:
+        try:
+            geometry, repair = normalize_geometry(
+                {"type": "polygons", "polygons": [{"exterior": path, "holes": []}]},
+                width=image.width, height=image.height,
+            )
+        except GeometryError as exc:
+            raise DomainError(f"The outline the scissors found has no area ({exc.reason}); click more points around the object.") from None
+        result["geometry"] = geometry
+        result["repaired"] = repair["message"] if repair else None
+    return result
 
 
 def assist_sam(
@@ -836,8 +852,12 @@ def assist_sam(
 def _mask_geometry(mask: np.ndarray) -> dict[str, Any]:
     rle = mask_to_rle(mask)
     coco = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    geometry: dict[str, Any] = {"type": "mask", "rle": rle}
+    if mask.any():
+        # The one normalisation every object goes through (an empty answer is the editor's to report).
+        geometry, _ = normalize_geometry(geometry, width=mask.shape[1], height=mask.shape[0])
     return {
-        "geometry": {"type": "mask", "rle": rle},
+        "geometry": geometry,
         "bbox": [float(v) for v in mask_utils.toBbox(coco)],
         "area": float(mask_utils.area(coco)),
     }

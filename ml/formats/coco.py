@@ -12,7 +12,9 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from ml import geometry as geo
-from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError
+from ml.formats.archive import json_top_level
+from ml.formats.paths import clean_path, resolve_in, safe_relative_path  # noqa: F401 - re-exported
+from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError, RepairNote, normalized_geometry
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,19 +55,6 @@ def _object_id(value: Any) -> int | str | None:
     return None
 
 
-def safe_relative_path(name: Any) -> str | None:
-    """``name`` as a clean relative POSIX path, or None if it is absolute or climbs out with ``..``."""
-    if not isinstance(name, str) or not name.strip():
-        return None
-    text = name.replace("\\", "/")
-    if text.startswith("/") or (len(text) >= 2 and text[1] == ":"):
-        return None
-    parts = [p for p in text.split("/") if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
-        return None
-    return str(PurePosixPath(*parts))
-
-
 def find_coco_images_dir(json_path: str | os.PathLike[str], file_names: Sequence[str]) -> Path | None:
     """Guess where the images of a COCO file live, for the usual layouts.
 
@@ -84,28 +73,41 @@ def find_coco_images_dir(json_path: str | os.PathLike[str], file_names: Sequence
     if probe is None:
         return None
     for candidate in candidates:
-        if (candidate / probe).is_file():
+        try:
+            found = resolve_in(candidate, probe, file=path.name, entry="file_name").is_file()
+        except FormatError:
+            found = False  # read_coco refuses the name with the reason, whichever folder is tried
+        if found:
             return candidate
     return None
 
 
-def looks_like_coco(path: str | os.PathLike[str]) -> bool:
-    """Cheap content sniff (the first 64 KiB) so that detection does not parse huge files."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(65536).decode("utf-8", errors="ignore")
-    except OSError:
+def _coco_keys(keys: dict[str, str]) -> bool | None:
+    """True/False once the top-level keys decide it, None while they do not yet."""
+    if "shapes" in keys or "imagePath" in keys:  # LabelMe
         return False
-    return '"images"' in head and '"shapes"' not in head and ('"annotations"' in head or '"categories"' in head)
+    if keys.get("images") == "start_array" and ("annotations" in keys or "categories" in keys):
+        return True
+    return None
+
+
+def looks_like_coco(path: str | os.PathLike[str]) -> bool:
+    """A JSON object with an ``images`` list and ``annotations`` or ``categories`` (not LabelMe's ``shapes``).
+
+    Decided from the top-level keys, parsed as a stream that stops as soon as they decide it; a
+    file that breaks off after its image list still counts, for its reader to report where.
+    """
+    found = json_top_level(path, enough=lambda keys: _coco_keys(keys) is not None)
+    if found is None:
+        return False
+    decided = _coco_keys(found.keys)
+    return decided if decided is not None else found.broken and "images" in found.keys
 
 
 def _segmentation_to_geometry(
-    ann: dict[str, Any], *, width: int, height: int, display: str, where: str, repair: list[str] | None
+    ann: dict[str, Any], *, width: int, height: int, display: str, where: str, repairs: list[RepairNote]
 ) -> tuple[dict[str, Any], bool]:
-    """Geometry for one annotation and whether it was a bbox-only annotation.
-
-    ``repair`` is None for strict reading, else the list that collects a warning per repaired polygon.
-    """
+    """Geometry for one annotation (normalised, repairs noted) and whether it was bbox-only."""
     segm = ann.get("segmentation")
     if segm is None or segm == [] or segm == {}:
         # bbox only (detection-style annotation): import as the box outline so the object is not
@@ -121,26 +123,20 @@ def _segmentation_to_geometry(
         if w <= 0 or h <= 0:
             raise FormatError(display, f"{where}: no segmentation and an empty bbox {bbox}")
         ring = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
-        try:
-            box = geo.validate_geometry(
-                {"type": "polygons", "polygons": [{"exterior": ring, "holes": []}]}, width=width, height=height
-            )
-        except geo.GeometryError as exc:
-            raise FormatError(display, f"{where}: bbox-only annotation: {exc}") from exc
-        return box, True
+        box = {"type": "polygons", "polygons": [{"exterior": ring, "holes": []}]}
+        return normalized_geometry(
+            box, width=width, height=height, file=display, where=f"{where} (bbox only)", repairs=repairs
+        ), True
     try:
-        try:
-            return geo.from_coco_segmentation(segm, width=width, height=height), False
-        except geo.GeometryError as exc:
-            if not (repair is not None and isinstance(segm, list)):
-                raise
-            # Opt-in repair, and never silent: the caller gets a warning per repaired annotation.
-            geometry = geo.from_coco_segmentation(segm, width=width, height=height, repair=True)
-            repair.append(f"{display}: {where}: repaired ({exc})")
-            return geometry, False
+        raw = geo.coco_geometry(segm)
     except geo.GeometryError as exc:
         raise FormatError(display, f"{where}: {exc}") from exc
-    except (ValueError, TypeError) as exc:  # pycocotools raises plain errors on corrupt RLE strings
+    try:
+        return normalized_geometry(raw, width=width, height=height, file=display, where=where, repairs=repairs), False
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, FormatError):
+            raise
+        # pycocotools raises plain errors on corrupt RLE strings
         raise FormatError(display, f"{where}: unreadable segmentation ({exc})") from exc
 
 
@@ -149,18 +145,18 @@ def read_coco(
     *,
     images_dir: str | os.PathLike[str] | None = None,
     display_name: str | None = None,
-    repair: bool = False,
 ) -> Dataset:
     """Read a COCO instances (or results-with-images) JSON file into a Dataset.
 
     Labels are the category names in category-id order. With ``images_dir`` every referenced image
     must exist there (FormatError otherwise) and ``DatasetImage.path`` is set. Annotation ``score``
     (results-style files) and a dict ``attributes`` field are kept. Broken content raises
-    FormatError naming the file and the annotation / image id. Self-intersecting or out-of-image
-    polygons are errors too, unless ``repair=True``: then they are fixed (geometry.repair_polygons)
-    and each fix is listed in ``Dataset.warnings``.
+    FormatError naming the file and the annotation / image id. Outlines that cross themselves or
+    reach outside the image are repaired (ml.geometry.normalize_geometries) and each repair is
+    listed in ``Dataset.repairs``.
     """
     warnings: list[str] = []
+    repairs: list[RepairNote] = []
     path = Path(json_path)
     display = display_name or path.name
     data = _load_json(path, display)
@@ -200,16 +196,13 @@ def read_coco(
         width, height = _positive_int(img.get("width")), _positive_int(img.get("height"))
         if width is None or height is None:
             raise FormatError(display, f"image {iid}: width and height must be positive integers")
-        file_name = safe_relative_path(img.get("file_name"))
-        if file_name is None:
-            raise FormatError(
-                display, f"image {iid}: file_name {img.get('file_name')!r} is missing, absolute or uses '..'"
-            )
+        entry = f"image {iid}: file_name"
+        file_name = str(clean_path(img.get("file_name"), file=display, entry=entry))
         image_path = None
         if base_dir is not None:
-            image_path = base_dir / file_name
+            image_path = resolve_in(base_dir, file_name, file=display, entry=entry)
             if not image_path.is_file():
-                raise FormatError(display, f"image {iid}: image file {file_name!r} not found in {base_dir.name or base_dir}/")
+                raise FormatError(display, f"image {iid}: image file {file_name!r} not found in {base_dir.name or '.'}/")
         images[iid] = DatasetImage(
             file_name=file_name, width=width, height=height, source_id=iid, path=image_path
         )
@@ -227,7 +220,7 @@ def read_coco(
             raise FormatError(display, f"{where}: unknown category_id {ann.get('category_id')!r}")
         geometry, bbox_only = _segmentation_to_geometry(
             ann, width=image.width, height=image.height, display=display, where=where,
-            repair=warnings if repair else None,
+            repairs=repairs,
         )
         attributes = dict(ann["attributes"]) if isinstance(ann.get("attributes"), dict) else {}
         if bbox_only:
@@ -243,7 +236,7 @@ def read_coco(
                 source_id=aid,
             )
         )
-    return Dataset(labels=labels, images=list(images.values()), warnings=warnings)
+    return Dataset(labels=labels, images=list(images.values()), warnings=warnings, repairs=repairs)
 
 
 # --------------------------------------------------------------------------------------------

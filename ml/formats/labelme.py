@@ -16,8 +16,9 @@ from PIL import Image, UnidentifiedImageError
 from shapely.geometry import Point, Polygon
 
 from ml import geometry as geo
-from ml.formats.archive import iter_files
-from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError
+from ml.formats.archive import iter_files, json_top_level
+from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError, RepairNote, normalized_geometry
+from ml.formats.paths import resolve_in, safe_relative_path
 
 CIRCLE_VERTICES = 64
 SEGMENT_SHAPES = {"polygon", "rectangle", "circle", "mask"}
@@ -25,13 +26,13 @@ LABELME_VERSION = "5.4.1"
 
 
 def looks_like_labelme(path: str | os.PathLike[str]) -> bool:
-    """Cheap content sniff (the first 64 KiB): LabelMe files have ``shapes`` and ``imagePath``."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(65536).decode("utf-8", errors="ignore")
-    except OSError:
-        return False
-    return '"shapes"' in head and '"imagePath"' in head
+    """A JSON object with a ``shapes`` list and an ``imagePath`` at the top level.
+
+    Decided from the top-level keys, parsed as a stream that stops once both are seen (the shapes
+    of a big file come before ``imagePath``, well past any fixed window of bytes).
+    """
+    found = json_top_level(path, enough=lambda keys: "shapes" in keys and "imagePath" in keys)
+    return found is not None and found.keys.get("shapes") == "start_array" and "imagePath" in found.keys
 
 
 def _b64_image(data: str, display: str, what: str) -> Image.Image:
@@ -101,17 +102,27 @@ def _group_polygons(rings: list[list[list[float]]]) -> dict[str, Any]:
     return {"type": "polygons", "polygons": [{"exterior": p["exterior"], "holes": p["holes"]} for p in parts]}
 
 
-def _safe_image_path(root: Path, json_dir: Path, image_path: Any) -> Path | None:
-    """The image beside the JSON, only if it lies inside the dataset folder (never read elsewhere)."""
+def _safe_image_path(root: Path, json_file: Path, image_path: Any) -> tuple[Path | None, FormatError | None]:
+    """The ``imagePath`` file (relative to the JSON's folder) if it exists inside the dataset folder.
+
+    Through the path resolver: a name that leads outside is returned as the error, decided from
+    the name alone, so the answer is the same whether a file exists there or not.
+    """
     if not isinstance(image_path, str) or not image_path.strip():
-        return None
-    candidate = (json_dir / image_path.replace("\\", "/")).resolve()
-    if not candidate.is_relative_to(root.resolve()) or not candidate.is_file():
-        return None
-    return candidate
+        return None, None
+    display = json_file.relative_to(root).as_posix()
+    try:
+        candidate = resolve_in(
+            root, image_path, file=display, entry="imagePath", base=PurePosixPath(display).parent
+        )
+    except FormatError as exc:
+        return None, exc
+    return (candidate if candidate.is_file() else None), None
 
 
-def _read_file(path: Path, root: Path, labels: list[str], warnings: list[str]) -> DatasetImage | None:
+def _read_file(
+    path: Path, root: Path, labels: list[str], warnings: list[str], repairs: list[RepairNote]
+) -> DatasetImage | None:
     display = path.relative_to(root).as_posix()
     try:
         data = json.loads(path.read_bytes())
@@ -126,9 +137,15 @@ def _read_file(path: Path, root: Path, labels: list[str], warnings: list[str]) -
     if not isinstance(shapes, list):
         raise FormatError(display, "'shapes' must be a list")
 
-    image_path = _safe_image_path(root, path.parent, data.get("imagePath"))
+    image_path, outside = _safe_image_path(root, path, data.get("imagePath"))
     image_data = data.get("imageData")
     has_embedded = isinstance(image_data, str) and bool(image_data)
+    if outside is not None:
+        if not has_embedded:
+            raise outside
+        # LabelMe on Windows wrote absolute imagePaths next to the embedded pixels: those are
+        # the image; the path is never opened, and the user is told.
+        warnings.append(f"{outside}; the embedded imageData is used")
     if image_path is None and not has_embedded:
         raise FormatError(
             display, f"image {data.get('imagePath')!r} not found next to the file and no imageData embedded"
@@ -149,7 +166,9 @@ def _read_file(path: Path, root: Path, labels: list[str], warnings: list[str]) -
         file_name = image_path.relative_to(root.resolve()).as_posix()
     else:
         # Embedded only: keep the name the file gives, relative to this JSON's folder.
-        name = PurePosixPath(str(data.get("imagePath") or path.with_suffix(".jpg").name).replace("\\", "/")).name
+        name = PurePosixPath(str(data.get("imagePath") or "").replace("\\", "/")).name
+        if safe_relative_path(name) != name:
+            name = path.with_suffix(".jpg").name
         file_name = (PurePosixPath(display).parent / name).as_posix().removeprefix("./")
 
     # Group shapes into objects: labelme's own rule is (label, group_id); no group_id = alone.
@@ -182,22 +201,22 @@ def _read_file(path: Path, root: Path, labels: list[str], warnings: list[str]) -
                 masks.append(_mask_shape(shape, width, height, display, f"shape {k}"))
             else:
                 rings.append(_shape_ring(shape, shape_type, display, f"shape {k}"))
-        try:
-            geometry: dict[str, Any] | None = _group_polygons(rings) if rings else None
-            if masks:
-                full = np.zeros((height, width), dtype=bool)
-                if geometry is not None:
-                    full |= geo.geometry_to_mask(
-                        geo.validate_geometry(geometry, width=width, height=height), width=width, height=height
-                    )
-                for mask in masks:
-                    full |= mask
-                if not full.any():
-                    raise FormatError(display, f"{where}: mask is empty")
-                geometry = {"type": "mask", "rle": geo.mask_to_rle(full)}
-            geometry = geo.validate_geometry(geometry, width=width, height=height)
-        except geo.GeometryError as exc:
-            raise FormatError(display, f"{where}: {exc}") from exc
+        geometry: dict[str, Any] | None = _group_polygons(rings) if rings else None
+        if geometry is not None:
+            # Hand-drawn outlines cross themselves and spill over the border: repaired, noted.
+            geometry = normalized_geometry(
+                geometry, width=width, height=height, file=display, where=where, repairs=repairs
+            )
+        if masks:
+            full = np.zeros((height, width), dtype=bool)
+            if geometry is not None:
+                full |= geo.geometry_to_mask(geometry, width=width, height=height)
+            for mask in masks:
+                full |= mask
+            if not full.any():
+                raise FormatError(display, f"{where}: mask is empty")
+            geometry = {"type": "mask", "rle": geo.mask_to_rle(full)}
+        assert geometry is not None  # a group has at least one ring or mask
         attributes: dict[str, Any] = {}
         for _, shape in members:
             if isinstance(shape.get("flags"), dict):
@@ -260,14 +279,15 @@ def read_labelme(folder: str | os.PathLike[str]) -> Dataset:
         raise FormatError(root.name, "not a folder")
     labels: list[str] = []
     warnings: list[str] = []
+    repairs: list[RepairNote] = []
     images = []
     for path in iter_files(root, ".json"):
-        image = _read_file(path, root, labels, warnings)
+        image = _read_file(path, root, labels, warnings, repairs)
         if image is not None:
             images.append(image)
     if not images:
         raise FormatError(root.name, "no LabelMe JSON files found")
-    return Dataset(labels=labels, images=images, warnings=warnings)
+    return Dataset(labels=labels, images=images, warnings=warnings, repairs=repairs)
 
 
 def write_labelme(

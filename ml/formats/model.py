@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ml import geometry as geo
+
 
 class FormatError(ValueError):
     """A dataset file is broken or unsafe; the message names the file and what is wrong.
@@ -71,6 +73,36 @@ class DatasetImage:
         return None
 
 
+@dataclass(frozen=True)
+class RepairNote:
+    """One object a reader repaired instead of refusing: where it is and what was changed."""
+
+    file: str
+    object: str
+    message: str
+    changes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.object}: {self.message}"
+
+
+def normalized_geometry(
+    geometry: Any, *, width: int, height: int, file: str, where: str, repairs: list[RepairNote]
+) -> dict[str, Any]:
+    """A reader's geometry through ml.geometry's one normalisation step.
+
+    Repairs (clipping, untangled outlines, parts with no area dropped) are noted in ``repairs``;
+    only what cannot be repaired is a FormatError naming the file and the object.
+    """
+    try:
+        out, repair = geo.normalize_geometry(geometry, width=width, height=height)
+    except geo.GeometryError as exc:
+        raise FormatError(file, f"{where}: {exc}") from exc
+    if repair is not None:
+        repairs.append(RepairNote(file=file, object=where, message=repair["message"], changes=tuple(repair["changes"])))
+    return out
+
+
 @dataclass
 class Dataset:
     """A whole dataset: labels in a stable order, images, optional label colours (``#rrggbb``).
@@ -83,6 +115,8 @@ class Dataset:
     images: list[DatasetImage]
     label_colors: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: objects repaired on the way in (see normalized_geometry), in reading order
+    repairs: list[RepairNote] = field(default_factory=list)
 
     @property
     def instance_count(self) -> int:

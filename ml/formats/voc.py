@@ -17,7 +17,8 @@ from defusedxml import DefusedXmlException
 from PIL import Image, UnidentifiedImageError
 
 from ml import geometry as geo
-from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError, rgb_to_hex
+from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError, RepairNote, normalized_geometry, rgb_to_hex
+from ml.formats.paths import clean_path, resolve_in
 
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -162,17 +163,34 @@ def _image_size(path: Path | None) -> tuple[int, int] | None:
         return None
 
 
-def _find_image(root: Path, stem: str, filename: str | None) -> Path | None:
-    folder = root / "JPEGImages"
+def _inside(root: Path, relative: str, *, file: str | None = None) -> Path:
+    """A file of the dataset by its place in the VOC layout, through the path resolver (no links out)."""
+    return resolve_in(root, relative, file=file or relative, entry="file")
+
+
+def _find_image(root: Path, stem: str, filename: str | None, display: str) -> Path | None:
+    """The image of ``stem``: ``<filename>`` in ``JPEGImages/`` (beside the id's folder), else ``<stem>.<ext>``.
+
+    ``<filename>`` goes through the path resolver: one that leads out of the dataset is an error
+    (the same whether its target exists or not), never a reason to pick another file instead.
+    """
+    base = PurePosixPath("JPEGImages") / PurePosixPath(stem).parent
     if filename:
-        candidate = folder / Path(stem).parent / filename
+        candidate = resolve_in(root, filename, file=display, entry="<filename>", base=base)
         if candidate.is_file():
             return candidate
     for ext in IMAGE_EXTENSIONS:
-        candidate = folder / f"{stem}{ext}"
+        candidate = resolve_in(root, f"{PurePosixPath(stem).name}{ext}", file=display, entry="image", base=base)
         if candidate.is_file():
             return candidate
     return None
+
+
+def _image_file_name(root: Path, image_path: Path) -> str:
+    """The image's name relative to ``JPEGImages/`` (or to the dataset when it lies elsewhere in it)."""
+    top = root.resolve()
+    images = top / "JPEGImages"
+    return (image_path.relative_to(images) if image_path.is_relative_to(images) else image_path.relative_to(top)).as_posix()
 
 
 def _box_polygon(x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
@@ -191,7 +209,9 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
     indices), i.e. ``xmin=1`` is the left edge of the first pixel.
     """
     root = find_voc_root(folder)
-    labelmap_entries = _read_labelmap(root / "labelmap.txt") if (root / "labelmap.txt").is_file() else []
+    repairs: list[RepairNote] = []
+    labelmap_path = _inside(root, "labelmap.txt")
+    labelmap_entries = _read_labelmap(labelmap_path) if labelmap_path.is_file() else []
     if labelmap_entries:
         class_names = [name for name, _ in labelmap_entries]
         class_colors = {name: color for name, color in labelmap_entries if color is not None}
@@ -215,7 +235,10 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
         for list_file in sorted(task_dir.glob("*.txt")):
             if task == "Main" and "_" in list_file.stem:
                 continue
-            for image_id in _read_id_list(list_file):
+            list_display = f"ImageSets/{task}/{list_file.name}"
+            for listed_id in _read_id_list(_inside(root, list_display)):
+                # An id names files under Annotations/, JPEGImages/...: it goes through the resolver.
+                image_id = clean_path(listed_id, file=list_display, entry="image id").as_posix()
                 subsets.setdefault(image_id, list_file.stem)
                 listed.append(image_id)
 
@@ -228,13 +251,13 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
     used_labels: set[str] = set()
     images: list[DatasetImage] = []
     for image_id in ids:
-        xml_path = root / "Annotations" / f"{image_id}.xml"
-        obj_png = root / "SegmentationObject" / f"{image_id}.png"
-        cls_png = root / "SegmentationClass" / f"{image_id}.png"
         xml_display = f"Annotations/{image_id}.xml"
+        xml_path = _inside(root, xml_display)
+        obj_png = _inside(root, f"SegmentationObject/{image_id}.png")
+        cls_png = _inside(root, f"SegmentationClass/{image_id}.png")
         annotation = _parse_xml(xml_path, xml_display) if xml_path.is_file() else None
         filename = _text(annotation, "filename")
-        image_path = _find_image(root, image_id, filename)
+        image_path = _find_image(root, image_id, filename, xml_display)
         if annotation is None and image_path is None and not obj_png.is_file():
             # Listed in ImageSets but nothing of it exists: a broken list, not an empty image.
             raise FormatError(f"ImageSets/*/{subsets.get(image_id, '')}.txt", f"image {image_id!r} has no XML, image or mask")
@@ -291,10 +314,9 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
                     raise FormatError(xml_display, f"{where}: empty or inverted <bndbox>")
                 geometry = _box_polygon(x0, y0, x1, y1)
                 attributes["bbox_only"] = True
-            try:
-                geometry = geo.validate_geometry(geometry, width=width, height=height)
-            except geo.GeometryError as exc:
-                raise FormatError(xml_display, f"{where}: {exc}") from exc
+            geometry = normalized_geometry(
+                geometry, width=width, height=height, file=xml_display, where=where, repairs=repairs
+            )
             used_labels.add(obj_name)
             instances.append(DatasetInstance(label=obj_name, geometry=geometry, attributes=attributes, source_id=k))
 
@@ -322,7 +344,7 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
                     )
 
         file_name = (
-            image_path.relative_to(root / "JPEGImages").as_posix() if image_path is not None else
+            _image_file_name(root, image_path) if image_path is not None else
             str(PurePosixPath(image_id).parent / (filename or f"{PurePosixPath(image_id).name}.jpg")).removeprefix("./")
         )
         images.append(
@@ -348,7 +370,7 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
             if inst.label not in labels:
                 labels.append(inst.label)
     label_colors = {name: rgb_to_hex(color) for name, color in class_colors.items() if name in labels}
-    return Dataset(labels=labels, images=images, label_colors=label_colors)
+    return Dataset(labels=labels, images=images, label_colors=label_colors, repairs=repairs)
 
 
 # --------------------------------------------------------------------------------------------

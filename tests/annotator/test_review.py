@@ -21,7 +21,7 @@ from tests.factories import MembershipFactory, UserFactory, make_images, png_byt
 
 def _annotate(image: Image, user, objects: list[dict]) -> Image:  # type: ignore[no-untyped-def]
     image.refresh_from_db()
-    image, _rows = annotations_replace(image=image, user=user, base_version=image.version, items=objects)
+    image = annotations_replace(image=image, user=user, base_version=image.version, items=objects).image
     return image
 
 

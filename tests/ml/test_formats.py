@@ -558,8 +558,9 @@ def test_truncated_coco_json_names_file_and_position(tmp_path: Path) -> None:
     [
         (lambda d: d["annotations"][3].update(image_id=999), "annotation 1003: unknown image_id 999"),
         (lambda d: d["annotations"][3].update(category_id=7), "annotation 1003: unknown category_id 7"),
-        (lambda d: d["annotations"][3].update(segmentation=[[1, 1, 5, 5]]), "annotation 1003: part 0 has fewer than 3 points"),
-        (lambda d: d["annotations"][3].update(segmentation=[[0, 0, 10, 10, 10, 0, 0, 10]]), "annotation 1003: part 0"),
+        (lambda d: d["annotations"][3].update(segmentation=[[1, 1, 5, 5]]), "annotation 1003: the object has no area"),
+        (lambda d: d["annotations"][3].update(segmentation=[[1, 1, 5, 5, float("nan"), 3]]), "annotation 1003: coordinates must be finite"),
+        (lambda d: d["annotations"][3].update(segmentation={"size": [3, 3], "counts": [9]}), "annotation 1003: mask size 3x3"),
         (lambda d: d["images"][0].update(file_name="../../etc/passwd"), "image 0: file_name"),
         (lambda d: d["images"][0].update(width="wide"), "image 0: width and height"),
     ],
@@ -575,16 +576,15 @@ def test_broken_coco_content_is_reported_with_the_annotation(tmp_path: Path, cha
     assert str(info.value).startswith(f"trainval.json: {message}")
 
 
-def test_self_intersecting_polygon_is_repaired_only_on_request_and_with_a_warning(tmp_path: Path) -> None:
+def test_self_intersecting_polygon_is_repaired_and_reported(tmp_path: Path) -> None:
     data = json.loads((FRUITS / "trainval.json").read_text())
     data["annotations"][3].update(id=1003, segmentation=[[100, 100, 200, 200, 200, 100, 100, 150]])  # bow tie
     path = tmp_path / "trainval.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(FormatError, match="annotation 1003: part 0 .*self-intersect"):
-        read_coco(path)
-    dataset = read_coco(path, repair=True)
+    dataset = read_coco(path)
     assert dataset.instance_count == 165
-    assert len(dataset.warnings) == 1 and "annotation 1003: repaired" in dataset.warnings[0]
+    assert [(r.file, r.object, r.changes) for r in dataset.repairs] == [("trainval.json", "annotation 1003", ("untangled",))]
+    assert "crossed itself" in str(dataset.repairs[0])
 
 
 def test_missing_images_are_reported_with_the_file(tmp_path: Path) -> None:

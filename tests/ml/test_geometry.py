@@ -545,30 +545,34 @@ def test_to_coco_writes_holes_and_masks_as_rle_that_pycocotools_reads() -> None:
 @pytest.mark.parametrize(
     ("segmentation", "reason"),
     [
-        ([[1, 1, 5, 5]], r"part 0 has fewer than 3 points"),
+        ([[1, 1, 5, 5]], r"no area"),
         ([[1, 1, 5, 5, 9, 1], [1, 1, 5, 5, 9]], r"part 1 has an odd number of coordinates"),
-        ([[1, 1, 5, 5, 9, 9]], r"part 0 has zero area"),
-        ([[0, 0, 40, 40, 40, 0, 0, 40]], r"part 0 is self-intersecting"),
+        ([[1, 1, 5, 5, 9, 9]], r"no area"),
         ([["a", 1, 5, 5, 9, 1]], r"part 0 must be a flat list of numbers"),
         ({"size": [10, 10], "counts": [100]}, r"mask size 10x10 does not match the 640x480 image"),
         ("polygon", r"segmentation must be a list of polygons or an RLE object"),
         ([], r"segmentation is empty"),
+        ([[700, 10, 800, 10, 800, 90]], r"entirely outside"),
     ],
 )
-def test_from_coco_rejects_degenerate_segmentations(segmentation: Any, reason: str) -> None:
+def test_from_coco_rejects_what_cannot_be_repaired(segmentation: Any, reason: str) -> None:
     with pytest.raises(GeometryError, match=reason):
         geo.from_coco_segmentation(segmentation, width=W, height=H)
 
 
-def test_from_coco_can_repair_instead_of_rejecting() -> None:
+def test_from_coco_repairs_crossing_and_spilling_outlines() -> None:
     bow_tie = [[0, 0, 40, 40, 40, 0, 0, 40]]
-    repaired = geo.from_coco_segmentation(bow_tie, width=W, height=H, repair=True)
+    repaired = geo.from_coco_segmentation(bow_tie, width=W, height=H)
     assert len(repaired["polygons"]) == 2
     assert geo.bbox_and_area(repaired, width=W, height=H)[1] == pytest.approx(800.0)
 
     spilling = [[600, 400, 700, 400, 700, 500, 600, 500]]   # reaches past the 640x480 image
-    clipped = geo.from_coco_segmentation(spilling, width=W, height=H, repair=True)
+    clipped = geo.from_coco_segmentation(spilling, width=W, height=H)
     assert geo.bbox_and_area(clipped, width=W, height=H) == ([600.0, 400.0, 40.0, 80.0], 3200.0)
+
+    # a degenerate part next to a good one is dropped, the object kept
+    mixed = geo.from_coco_segmentation([[1, 1, 5, 5], [10, 10, 20, 10, 20, 20]], width=W, height=H)
+    assert len(mixed["polygons"]) == 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,8 +593,9 @@ def test_convert_between_polygons_and_mask() -> None:
     assert geo.validate_geometry(as_polygons, width=W, height=H) == as_polygons
     with pytest.raises(GeometryError, match="cover no pixel"):
         geo.convert(polygons({"exterior": square(0.6, 0.6, 1.4, 1.4)}), to="mask", width=W, height=H)
-    with pytest.raises(GeometryError, match="self-intersecting"):
-        geo.convert(polygons({"exterior": [[0, 0], [40, 40], [40, 0], [0, 40]]}), to="mask", width=W, height=H)
+    # a bow tie is untangled on the way (both triangles kept), not refused
+    bow_tie = geo.convert(polygons({"exterior": [[0, 0], [40, 40], [40, 0], [0, 40]]}), to="mask", width=W, height=H)
+    assert geo.rle_to_mask(bow_tie["rle"]).sum() == pytest.approx(800, rel=0.1)
 
 
 def test_simplify_keeps_holes_and_validity() -> None:
@@ -612,11 +617,12 @@ def test_repair_keeps_polygonal_pieces_and_drops_degenerate_ones() -> None:
         {"exterior": [[0, 0], [1, 1]]},                                  # 2 points → dropped
         {"exterior": [[50, 50], [60, 50], [60, 60], [50, 60]], "holes": [[[55, 55], [70, 55], [70, 58]]]},
     ]
-    repaired = geo.repair_polygons(broken)
-    assert len(repaired) == 3
-    for part in repaired:
+    repaired, repair = geo.normalize_geometry(polygons(*broken), width=W, height=H)
+    assert len(repaired["polygons"]) == 3
+    assert repair is not None and {"untangled", "dropped_parts", "holes_fixed"} <= set(repair["changes"])
+    for part in repaired["polygons"]:
         assert shapely.Polygon(part["exterior"], part["holes"]).is_valid
-    geo.validate_geometry(polygons(*repaired), width=W, height=H)
+    geo.validate_geometry(repaired, width=W, height=H)
 
 
 def test_iou_of_known_overlaps() -> None:

@@ -50,4 +50,12 @@ class Command(BaseCommand):
             f"Imported into {project.name!r}: {result.get('created_count', 0)} images"
             + (f", {result['annotation_count']} annotations" if "annotation_count" in result else "")
             + (f", {len(result.get('duplicates', []))} duplicates skipped" if result.get("duplicates") else "")
+            + (f", {result['repaired_count']} objects repaired" if result.get("repaired_count") else "")
         ))
+        repairs = result.get("repairs") or []
+        for line in repairs:
+            self.stdout.write(f"  repaired: {line}")
+        if result.get("repaired_count", 0) > len(repairs):
+            self.stdout.write(f"  … and {result['repaired_count'] - len(repairs)} more repairs")
+        for line in result.get("warnings") or []:
+            self.stdout.write(self.style.WARNING(f"  warning: {line}"))

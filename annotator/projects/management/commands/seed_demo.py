@@ -87,6 +87,6 @@ class Command(BaseCommand):
                 }
                 for index, ann in enumerate(a for a in coco["annotations"] if a["image_id"] == entry["id"])
             ]
-            image, _ = annotations_replace(image=image, user=admin, base_version=0, items=items, action=RevisionAction.IMPORT)
+            image = annotations_replace(image=image, user=admin, base_version=0, items=items, action=RevisionAction.IMPORT).image
             image.status = ImageStatus.ACCEPTED
             image.save(update_fields=["status"])
