@@ -127,6 +127,59 @@ export interface DecisionInput {
   comments: CommentInput[];
 }
 
+/** An object the server normalised while storing it; `geometry` is exactly what it stored. */
+export interface Repair {
+  uid: string;
+  index: number;
+  /** Short plain phrases: "clipped to the image", "self-crossing outline repaired", ... */
+  changes: string[];
+  message: string;
+  geometry: Geometry;
+}
+
+/** What a successful save answers (the minimal form: no annotations echoed back). */
+export interface SaveResult {
+  image: number;
+  version: number;
+  /** Objects stored in a normalised form; absent from older servers (= none). */
+  repaired?: Repair[];
+}
+
+/** The one object a 400 refused: `index` in the sent list, `reason` in plain words. */
+export interface RefusedObject {
+  index: number;
+  uid: string;
+  reason: string;
+}
+
+/** The refused object named by a 400's body ({"detail", "object": {...}}), or null when none is named. */
+export function refusedObject(body: Record<string, unknown>): RefusedObject | null {
+  const o = body.object as Record<string, unknown> | null | undefined;
+  if (!o || typeof o !== "object") return null;
+  const index = typeof o.index === "number" ? o.index : -1;
+  const uid = typeof o.uid === "string" ? o.uid : "";
+  if (index < 0 && !uid) return null;
+  const reason = typeof o.reason === "string" && o.reason ? o.reason : plainWords(String(body.detail ?? "the server refused it"));
+  return { index, uid, reason };
+}
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
+/**
+ * A server message as a person reads it: without object uuids and list positions ("annotation 2
+ * (3eed77ff-…): ", "of part 0"), which mean nothing on screen.
+ */
+export function plainWords(text: string): string {
+  return text
+    .replace(/annotation \d+ \([^)]*\):\s*/gi, "")
+    .replace(UUID, "an object")
+    .replace(/\bhole \d+ of part \d+\b/gi, "a hole")
+    .replace(/ of part \d+\b/gi, "")
+    .replace(/\bpart \d+\b/gi, "the outline")
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
 /** An HTTP answer that is not 2xx; `body` holds the server's {"detail": ...} object. */
 export class ApiError extends Error {
   constructor(readonly status: number, readonly body: Record<string, unknown>) {
@@ -183,7 +236,7 @@ export const api = {
   annotations: (id: number) => request<AnnotationSet>("GET", `/api/images/${id}/annotations/`).then((r) => r.data),
   /** Autosave needs only the new version back (RFC 7240 "return=minimal" skips echoing the set). */
   saveAnnotations: (id: number, version: number, annotations: unknown[]) =>
-    request<{ image: number; version: number }>("PUT", `/api/images/${id}/annotations/`, { version, annotations }, {
+    request<SaveResult>("PUT", `/api/images/${id}/annotations/`, { version, annotations }, {
       Prefer: "return=minimal",
     }).then((r) => r.data),
   predictions: (id: number) =>
@@ -226,7 +279,8 @@ export const reviewApi = {
 };
 
 export function errorText(e: unknown): string {
-  if (e instanceof ApiError) return `${e.message} (HTTP ${e.status})`;
+  // A refusal (4xx) is about the user's data: its reason is enough; the code helps with server faults.
+  if (e instanceof ApiError) return e.status < 500 ? plainWords(e.message) : `${plainWords(e.message)} (HTTP ${e.status})`;
   if (e instanceof NetworkError) return `network error: ${e.message}`;
   return e instanceof Error ? e.message : String(e);
 }

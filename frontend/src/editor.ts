@@ -4,9 +4,10 @@
  * submit, ...) that the UI and keyboard shortcuts call. Documented DOM events are dispatched on
  * the root element (see README.md) so other scripts (review mode) can hook in.
  */
-import { ApiError, api, errorText, type ImageInfo, type Label, type Prediction, type ProjectInfo } from "./api";
-import { Autosaver, type ConflictInfo, type SaveState } from "./autosave";
-import { bboxIntersects, nearestVertex, stackAt, nextInStack, type Geometry, type Point, type VertexRef } from "./geometry";
+import { ApiError, api, errorText, type ImageInfo, type Label, type Prediction, type ProjectInfo, type Repair } from "./api";
+import { Autosaver, type ConflictInfo, type HeldBack, type SaveState } from "./autosave";
+import { bboxIntersects, clampToImage, nearestVertex, normalizeGeometry, stackAt, nextInStack, type Geometry, type Point, type VertexRef } from "./geometry";
+import { JournalRecorder, sameSet, type Journal, type JournalEntry } from "./journal";
 import { MaskSession } from "./mask";
 import { Renderer, type Decoration, type RenderModel } from "./render";
 import { Scene } from "./scene";
@@ -17,12 +18,15 @@ import {
   DismissProposal,
   RemoveAnnotation,
   newUid,
+  normalizeCommand,
+  replaceSet,
   setGeometry,
   setLabel,
   zOrderStep,
   type Annotation,
   type ChangeEvent,
   type Command,
+  toPayload,
 } from "./store";
 import { ToolRegistry, type Tool, type ToolPointer } from "./tools/types";
 import { EditorUI } from "./ui";
@@ -36,6 +40,8 @@ export interface EditorOptions {
   nextUrl: string;
   /** The server has a SAM model: box (and click) prompts go to it rather than to GrabCut. */
   sam?: boolean;
+  /** The local journal of unsaved edits (null: this browser has no IndexedDB). */
+  journal?: Journal | null;
 }
 
 export interface ToolbarAction {
@@ -53,6 +59,7 @@ export class Editor implements RenderModel {
   readonly renderer: Renderer;
   readonly ui: EditorUI;
   readonly autosave: Autosaver;
+  readonly journal: JournalRecorder;
   labels: Label[];
   proposals: Prediction[];
   confidence = 0.5;
@@ -94,11 +101,24 @@ export class Editor implements RenderModel {
     this.store.subscribe((e) => this.onStoreChange(e));
     this.store.load(annotations, loadDismissed(image.id));
     for (const p of predictions) this.scene.update(`p:${p.id}`, p.geometry);
-    this.autosave = new Autosaver(image.id, version, this.store, {
-      onState: (s, reason) => this.onSaveState(s, reason),
-      onConflict: (info) => this.onConflict(info),
-      onSaved: (v) => this.emit("editor:saved", { version: v }),
-    });
+    this.journal = new JournalRecorder(opts.journal ?? null, image.id, opts.username, () => ({
+      revision: this.store.revision,
+      baseVersion: this.autosave.version,
+      annotations: this.store.all().map(toPayload),
+    }));
+    this.autosave = new Autosaver(
+      image.id,
+      version,
+      this.store,
+      {
+        onState: (s, reason) => this.onSaveState(s, reason),
+        onConflict: (info) => this.onConflict(info),
+        onSaved: (v) => this.emit("editor:saved", { version: v }),
+        onRepaired: (repairs) => this.onRepaired(repairs),
+        onHeld: (held, latest) => this.onHeld(held, latest),
+      },
+      { journal: this.journal },
+    );
     for (const name of registry.names()) this.tools.set(name, registry.create(name, this));
     this.tool = this.tools.get("edit")!;
     this.ui.build();
@@ -106,6 +126,7 @@ export class Editor implements RenderModel {
     this.renderer.resize();
     this.viewport.fit();
     this.ui.onZoom(); // build() showed the zoom before the first fit
+    this.addDecorator((d) => this.decorateHeld(d));
     this.renderer.invalidate("all");
     this.renderer.flush();
   }
@@ -197,11 +218,29 @@ export class Editor implements RenderModel {
     this.emit("editor:change", { uids: [...e.uids], cause: e.cause });
   }
 
-  execute(cmd: Command): void {
-    this.store.execute(cmd);
+  /**
+   * Run an edit. Every geometry it puts into the store passes normalizeGeometry first (clamped
+   * to the image, repeated points and empty parts dropped), whichever tool made it.
+   * False when nothing was left to do.
+   */
+  execute(cmd: Command): boolean {
+    const { width, height } = this.image;
+    const fixed = normalizeCommand(cmd, (g) => normalizeGeometry(g, width, height));
+    if (!fixed) {
+      this.ui.message("Nothing of that shape lies inside the image", "error");
+      return false;
+    }
+    this.store.execute(fixed);
+    return true;
+  }
+
+  /** An image point moved onto the image where it fell outside (clicks in the margin, drags past the edge). */
+  clampPoint(p: Point): Point {
+    return clampToImage(p, this.image.width, this.image.height);
   }
 
   select(uid: string | null): void {
+    if (uid && !this.store.has(uid)) uid = null;
     if (uid === this.selected && this.selectedPred === null) return;
     this.selected = uid;
     this.selectedPred = null;
@@ -526,6 +565,86 @@ export class Editor implements RenderModel {
     this.ui.showConflict(info);
   }
 
+  private onRepaired(repairs: Repair[]): void {
+    this.ui.message(repairNotice(repairs), "info", repairs.map((r) => r.message).join(" "));
+    this.emit("editor:repaired", { uids: repairs.map((r) => r.uid) });
+  }
+
+  /** The server refused an object: keep it, mark it, select it and say what to do. */
+  private onHeld(held: HeldBack[], latest: HeldBack | null): void {
+    this.renderer.invalidate("static");
+    this.ui.onHeld(held, latest);
+    if (latest) this.select(latest.uid);
+    this.emit("editor:held", { uids: held.map((h) => h.uid) });
+  }
+
+  /** "Fix it": the refused object, selected, with the vertex tool. */
+  fixHeld(uid: string): void {
+    this.select(uid);
+    this.setTool("edit");
+    this.ui.message("Edit the object and it is saved again");
+  }
+
+  /** "Delete it": remove the refused object (undoable like any delete). */
+  deleteHeld(uid: string): void {
+    const a = this.store.get(uid);
+    if (a) this.execute(new RemoveAnnotation(a));
+  }
+
+  private decorateHeld(d: Decoration): void {
+    const held = this.autosave.heldBack();
+    if (!held.length) return;
+    const { ctx, scale: s } = d;
+    d.toImage();
+    ctx.save();
+    ctx.strokeStyle = "#ff4040";
+    ctx.lineWidth = 2 / s;
+    ctx.setLineDash([6 / s, 4 / s]);
+    for (const h of held) {
+      const e = this.scene.get(h.uid);
+      if (!e || this.hidden.has(h.uid)) continue;
+      const pad = 3 / s;
+      ctx.strokeRect(e.bbox.minX - pad, e.bbox.minY - pad, e.bbox.maxX - e.bbox.minX + 2 * pad, e.bbox.maxY - e.bbox.minY + 2 * pad);
+    }
+    ctx.restore();
+  }
+
+  // ------------------------------------------------------------ journal
+
+  /**
+   * On open: a journal entry holding something the server does not have (the tab was closed, the
+   * browser crashed, the network was down) is offered back; one that matches is dropped.
+   */
+  offerRestore(entry: JournalEntry | null): void {
+    if (!entry || entry.image !== this.image.id || entry.user !== this.opts.username) return;
+    if (sameSet(entry.annotations, this.store.all())) {
+      this.journal.discard();
+      return;
+    }
+    this.ui.showRestore(entry);
+  }
+
+  /**
+   * Put the journaled set back (one undoable step) and save it on the version it was based on:
+   * when someone saved since, that save meets the usual conflict dialog.
+   */
+  async restoreJournal(entry: JournalEntry): Promise<void> {
+    this.ui.closeDialog();
+    const cmd = replaceSet(this.store, entry.annotations, "restore unsaved edits");
+    if (!cmd) return;
+    this.autosave.rebase(entry.baseVersion);
+    if (this.execute(cmd)) {
+      this.ui.message(`Restored ${entry.annotations.length} object${entry.annotations.length === 1 ? "" : "s"} from your unsaved edits`);
+      await this.autosave.saveNow();
+    }
+  }
+
+  discardJournal(): void {
+    this.ui.closeDialog();
+    this.journal.discard();
+    this.ui.message("Unsaved edits discarded");
+  }
+
   // ------------------------------------------------------------ extension points
 
   private extraActions: ToolbarAction[] = [];
@@ -618,7 +737,7 @@ export class Editor implements RenderModel {
     });
     window.addEventListener("resize", () => this.renderer.resize());
     window.addEventListener("beforeunload", (e) => {
-      if (this.autosave.dirty || this.autosave.state === "saving") {
+      if (this.autosave.dirty || this.autosave.state === "saving" || this.autosave.heldBack().length) {
         e.preventDefault();
         // Legacy browsers need returnValue set to show the prompt.
         e.returnValue = "";
@@ -709,6 +828,31 @@ export class Editor implements RenderModel {
     this.ui.onBrush();
     this.renderer.invalidate("interaction");
   }
+}
+
+const REPAIR_PHRASES: Record<string, string> = {
+  repeated_points: "repeated points removed",
+  snapped: "points moved onto the image edge",
+  untangled: "outline crossed itself",
+  holes_fixed: "hole trimmed to its outline",
+  clipped: "cut off at the image edge",
+  dropped_parts: "empty parts removed",
+  dropped_holes: "empty holes removed",
+  simplified: "outline simplified",
+};
+
+/** "2 objects repaired: outline crossed itself, cut off at the image edge". */
+export function repairNotice(repairs: Repair[]): string {
+  const phrases: string[] = [];
+  for (const r of repairs) {
+    for (const c of r.changes ?? []) {
+      const p = REPAIR_PHRASES[c] ?? c.replace(/_/g, " ");
+      if (!phrases.includes(p)) phrases.push(p);
+    }
+  }
+  const n = repairs.length;
+  const what = phrases.length ? phrases.join(", ") : repairs[0]?.message.replace(/\.$/, "").toLowerCase() ?? "";
+  return `${n} object${n === 1 ? "" : "s"} repaired${what ? `: ${what}` : ""}`;
 }
 
 function loadDismissed(imageId: number): number[] {

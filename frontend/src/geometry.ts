@@ -1,6 +1,7 @@
 /**
  * Pure geometry for the editor (no DOM): the shared geometry contract, areas, bounding boxes,
- * point-in-polygon with holes, vertex/edge picking and immutable vertex/hole/part edits.
+ * point-in-polygon with holes, vertex/edge picking, immutable vertex/hole/part edits, and the
+ * normalisation every tool's output passes before it becomes an object (normalizeGeometry).
  *
  * Coordinates are image pixels (COCO convention, origin top-left). Rings are open (the last point
  * is not a repeat of the first). Every edit returns a new geometry object so the store can keep
@@ -45,6 +46,8 @@ export interface VertexRef {
   ring: number;
   index: number;
 }
+
+import { decodeRLE, encodeBitmap, stringToCounts } from "./rle";
 
 export const EMPTY_BBOX: BBox = { minX: Infinity, minY: Infinity, maxX: -Infinity, maxY: -Infinity };
 
@@ -375,4 +378,157 @@ export function nextInStack(stack: string[], current: string | null): string | n
   if (!stack.length) return null;
   const i = current ? stack.indexOf(current) : -1;
   return i < 0 ? stack[0] : stack[(i + 1) % stack.length];
+}
+
+// ---------------------------------------------------------------- normalisation
+
+/**
+ * Areas at or below this are slivers from collinear points, not shapes (the server's threshold).
+ */
+const MIN_AREA = 1e-9;
+
+/** The nearest point of the image [0, width] x [0, height]; `p` itself when it is inside. */
+export function clampToImage(p: Point, width: number, height: number): Point {
+  const x = Math.min(width, Math.max(0, p[0]));
+  const y = Math.min(height, Math.max(0, p[1]));
+  return x === p[0] && y === p[1] ? p : [x, y];
+}
+
+function samePoint(a: Point, b: Point): boolean {
+  return a[0] === b[0] && a[1] === b[1];
+}
+
+/** b is the tip of a zero-width spike: a -> b -> c run back along one line. */
+function isSpike(a: Point, b: Point, c: Point): boolean {
+  const ux = b[0] - a[0], uy = b[1] - a[1], vx = c[0] - b[0], vy = c[1] - b[1];
+  return ux * vy - uy * vx === 0 && ux * vx + uy * vy < 0;
+}
+
+/**
+ * One ring as the server accepts it, or null when nothing with an area is left: points clamped
+ * into the image (non-finite ones dropped), repeated consecutive points and a closing repeat of
+ * the first point dropped, zero-width spikes folded away (clamping an excursion past an edge
+ * leaves one). Returns `ring` itself when nothing had to change, so callers can tell.
+ */
+export function normalizeRing(ring: Ring, width: number, height: number): Ring | null {
+  const out: Point[] = [];
+  let changed = false;
+  for (const raw of ring) {
+    if (!Number.isFinite(raw[0]) || !Number.isFinite(raw[1])) {
+      changed = true;
+      continue;
+    }
+    const p = clampToImage(raw, width, height);
+    if (p !== raw) changed = true;
+    if (out.length && samePoint(out[out.length - 1], p)) {
+      changed = true;
+      continue;
+    }
+    out.push(p);
+    // Folding a spike can expose another one (or a repeat) just before it.
+    while (out.length >= 3 && isSpike(out[out.length - 3], out[out.length - 2], out[out.length - 1])) {
+      out.splice(out.length - 2, 1);
+      changed = true;
+    }
+    while (out.length >= 2 && samePoint(out[out.length - 2], out[out.length - 1])) {
+      out.pop();
+      changed = true;
+    }
+  }
+  // The same clean-up across the seam between the last point and the first.
+  for (let again = true; again && out.length >= 3; ) {
+    again = false;
+    const n = out.length;
+    if (samePoint(out[n - 1], out[0])) {
+      out.pop();
+      again = true;
+    } else if (isSpike(out[n - 2], out[n - 1], out[0])) {
+      out.pop();
+      again = true;
+    } else if (isSpike(out[n - 1], out[0], out[1])) {
+      out.shift();
+      again = true;
+    }
+    if (again) changed = true;
+  }
+  // A bow-tie's lobes cancel out to no area too, but it is a shape: the server untangles it.
+  if (out.length < 3 || (ringArea(out) <= MIN_AREA && collinear(out))) return null;
+  return changed ? out : ring;
+}
+
+/** All points on one line (no area whatever the order). */
+function collinear(ring: Ring): boolean {
+  const o = ring[0];
+  let far = o, d = 0;
+  for (const p of ring) {
+    const dp = dist2(o, p);
+    if (dp > d) (d = dp), (far = p);
+  }
+  const ux = far[0] - o[0], uy = far[1] - o[1];
+  // Distance from the line through o and far, relative to its length.
+  return ring.every((p) => Math.abs(ux * (p[1] - o[1]) - uy * (p[0] - o[0])) <= 1e-9 * d);
+}
+
+/**
+ * Polygons as the server accepts them (see normalizeRing): a part whose exterior collapses is
+ * dropped, so is a hole that collapses; null when no part is left. Self-crossing outlines are
+ * left to the server, which repairs them. Returns `geom` itself when nothing had to change.
+ */
+export function normalizePolygons(geom: PolygonsGeometry, width: number, height: number): PolygonsGeometry | null {
+  let changed = false;
+  const polygons: PolygonPart[] = [];
+  for (const part of geom.polygons) {
+    const exterior = normalizeRing(part.exterior, width, height);
+    if (!exterior) {
+      changed = true;
+      continue;
+    }
+    const holes: Ring[] = [];
+    for (const h of part.holes) {
+      const hole = normalizeRing(h, width, height);
+      if (hole) holes.push(hole);
+      if (hole !== h) changed = true;
+    }
+    if (exterior !== part.exterior || holes.length !== part.holes.length || holes.some((r, i) => r !== part.holes[i])) {
+      changed = true;
+      polygons.push({ exterior, holes });
+    } else polygons.push(part);
+  }
+  if (!polygons.length) return null;
+  return changed ? { type: "polygons", polygons } : geom;
+}
+
+/**
+ * A mask as the server accepts it: sized like the image (a mask of another size is cropped or
+ * padded at the bottom and right) and not empty; null when empty. Returns `geom` itself when
+ * nothing had to change.
+ */
+export function normalizeMask(geom: MaskGeometry, width: number, height: number): MaskGeometry | null {
+  const [h, w] = geom.rle.size;
+  if (h === height && w === width) {
+    const counts = stringToCounts(geom.rle.counts);
+    for (let i = 1; i < counts.length; i += 2) if (counts[i] > 0) return geom;
+    return null;
+  }
+  const src = decodeRLE(geom.rle);
+  const data = new Uint8Array(width * height);
+  let any = false;
+  for (let y = 0; y < Math.min(h, height); y++) {
+    for (let x = 0; x < Math.min(w, width); x++) {
+      if (src.data[y * w + x]) {
+        data[y * width + x] = 1;
+        any = true;
+      }
+    }
+  }
+  return any ? { type: "mask", rle: encodeBitmap({ width, height, data }) } : null;
+}
+
+/**
+ * The one normalisation every tool's output passes before it becomes (part of) an object, so
+ * that a vertex a few pixels into the margin, a click on the very edge or a degenerate outline
+ * never reaches the server as something it refuses. null: nothing with an area is left.
+ */
+export function normalizeGeometry(geom: Geometry, width: number, height: number): Geometry | null {
+  return geom.type === "mask" ? normalizeMask(geom, width, height) : normalizePolygons(geom, width, height);
 }

@@ -21,6 +21,7 @@ const ICONS: Record<string, [string, boolean?][]> = {
   pin: [["M8 1.5a4.5 4.5 0 0 0-4.5 4.5c0 3.3 4.5 8.5 4.5 8.5s4.5-5.2 4.5-8.5A4.5 4.5 0 0 0 8 1.5z"], ["M8 4.6a1.4 1.4 0 1 0 0 2.8a1.4 1.4 0 1 0 0-2.8z", true]],
   comment: [["M2 3h12v8H7l-3 3v-3H2z"]],
   play: [["M5 3l8 5-8 5z", true]],
+  warning: [["M8 1.8l6.5 11.7h-13z"], ["M8 6v3.6"], ["M8 11.2v.6"]],
 };
 
 export type IconName = keyof typeof ICONS;

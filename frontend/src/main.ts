@@ -6,6 +6,7 @@
 import "./editor.css";
 import { api, errorText } from "./api";
 import { Editor, type EditorOptions } from "./editor";
+import { Journal } from "./journal";
 import { ReviewMode, registerReviewTools } from "./review";
 import { defaultTools } from "./tools";
 
@@ -37,6 +38,8 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
   };
   root.textContent = "Loading…";
   try {
+    // The journal of unsaved edits opens alongside the data; without IndexedDB it is null.
+    const journal = Journal.open();
     const [image, project, set, predictions] = await Promise.all([
       api.image(opts.imageId),
       api.project(opts.projectId),
@@ -48,7 +51,7 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
     // Other scripts (review mode) may register extra tools before the editor starts.
     const tools = w.__editorTools ?? defaultTools();
     if (opts.mode === "review") registerReviewTools(tools);
-    const editor = new Editor(root, opts, image, project, set.annotations, set.version, predictions, tools);
+    const editor = new Editor(root, { ...opts, journal: await journal }, image, project, set.annotations, set.version, predictions, tools);
     stats.frames = editor.renderer.frames;
     stats.objects = editor.store.size;
     w.__editor = editor;
@@ -56,6 +59,8 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
     w.__editorReady = performance.now();
     stats.readyAt = w.__editorReady;
     editor.emit("editor:ready", {});
+    // Edits this browser kept but the server never got (tab closed, crash, offline) are offered back.
+    void editor.journal.read().then((entry) => editor.offerRestore(entry));
     // Review data (decisions, comments, diff) loads after the editor is interactive.
     void new ReviewMode(editor).start();
     return editor;

@@ -42,7 +42,8 @@ export interface ChangeEvent {
   /** uids whose annotation was added, changed or removed. */
   uids: Set<string>;
   proposalsChanged: boolean;
-  cause: "do" | "undo" | "redo" | "load";
+  /** "repair": the server stored a normalised geometry and the store took it over (see patch). */
+  cause: "do" | "undo" | "redo" | "load" | "repair";
   command?: Command;
 }
 
@@ -229,6 +230,19 @@ export class AnnotationStore {
     this.emit({ uids, proposalsChanged: true, cause: "load" });
   }
 
+  /**
+   * Take over a geometry the server normalised when it stored the object ("repaired"). Not a
+   * command: there is nothing to undo (the server already holds exactly this), and the revision
+   * stays, because the store and the server agree again. Returns false when the object is gone
+   * or was edited since (`expected` is the version that was sent), so the repair no longer applies.
+   */
+  patch(uid: string, expected: Annotation, geometry: Geometry): boolean {
+    if (this.items.get(uid) !== expected) return false;
+    this.items.set(uid, { ...expected, geometry });
+    this.emit({ uids: new Set([uid]), proposalsChanged: false, cause: "repair" });
+    return true;
+  }
+
   private run(cmd: Command, cause: ChangeEvent["cause"], fn: (c: Command) => void): void {
     this.pending = { uids: new Set(), proposalsChanged: false, cause, command: cmd };
     try {
@@ -286,6 +300,50 @@ export function zOrderStep(
   return null;
 }
 
+/**
+ * Replace the whole set by `after` as one undoable step (restoring journaled edits): adds,
+ * changes and removals against what the store holds now. null when there is no difference.
+ */
+export function replaceSet(store: AnnotationStore, after: Annotation[], name: string): Command | null {
+  const commands: Command[] = [];
+  const keep = new Set<string>();
+  for (const a of after) {
+    keep.add(a.uid);
+    const before = store.get(a.uid);
+    if (!before) commands.push(new AddAnnotation(a));
+    else if (!samePayload(before, a)) commands.push(new UpdateAnnotation(name, before, a));
+  }
+  for (const before of store.all()) if (!keep.has(before.uid)) commands.push(new RemoveAnnotation(before));
+  return commands.length ? new Batch(name, commands) : null;
+}
+
+/**
+ * The command with every geometry it would put into the store passed through `fix`
+ * (normalizeGeometry): an object whose geometry fixes to nothing is not added, or is removed.
+ * Returns `cmd` itself when nothing changed and null when nothing is left to do.
+ */
+export function normalizeCommand(cmd: Command, fix: (g: Geometry) => Geometry | null): Command | null {
+  if (cmd instanceof AddAnnotation) {
+    const g = fix(cmd.annotation.geometry);
+    if (g === cmd.annotation.geometry) return cmd;
+    return g ? new AddAnnotation({ ...cmd.annotation, geometry: g }) : null;
+  }
+  if (cmd instanceof UpdateAnnotation) {
+    // Geometry the store already holds is not re-checked (a label or z-order change).
+    if (cmd.after.geometry === cmd.before.geometry) return cmd;
+    const g = fix(cmd.after.geometry);
+    if (g === cmd.after.geometry) return cmd;
+    return g ? new UpdateAnnotation(cmd.name, cmd.before, { ...cmd.after, geometry: g }) : new RemoveAnnotation(cmd.before);
+  }
+  if (cmd instanceof Batch) {
+    const parts = cmd.commands.map((c) => normalizeCommand(c, fix));
+    if (parts.every((c, i) => c === cmd.commands[i])) return cmd;
+    const left = parts.filter((c): c is Command => c !== null);
+    return left.length ? new Batch(cmd.name, left) : null;
+  }
+  return cmd;
+}
+
 /** Client-side uuid v4 (the API accepts client-created uids). */
 export function newUid(): string {
   const c = globalThis.crypto;
@@ -311,4 +369,16 @@ export function toPayload(a: Annotation): Omit<Annotation, "bbox" | "area" | "au
     prediction: a.prediction,
     attributes: a.attributes,
   };
+}
+
+/** Stable JSON of a value with object keys sorted (key order differs between server and editor). */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
+}
+
+/** Same writable content (what a save would send), whatever the key order. */
+export function samePayload(a: Annotation, b: Annotation): boolean {
+  return canonicalJson(toPayload(a)) === canonicalJson(toPayload(b));
 }

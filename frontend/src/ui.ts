@@ -3,10 +3,11 @@
  * status bar and dialogs. Every control a test needs has a stable data-testid (listed in
  * README.md). The UI only calls Editor actions; it never edits annotations itself.
  */
-import type { ConflictInfo, SaveState } from "./autosave";
+import type { ConflictInfo, HeldBack, SaveState } from "./autosave";
 import type { Editor, ToolbarAction } from "./editor";
 import type { Point } from "./geometry";
 import { icon, type IconName } from "./icons";
+import type { JournalEntry } from "./journal";
 import type { Annotation, ChangeEvent } from "./store";
 
 /** Adds extra controls to an instance row (review mode: verdict toggles, diff marker, comment count). */
@@ -34,6 +35,7 @@ const SAVE_TEXT: Record<SaveState, string> = {
   offline: "Offline — will retry",
   conflict: "Conflict — someone else saved",
   error: "Not saved",
+  held: "Saved, except",
 };
 
 export const SHORTCUTS: [string, string][] = [
@@ -78,6 +80,9 @@ export class EditorUI {
   private palette!: HTMLElement;
   private saveState!: HTMLElement;
   private statusMsg!: HTMLElement;
+  private heldEl!: HTMLElement;
+  private heldText!: HTMLElement;
+  private heldUid: string | null = null;
   private zoomEl!: HTMLElement;
   private cursorEl!: HTMLElement;
   private countEl!: HTMLElement;
@@ -190,12 +195,22 @@ export class EditorUI {
 
     this.saveState = h("span", { class: "ed-save", testid: "save-state", "data-state": "saved", role: "status" }, SAVE_TEXT.saved);
     this.statusMsg = h("span", { class: "ed-msg", testid: "status-message", role: "status", "aria-live": "polite" });
+    this.heldText = h("span", { class: "ed-held-text", testid: "held-reason" });
+    this.heldEl = h(
+      "span",
+      { class: "ed-held-notice", testid: "held-notice", role: "alert", hidden: true },
+      icon("warning"),
+      this.heldText,
+      h("button", { type: "button", class: "ed-btn", testid: "held-fix", title: "Select it with the vertex tool", onclick: () => this.heldUid && ed.fixHeld(this.heldUid) }, "Fix it"),
+      h("button", { type: "button", class: "ed-btn ed-danger", testid: "held-delete", title: "Delete this object", onclick: () => this.heldUid && ed.deleteHeld(this.heldUid) }, "Delete it"),
+    );
     this.zoomEl = h("span", { class: "ed-small", testid: "zoom-level" });
     this.cursorEl = h("span", { class: "ed-small", testid: "cursor-pos" });
     const status = h(
       "footer",
       { class: "ed-status", testid: "status-bar" },
       this.saveState,
+      this.heldEl,
       this.statusMsg,
       h("span", { class: "ed-spacer" }),
       // View controls live in the status bar so that the toolbar keeps to one row at ~1400 px.
@@ -205,7 +220,7 @@ export class EditorUI {
         h("label", { title: "Brightness" }, icon("sun"), slider("brightness", "Brightness", 20, 300, 5, 100, (v) => ((filters.brightness = v), applyFilter()))),
         h("label", { title: "Contrast" }, icon("contrast"), slider("contrast", "Contrast", 20, 300, 5, 100, (v) => ((filters.contrast = v), applyFilter()))),
       ),
-      h("span", { class: "ed-small" }, `${ed.image.original_name} · ${ed.image.width}×${ed.image.height} · ${ed.opts.username}`),
+      h("span", { class: "ed-small ed-image-info", title: `${ed.image.original_name} · ${ed.image.width}×${ed.image.height} · ${ed.opts.username}` }, `${ed.image.original_name} · ${ed.image.width}×${ed.image.height} · ${ed.opts.username}`),
       this.cursorEl,
       h(
         "span",
@@ -323,15 +338,20 @@ export class EditorUI {
     row.dataset.label = String(a.label);
     row.dataset.source = a.source;
     row.dataset.kind = a.geometry.type;
+    const held = ed.autosave.heldReason(a.uid);
+    row.dataset.held = String(held !== null);
+    row.classList.toggle("ed-held", held !== null);
     row.classList.toggle("ed-selected", ed.selectedUid() === a.uid);
     row.setAttribute("aria-selected", String(ed.selectedUid() === a.uid));
-    row.replaceChildren(
+    const children: Node[] = [
       h("span", { class: "ed-swatch", style: `background:${ed.labelColor(a.label)}` }),
       h("span", { class: "ed-name", testid: "instance-label" }, ed.labelName(a.label)),
       h("span", { class: "ed-small", testid: "instance-source" }, `${a.geometry.type === "mask" ? "mask" : "poly"} · ${source}`),
       h("button", { type: "button", class: "ed-icon", testid: "instance-visibility", title: hidden ? "Show" : "Hide", "aria-label": hidden ? "Show" : "Hide", "aria-pressed": String(hidden), onclick: () => ed.toggleHidden(a.uid) }, icon(hidden ? "eye-off" : "eye")),
       h("button", { type: "button", class: "ed-icon", testid: "instance-lock", title: locked ? "Unlock" : "Lock", "aria-label": locked ? "Unlock" : "Lock", "aria-pressed": String(locked), onclick: () => ed.toggleLocked(a.uid) }, icon(locked ? "lock" : "unlock")),
-    );
+    ];
+    if (held !== null) children.splice(3, 0, h("span", { class: "ed-badge-held", testid: "instance-held", title: `Not saved: ${held}` }, icon("warning", 12), "not saved"));
+    row.replaceChildren(...children);
     for (const decorate of this.rowDecorators) decorate(a, row);
   }
 
@@ -426,13 +446,37 @@ export class EditorUI {
   onSaveState(s: SaveState, reason: string): void {
     if (!this.built) return;
     this.saveState.dataset.state = s;
-    this.saveState.textContent = reason ? `${SAVE_TEXT[s]}: ${reason}` : SAVE_TEXT[s];
-    this.saveState.title = reason;
+    const text = s === "held" ? `${SAVE_TEXT[s]} ${reason}` : reason ? `${SAVE_TEXT[s]}: ${reason}` : SAVE_TEXT[s];
+    this.saveState.textContent = text;
+    // The bar cuts long texts short; the whole text is in the tooltip.
+    this.saveState.title = text;
   }
 
-  message(text: string, kind: "info" | "error" = "info"): void {
+  /** Objects the server refused: their rows are marked, the latest one's reason and actions shown. */
+  onHeld(held: HeldBack[], latest: HeldBack | null): void {
+    if (!this.built) return;
+    const shown = latest ?? held.find((h) => h.uid === this.heldUid) ?? held[held.length - 1] ?? null;
+    const previous = this.heldUid;
+    this.heldUid = shown?.uid ?? null;
+    this.heldEl.hidden = !shown;
+    if (shown) {
+      const a = this.ed.store.get(shown.uid);
+      const what = a ? this.ed.labelName(a.label) : "An object";
+      const more = held.length > 1 ? ` (and ${held.length - 1} more)` : "";
+      const text = `${what[0].toUpperCase()}${what.slice(1)} not saved${more}: ${shown.reason}`;
+      this.heldText.textContent = text;
+      this.heldEl.title = text;
+    }
+    for (const uid of new Set([...held.map((x) => x.uid), ...(previous ? [previous] : []), ...this.heldRows])) this.onRowState(uid);
+    this.heldRows = held.map((x) => x.uid);
+  }
+
+  private heldRows: string[] = [];
+
+  message(text: string, kind: "info" | "error" = "info", title = text): void {
     if (!this.built) return;
     this.statusMsg.textContent = text;
+    this.statusMsg.title = title;
     this.statusMsg.dataset.kind = kind;
     if (this.msgTimer) clearTimeout(this.msgTimer);
     // Errors stay until replaced; info fades after a few seconds.
@@ -506,6 +550,25 @@ export class EditorUI {
       [
         h("button", { type: "button", class: "ed-btn", testid: "conflict-load-theirs", onclick: () => void this.ed.loadTheirs() }, "Load their version"),
         h("button", { type: "button", class: "ed-btn ed-danger", testid: "conflict-keep-mine", onclick: () => void this.ed.keepMine() }, "Keep mine (overwrite)"),
+      ],
+      false,
+    );
+  }
+
+  /** The journal holds edits the server does not have: restore them or let them go (an explicit choice). */
+  showRestore(entry: JournalEntry): void {
+    const when = new Date(entry.savedAt).toLocaleString();
+    const n = entry.annotations.length;
+    this.openDialog(
+      "restore-dialog",
+      "Unsaved edits found",
+      [
+        h("p", { testid: "restore-text" }, `This browser kept edits to this image from ${when} that never reached the server (${n} object${n === 1 ? "" : "s"} in all).`),
+        h("p", {}, "Restore them to go on where you left off (Undo takes them back out), or discard them and keep what the server has."),
+      ],
+      [
+        h("button", { type: "button", class: "ed-btn ed-primary", testid: "restore-edits", onclick: () => void this.ed.restoreJournal(entry) }, "Restore my unsaved edits"),
+        h("button", { type: "button", class: "ed-btn", testid: "restore-discard", onclick: () => this.ed.discardJournal() }, "Discard"),
       ],
       false,
     );

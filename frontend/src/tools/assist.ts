@@ -177,7 +177,8 @@ export function createScissorsTool(ed: Editor): Tool {
     onPointerDown(p) {
       if (p.button !== 0) return;
       if (p.detail >= 2) return void finish();
-      pts.push([p.image[0], p.image[1]]);
+      const q = ed.clampPoint(p.image);
+      pts.push([q[0], q[1]]);
       ed.renderer.invalidate("interaction");
       void preview();
     },

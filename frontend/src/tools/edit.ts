@@ -86,7 +86,7 @@ export function createEditTool(ed: Editor): Tool {
       }
       if (drag.kind === "vertex") {
         drag.moved = true;
-        ed.setDraft({ uid: drag.uid, geometry: moveVertex(drag.base, drag.ref, p.image) });
+        ed.setDraft({ uid: drag.uid, geometry: moveVertex(drag.base, drag.ref, ed.clampPoint(p.image)) });
       } else if (drag.kind === "move") {
         if (!drag.moved && Math.hypot(p.screen[0] - drag.screen[0], p.screen[1] - drag.screen[1]) < 3) return;
         drag.moved = true;

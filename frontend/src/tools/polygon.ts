@@ -87,11 +87,14 @@ export function createPolygonTool(ed: Editor, mode: PolygonMode): Tool {
         const [fx, fy] = ed.viewport.toScreen(pts[0]);
         if (Math.hypot(fx - p.screen[0], fy - p.screen[1]) <= 8) return finish();
       }
-      pts.push([p.image[0], p.image[1]]);
+      // A click in the margin (or on the very edge, a hair outside after the screen -> image
+      // transform) puts the vertex on the image's edge, where it is drawn and saved.
+      const q = ed.clampPoint(p.image);
+      pts.push([q[0], q[1]]);
       ed.renderer.invalidate("interaction");
     },
     onPointerMove(p: ToolPointer) {
-      cursor = p.image;
+      cursor = ed.clampPoint(p.image);
       if (pts.length) ed.renderer.invalidate("interaction");
     },
     onDoubleClick() {
