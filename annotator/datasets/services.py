@@ -32,6 +32,7 @@ from django.utils.text import slugify
 from annotator.annotations.models import Annotation, GeometryKind, Prediction, RevisionAction, Source
 from annotator.annotations.services import annotations_replace
 from annotator.core.errors import DomainError
+from annotator.core.files import domain_error, temp_folder, tmp_root, zip_open
 from annotator.images.imaging import image_decode
 from annotator.images.models import Image, ImageStatus
 from annotator.images.services import files_delete, image_store
@@ -48,12 +49,12 @@ from ml.formats import (
     read_coco,
     read_labelme,
     read_voc,
-    safe_extract,
     write_coco,
     write_coco_results,
     write_voc,
 )
-from ml.formats.coco import looks_like_coco, safe_relative_path
+from ml.formats.coco import looks_like_coco
+from ml.formats.paths import resolve_in
 
 from .models import DatasetVersion, ExportFormat
 
@@ -93,16 +94,14 @@ class ImportOptions:
         ):
             raise DomainError("label_map must map source label names to project label names")
         images_dir = options.get("images_dir")
+        if images_dir and not Path(images_dir).is_dir():
+            raise DomainError(f"images_dir {Path(images_dir).name!r}: no such folder")
         return cls(
             status=status,
-            images_dir=Path(images_dir) if images_dir else None,
+            images_dir=Path(images_dir).resolve() if images_dir else None,
             label_map={k: v.strip() for k, v in label_map.items()},
             create_labels=bool(options.get("create_labels", True)),
         )
-
-
-def _format_error(exc: FormatError) -> DomainError:
-    return DomainError(str(exc), extra={"file": exc.file, "problem": exc.problem})
 
 
 def _coco_files(root: Path) -> list[Path]:
@@ -128,10 +127,11 @@ def _read_coco_tree(root: Path, images_dir: Path | None) -> Dataset:
         dataset = read_coco(json_path, display_name=display)
         folder = images_dir or find_coco_images_dir(json_path, [image.file_name for image in dataset.images])
         for image in dataset.images:
-            path = folder / image.file_name if folder is not None else None
+            # The name stays inside the image folder (links included), whatever the JSON says.
+            path = resolve_in(folder, image.file_name, file=display, entry=f"image {image.source_id}: file_name") if folder is not None else None
             if path is None or not path.is_file():
                 raise FormatError(display, f"image {image.source_id}: image file {image.file_name!r} not found"
-                                  + (f" in {folder.name or folder}/" if folder is not None else " (looked next to the JSON and in images/)"))
+                                  + (f" in {folder.name or '.'}/" if folder is not None else " (looked next to the JSON and in images/)"))
             image.path = path
             if len(files) > 1:
                 image.attributes.setdefault("subset", json_path.stem.removeprefix("instances_"))
@@ -151,10 +151,8 @@ def dataset_read(fmt: str, path: Path, *, images_dir: Path | None, workdir: Path
     try:
         if path.is_file() and path.suffix.lower() == ".zip":
             target = workdir / "extracted"
-            safe_extract(
-                path, target,
-                max_files=settings.ANNOTATOR_MAX_ZIP_FILES, max_total_bytes=settings.ANNOTATOR_MAX_ZIP_BYTES,
-            )
+            with zip_open(path, name=path.name) as archive:
+                archive.extract(target)
             root = find_dataset_root(target)
         else:
             root = path
@@ -164,14 +162,14 @@ def dataset_read(fmt: str, path: Path, *, images_dir: Path | None, workdir: Path
             dataset = read_voc(root)
         else:
             dataset = read_labelme(root)
+        if fmt != "coco" and images_dir is not None:
+            for image in dataset.images:
+                if image.path is None and image.embedded_loader is None:
+                    candidate = resolve_in(images_dir, image.file_name, file=image.file_name, entry="image")
+                    if candidate.is_file():
+                        image.path = candidate
     except FormatError as exc:
-        raise _format_error(exc) from None
-    if fmt != "coco":
-        for image in dataset.images:
-            if image.path is None and image.embedded_loader is None and images_dir is not None:
-                candidate = images_dir / image.file_name
-                if candidate.is_file():
-                    image.path = candidate
+        raise domain_error(exc) from None
     return dataset, root if root.is_dir() else root.parent
 
 
@@ -296,8 +294,8 @@ def dataset_import(
     objects; with annotations, the import is refused. Imported images get ``options.status``:
     new, accepted (training data) or submitted (proposals for the review queue).
     """
-    with tempfile.TemporaryDirectory(prefix="annotator-import-") as workdir:
-        dataset, _root = dataset_read(fmt, path, images_dir=options.images_dir, workdir=Path(workdir))
+    with temp_folder("import") as workdir:
+        dataset, _root = dataset_read(fmt, path, images_dir=options.images_dir, workdir=workdir)
         if not dataset.images:
             raise DomainError(f"{path.name}: the dataset has no images")
         mapping, to_create = _resolve_labels(project, dataset, options)
@@ -476,25 +474,38 @@ def _suffix(name: str) -> str:
 
 
 class _Namer:
-    """Unique, safe relative file names for the exported images (the original names when possible)."""
+    """Flat, unique, stable file names for the exported images.
 
-    def __init__(self, duplicated: set[str], *, unique_stems: bool) -> None:
-        self.duplicated = duplicated
-        # VOC ids are names without extension: a.jpg and a.png would collide, so track stems.
-        self.stems: set[str] | None = set() if unique_stems else None
+    The base name of the original (``e2e.zip/photos/0001.jpg`` → ``0001.jpg``): VOC readers glob
+    ``Annotations/*.xml`` and look up ``JPEGImages/<id>.jpg``, so nested folders would hide
+    images.  A name whose stem more than one image of the project has becomes ``<stem>_<image id>``
+    — decided over the whole project, so an image keeps its name whichever images an export
+    selects.  The original path stays in the COCO image entry (``original_name``).
+    """
+
+    def __init__(self, project: Project) -> None:
+        seen: set[str] = set()
+        self.shared: set[str] = set()
+        for original in Image.objects.filter(project=project).values_list("original_name", flat=True).iterator(chunk_size=5000):
+            key = _flat_stem(original)
+            if key in seen:
+                self.shared.add(key)
+            seen.add(key)
 
     def __call__(self, image: Image) -> str:
         stored_suffix = _suffix(image.file.name)
-        name = safe_relative_path(image.original_name) or f"image_{image.pk}{stored_suffix}"
-        if _suffix(name) != stored_suffix:
-            name += stored_suffix  # the archived bytes are the stored file: the name must say so
-        stem = str(PurePosixPath(name).with_suffix(""))
-        if name in self.duplicated or (self.stems is not None and stem in self.stems):
-            stem = f"{stem}_{image.pk}"
-            name = f"{stem}{stored_suffix}"
-        if self.stems is not None:
-            self.stems.add(stem)
-        return name
+        stem = _flat_stem(image.original_name)
+        if not stem or stem in self.shared:
+            stem = f"{stem or 'image'}_{image.pk}"
+        return f"{stem}{stored_suffix}"
+
+
+def _flat_stem(original_name: str) -> str:
+    """The file name's stem without folders, safe as a file name ('' when nothing usable is left)."""
+    base = PurePosixPath(original_name.replace("\\", "/")).name
+    stem = PurePosixPath(base).stem if PurePosixPath(base).suffix else base
+    stem = "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in stem).strip("._")
+    return stem[:150]
 
 
 def _dataset_images(
@@ -525,7 +536,7 @@ def _dataset_images(
                 pending = next(instances, None)
             item = DatasetImage(
                 file_name=namer(image) if predictions_from is None else "", width=image.width, height=image.height,
-                instances=objects, source_id=image.pk,
+                instances=objects, source_id=image.pk, attributes={"original_name": image.original_name},
             )
             if on_image is not None:
                 on_image(image, item)
@@ -617,10 +628,7 @@ def export_write(
     with _HashingZip(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as archive:
         result: dict[str, Any] = {}
         if options.format == ExportFormat.COCO:
-            duplicated = set(
-                _export_images(project, options).values("original_name").annotate(n=Count("id")).filter(n__gt=1)
-                .values_list("original_name", flat=True)
-            )
+            namer = _Namer(project)
 
             def on_image(image: Image, item: DatasetImage) -> None:
                 count(image, item)
@@ -634,9 +642,9 @@ def export_write(
 
             # The JSON goes to a temporary file first: the image files are added to the zip in
             # the same pass, and a zip can only have one member open for writing.
-            with tempfile.TemporaryFile() as spool:
+            with tempfile.TemporaryFile(dir=tmp_root()) as spool:
                 stats = write_coco(
-                    _dataset_images(project, options, labels=labels, namer=_Namer(duplicated, unique_stems=False), on_image=on_image),
+                    _dataset_images(project, options, labels=labels, namer=namer, on_image=on_image),
                     labels=label_names, out=spool, use_source_ids=True,
                     info={"description": f"{project.name} (Annotator export)", "version": "1.0",
                           "date_created": timezone.now().isoformat()},
@@ -657,7 +665,7 @@ def export_write(
                     result["predictions"] = archive.write_stream(
                         "predictions.json",
                         lambda fh: write_coco_results(
-                            _dataset_images(project, options, labels=labels, namer=_Namer(set(), unique_stems=False),
+                            _dataset_images(project, options, labels=labels, namer=namer,
                                             on_image=tick_only, predictions_from=model_version),
                             labels=label_names, out=fh,
                         ),
@@ -680,7 +688,7 @@ def export_write(
 
             try:
                 stats_voc = write_voc(
-                    _dataset_images(project, options, labels=labels, namer=_Namer(set(), unique_stems=True), on_image=on_voc_image),
+                    _dataset_images(project, options, labels=labels, namer=_Namer(project), on_image=on_voc_image),
                     labels=label_names, out=archive, image_bytes_for=image_bytes if options.include_images else None,
                 )
             except ValueError as exc:
@@ -725,7 +733,7 @@ def dataset_export(
     name = chosen or _default_name(project, options.format)
     if chosen and DatasetVersion.objects.filter(project=project, name=name).exists():
         raise DomainError(f"A dataset version named {name!r} already exists in this project.")
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile(dir=tmp_root()) as out:
         manifest = export_write(project=project, options=options, out=out, progress=progress)
         out.seek(0)
         sha = hashlib.sha256()

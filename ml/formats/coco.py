@@ -336,6 +336,10 @@ def write_coco(
             else:
                 image_id = stats.images + 1
             entry = {"id": image_id, "file_name": image.file_name, "width": image.width, "height": image.height}
+            original = image.attributes.get("original_name")
+            if original and original != image.file_name:
+                # exports use flat names; where the picture came from stays (pycocotools ignores it)
+                entry["original_name"] = original
             if stats.images:
                 out.write(b",")
             out.write(_dumps(entry))

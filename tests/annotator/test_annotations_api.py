@@ -50,16 +50,13 @@ def _assert_unchanged(image, uids_before: set[str]) -> None:
     assert {str(a.uid) for a in Annotation.objects.filter(image=image)} == uids_before
 
 
+# Garbage: nothing a person or a tool would mean.  Refused, naming the object, nothing saved.
 BAD_GEOMETRIES = {
-    "fewer than 3 points": ({"type": "polygons", "polygons": [{"exterior": [[1, 1], [20, 1]], "holes": []}]}, "fewer than 3 points"),
-    "self-intersecting bow tie": (polygon_geometry([[10, 10], [50, 50], [50, 10], [10, 50]]), "self-intersecting"),
-    "point outside the image": (polygon_geometry([[150, 10], [260, 10], [260, 60]]), "outside the 200x100 image"),
-    "negative coordinate": (polygon_geometry([[-5, 10], [20, 10], [20, 30]]), "outside"),
-    "hole outside its exterior": (
-        polygon_geometry(square(10, 10, 20), holes=[square(60, 60, 10)]), "not inside its exterior",
-    ),
-    "all points on one line": (polygon_geometry([[10, 10], [20, 20], [30, 30]]), "zero area"),
+    "fewer than 3 points": ({"type": "polygons", "polygons": [{"exterior": [[1, 1], [20, 1]], "holes": []}]}, "no area"),
+    "all points on one line": (polygon_geometry([[10, 10], [20, 20], [30, 30]]), "no area"),
+    "wholly outside the image": (polygon_geometry([[250, 10], [260, 10], [260, 60]]), "entirely outside"),
     "coordinate that is not a number": (polygon_geometry([["a", 1], [5, 5], [9, 1]]), "coordinates must be finite numbers"),
+    "boolean coordinate": (polygon_geometry([[1, True], [5, 5], [9, 1]]), "coordinates must be finite numbers"),
     "empty polygons list": ({"type": "polygons", "polygons": []}, "empty"),
     "unknown geometry type": ({"type": "circle", "center": [5, 5]}, "polygons"),
     "RLE sized for another image": ({"type": "mask", "rle": _rle(50, 50, (5, 5, 20, 20))}, "does not match the 200x100 image"),
@@ -73,11 +70,87 @@ def test_bad_geometry_is_refused_with_a_reason_and_nothing_is_saved(world, saved
     geometry, reason = BAD_GEOMETRIES[case]
     before = {str(a.uid) for a in Annotation.objects.filter(image=saved)}
     good = {"label": world.labels[1].pk, "geometry": polygon_geometry(square(100, 50, 20))}
-    response = _put(world.client("annotator"), saved, [good, {"label": world.labels[0].pk, "geometry": geometry}], version=1)
+    bad_uid = str(uuid.uuid4())
+    response = _put(
+        world.client("annotator"), saved, [good, {"uid": bad_uid, "label": world.labels[0].pk, "geometry": geometry}], version=1
+    )
     assert response.status_code == 400
     assert reason in response.data["detail"]
     assert response.data["detail"].startswith("annotation 1"), "the reason names the object at fault"
+    # ... and says which object in a form a client can act on: hold that one back, save the rest
+    assert response.data["object"]["index"] == 1 and response.data["object"]["uid"] == bad_uid
+    plain = response.data["object"]["reason"]
+    assert plain and "part 0" not in plain and bad_uid not in plain
     _assert_unchanged(saved, before)
+
+
+# What people and tools really produce: repaired, reported, saved.
+REPAIRED_GEOMETRIES = {
+    "click a hair below the bottom edge": (polygon_geometry([[10, 10], [60, 10], [60, 100.0000148]]), ["snapped"]),
+    "vertex in the margin": (polygon_geometry([[150, 10], [190, 10], [190, 104]]), ["clipped"]),
+    "part reaching out of the image": (polygon_geometry([[150, 10], [260, 10], [260, 60]]), ["clipped"]),
+    "negative coordinate": (polygon_geometry([[-5, 10], [20, 10], [20, 30]]), ["clipped"]),
+    "self-crossing bow tie": (polygon_geometry([[10, 10], [50, 50], [50, 10], [10, 50]]), ["untangled"]),
+    "hole outside its exterior": (polygon_geometry(square(10, 10, 20), holes=[square(60, 60, 10)]), ["holes_fixed"]),
+    "double click": (polygon_geometry([[10, 10], [40, 10], [40, 10], [40, 40]]), ["repeated_points"]),
+    "a degenerate extra part": (polygon_geometry(square(10, 10, 20), [[50, 50], [60, 60]]), ["dropped_parts"]),
+}
+
+
+@pytest.mark.parametrize("case", REPAIRED_GEOMETRIES.keys())
+@pytest.mark.parametrize("minimal", [False, True], ids=["full", "minimal"])
+def test_imprecise_geometry_is_repaired_saved_and_reported(world, saved, case: str, minimal: bool) -> None:
+    geometry, changes = REPAIRED_GEOMETRIES[case]
+    good = {"uid": str(uuid.uuid4()), "label": world.labels[1].pk, "geometry": polygon_geometry(square(100, 50, 20))}
+    odd = {"uid": str(uuid.uuid4()), "label": world.labels[0].pk, "geometry": geometry}
+    headers = {"HTTP_PREFER": "return=minimal"} if minimal else {}
+    response = world.client("annotator").put(
+        f"/api/images/{saved.pk}/annotations/", {"version": 1, "annotations": [good, odd]}, format="json", **headers
+    )
+    assert response.status_code == 200, response.data
+    [repair] = response.data["repaired"]
+    assert repair["uid"] == odd["uid"] and repair["index"] == 1
+    assert repair["changes"] == changes
+    assert repair["message"] and "part 0" not in repair["message"]
+    stored = Annotation.objects.get(uid=odd["uid"])
+    assert stored.polygons == repair["geometry"]["polygons"], "the report carries the geometry as stored"
+    for part in stored.polygons:
+        ring = np.asarray(part["exterior"])
+        assert ring.min() >= 0 and (ring[:, 0] <= 200).all() and (ring[:, 1] <= 100).all()
+    assert Revision.objects.filter(image=saved).count() == 2
+
+
+def test_valid_objects_come_back_byte_for_byte(world, image) -> None:
+    # integers stay integers, key order and numbers as sent: the editor's copy and ours agree
+    geometry = {"type": "polygons", "polygons": [{"exterior": [[10, 10], [30.25, 10], [30, 40]], "holes": []}]}
+    item = {"uid": str(uuid.uuid4()), "label": world.labels[0].pk, "geometry": geometry}
+    response = _put(world.client("annotator"), image, [item], version=0)
+    assert response.status_code == 200 and response.data["repaired"] == []
+    body = json.loads(response.content)
+    assert json.dumps(body["annotations"][0]["geometry"]) == json.dumps(geometry)
+    again = _put(world.client("annotator"), image, [item], version=1)
+    assert Revision.objects.get(image=image, version=2).summary == {"added": 0, "removed": 0, "changed": 0}
+    assert again.status_code == 200
+
+
+def test_an_object_over_the_vertex_limit_is_refused_naming_the_limit(world, image, settings) -> None:
+    settings.ANNOTATOR_MAX_VERTICES_PER_OBJECT = 100
+    t = np.linspace(0, 2 * np.pi, 150, endpoint=False)
+    ring = np.c_[100 + 40 * np.cos(t), 50 + 40 * np.sin(t)].tolist()
+    response = _put(world.client("annotator"), image, [{"label": world.labels[0].pk, "geometry": polygon_geometry(ring)}], version=0)
+    assert response.status_code == 400
+    assert "limit of 100" in response.data["detail"]
+    assert "100 per object" in response.data["object"]["reason"]
+
+
+def test_an_image_over_the_vertex_limit_is_refused_naming_the_limit(world, image, settings) -> None:
+    settings.ANNOTATOR_MAX_VERTICES_PER_IMAGE = 10
+    items = [{"label": world.labels[0].pk, "geometry": polygon_geometry(square(10 + 20 * k, 10, 10))} for k in range(3)]
+    response = _put(world.client("annotator"), image, items, version=0)
+    assert response.status_code == 400
+    assert "the limit is 10 per image" in response.data["detail"]
+    image.refresh_from_db()
+    assert image.version == 0
 
 
 def test_infinite_coordinate_is_refused(world, saved) -> None:
@@ -147,6 +220,7 @@ def test_bad_object_fields_are_refused(world, saved, field: str, value, reason: 
     response = _put(world.client("annotator"), saved, [item], version=1)
     assert response.status_code == 400
     assert reason in response.data["detail"]
+    assert response.data["object"]["index"] == 0
     _assert_unchanged(saved, before)
 
 
