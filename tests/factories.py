@@ -48,6 +48,22 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = "annotator"
 
 
+def former_member(project: Project, *, username: str, now: str | None) -> object:
+    """A user who managed `project` and was then demoted to role `now`, or removed (`now=None`).
+
+    The change goes through the membership services, as it does when a manager makes it.
+    """
+    from annotator.projects.services import membership_remove, membership_set
+
+    user = UserFactory(username=username)
+    membership = MembershipFactory(project=project, user=user, role="manager")
+    if now is None:
+        membership_remove(membership=membership)
+    else:
+        membership_set(project=project, username=username, role=now)
+    return user
+
+
 def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30), fmt: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     PILImage.new("RGB", (width, height), color).save(buffer, format=fmt)

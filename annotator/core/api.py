@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from annotator.images.models import Image
 from annotator.projects.models import Project
 
-from .access import Capability, check
+from .access import Capability, check, check_object
 from .errors import DomainError, NotFound
 
 
@@ -30,11 +30,14 @@ def load_image(request: Request, pk: Any, capability: Capability = Capability.VI
     return image
 
 
-def load_in_project(request: Request, model: type[Model], pk: Any, capability: Capability) -> Any:
-    obj = model.objects.select_related("project").filter(pk=_int(pk)).first()  # type: ignore[attr-defined]
+def load_in_project(
+    request: Request, model: type[Model], pk: Any, capability: Capability, *, via: str = "project", related: tuple[str, ...] = ()
+) -> Any:
+    """An object of a project (reached from it by the lookup path `via`), checked against the caller's role now."""
+    obj = model.objects.select_related(via, *related).filter(pk=_int(pk)).first()  # type: ignore[attr-defined]
     if obj is None:
         raise NotFound("Not found.")
-    check(request.user, obj.project, capability)
+    check_object(request.user, obj, capability, via=via)
     return obj
 
 

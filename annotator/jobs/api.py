@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.core.access import Capability, check
+from annotator.core.access import Capability, check_object
 from annotator.core.errors import DomainError, NotFound
 
 from .models import Job
@@ -42,8 +42,8 @@ def load_job(request: Request, pk: int, capability: Capability = Capability.VIEW
         job = None
     if job is None:
         raise NotFound("Not found.")
-    if job.project_id is not None and job.created_by_id != request.user.pk:
-        check(request.user, job.project_id, capability)
+    if job.project_id is not None:
+        check_object(request.user, job, capability)
     return job
 
 

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.core.access import Capability, can
-from annotator.core.api import load_image, load_project, validated
-from annotator.core.errors import DomainError, NotFound
+from annotator.core.api import load_image, load_in_project, load_project, validated
+from annotator.core.errors import DomainError
 from annotator.images.api import ImageSerializer
 
 from . import services
@@ -128,12 +128,8 @@ class CommentDetailApi(APIView):
 
 
 def load_comment(request: Request, pk: int) -> ReviewComment:
-    # Comments belong to a project through their image; core.api.load_in_project wants a direct FK.
-    comment = ReviewComment.objects.select_related("image", "author", "resolved_by").filter(pk=pk).first()
-    if comment is None:
-        raise NotFound("Not found.")
-    load_image(request, comment.image_id)
-    return comment
+    # Its author gets nothing more than their role in the project gives them now.
+    return load_in_project(request, ReviewComment, pk, Capability.VIEW, via="image__project", related=("author", "resolved_by"))
 
 
 class ReviewStatsApi(APIView):

@@ -2,8 +2,11 @@
 
 Each row names an endpoint, how to call it, and the status each persona must get. Outsiders (who
 manage another project) get 404 on anything project-scoped, members without the needed role get
-403, anonymous callers are refused. A separate test checks that the table covers every route in
-annotator/api_urls.py, so a new endpoint cannot ship without a row here.
+403, anonymous callers are refused. Two former managers made every job, dataset version, model
+version and comment the rows reach: one removed from the project (answered as an outsider), one
+demoted to annotator (answered as an annotator who holds no image). A separate test checks that
+the table covers every route in annotator/api_urls.py, so a new endpoint cannot ship without a
+row here.
 """
 from __future__ import annotations
 
@@ -22,9 +25,11 @@ from annotator.jobs.models import Job
 from annotator.learning.models import ModelVersion
 from annotator.projects.models import Membership
 from annotator.review.models import ReviewComment
-from tests.factories import ProjectFactory, make_images, png_bytes, polygon_geometry, square, upload
+from tests.factories import ProjectFactory, former_member, make_images, png_bytes, polygon_geometry, square, upload
 
-PERSONAS = ("anonymous", "outsider", "annotator", "reviewer", "manager", "admin")
+PERSONAS = ("anonymous", "outsider", "annotator", "reviewer", "manager", "admin", "removed", "demoted")
+# Former managers: made the objects the rows reach, then left the project or became annotators.
+FORMER = {"removed": None, "demoted": "annotator"}
 # DRF answers 403 to anonymous callers when session auth is listed first, 401 with token auth first.
 DENIED_ANON = (401, 403)
 
@@ -62,8 +67,18 @@ class Row:
 def _expect(outsider: int, annotator: int, reviewer: int, manager: int, admin: int) -> dict[str, Any]:
     return {
         "anonymous": DENIED_ANON, "outsider": outsider, "annotator": annotator, "reviewer": reviewer,
-        "manager": manager, "admin": admin,
+        "manager": manager, "admin": admin, "removed": outsider, "demoted": annotator,
     }
+
+
+def anyone(status: int) -> dict[str, Any]:
+    """Every signed-in user gets `status` (listings filter what they show)."""
+    return _expect(status, status, status, status, status)
+
+
+# The demoted manager is an annotator who holds none of the images: like the reviewer, it may not
+# change the image the annotator is working on.
+NOT_HIS_IMAGE = {"demoted": 403}
 
 
 def members(status: int | tuple[int, ...]) -> dict[str, Any]:
@@ -91,7 +106,7 @@ def _upload_body(o: Objects) -> dict[str, Any]:
 
 
 ROWS: list[Row] = [
-    Row("list projects", "get", "/api/projects/", {**members(200), "outsider": 200}, route="projects/"),
+    Row("list projects", "get", "/api/projects/", anyone(200), route="projects/"),
     Row("create project", "post", "/api/projects/", _expect(403, 403, 403, 403, 201),
         body=lambda o: {"name": "Brand new"}, route="projects/"),
     Row("read project", "get", "/api/projects/{project}/", members(200), route="projects/<int:pk>/"),
@@ -123,23 +138,23 @@ ROWS: list[Row] = [
     Row("delete image", "delete", "/api/images/{image}/", manage(204), route="images/<int:pk>/"),
     Row("image file", "get", "/api/images/{image}/file/", members(200), route="images/<int:pk>/file/"),
     Row("image thumbnail", "get", "/api/images/{image}/thumbnail/", members(200), route="images/<int:pk>/thumbnail/"),
-    Row("submit image", "post", "/api/images/{image}/submit/", annotate(200), route="images/<int:pk>/submit/"),
+    Row("submit image", "post", "/api/images/{image}/submit/", {**annotate(200), **NOT_HIS_IMAGE}, route="images/<int:pk>/submit/"),
     Row("read annotations", "get", "/api/images/{image}/annotations/", members(200),
         route="images/<int:pk>/annotations/"),
-    Row("save annotations", "put", "/api/images/{image}/annotations/", annotate(200),
+    Row("save annotations", "put", "/api/images/{image}/annotations/", {**annotate(200), **NOT_HIS_IMAGE},
         body=lambda o: {"version": o.version, "annotations": []}, route="images/<int:pk>/annotations/"),
     Row("list revisions", "get", "/api/images/{image}/revisions/", members(200), route="images/<int:pk>/revisions/"),
     Row("read revision", "get", "/api/images/{image}/revisions/{version}/", members(200),
         route="images/<int:pk>/revisions/<int:version>/"),
-    Row("restore revision", "post", "/api/images/{image}/revisions/{version}/restore/", annotate(200),
+    Row("restore revision", "post", "/api/images/{image}/revisions/{version}/restore/", {**annotate(200), **NOT_HIS_IMAGE},
         body=lambda o: {"version": o.version}, route="images/<int:pk>/revisions/<int:version>/restore/"),
     Row("list predictions", "get", "/api/images/{image}/predictions/", members(200),
         route="images/<int:pk>/predictions/"),
-    Row("list jobs", "get", "/api/jobs/", {**members(200), "outsider": 200}, route="jobs/"),
+    Row("list jobs", "get", "/api/jobs/", anyone(200), route="jobs/"),
     Row("read job", "get", "/api/jobs/{job}/", members(200), route="jobs/<int:pk>/"),
     Row("cancel job", "post", "/api/jobs/{job}/cancel/", manage(200), route="jobs/<int:pk>/cancel/"),
     Row("download job result", "get", "/api/jobs/{job}/result/", members(200), route="jobs/<int:pk>/result/"),
-    Row("convert geometry", "post", "/api/geometry/convert/", {**members(200), "outsider": 200},
+    Row("convert geometry", "post", "/api/geometry/convert/", anyone(200),
         body=lambda o: {"geometry": polygon_geometry(square(1, 1, 8)), "to": "mask", "width": 20, "height": 20},
         route="geometry/convert/"),
     # Review
@@ -212,6 +227,8 @@ def objects(world) -> Objects:
     dataset = DatasetVersion(project=world.project, name="v1", format="coco", sha256="0" * 64, size=4)
     dataset.file.save("v1.zip", ContentFile(b"PK.."), save=True)
     model = ModelVersion.objects.create(project=world.project, name="m1", kind="coco")
+    for persona, now in FORMER.items():
+        world.users[persona] = former_member(world.project, username=persona, now=now)
     return Objects(
         project=world.project.pk, image=image.pk, label=cat.pk, spare_label=spare.pk, membership=membership.pk,
         job=job.pk, version=saved.version, submitted=submitted.pk, in_review=in_review.pk, comment=comment.pk,
@@ -235,6 +252,8 @@ def _review_images(world):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("row", "persona"), CASES)
 def test_endpoint_answers_each_persona_with_the_status_of_its_role(world, objects, row: Row, persona: str) -> None:
+    if persona in FORMER:
+        _hand_over(objects, world.users[persona])
     client = world.client(persona)
     url = row.url.format(**vars(objects))
     kwargs: dict[str, Any] = {}
@@ -247,6 +266,14 @@ def test_endpoint_answers_each_persona_with_the_status_of_its_role(world, object
         f"{row.method.upper()} {url} as {persona}: {response.status_code} "
         f"{getattr(response, 'data', b'') if not hasattr(response, 'streaming_content') else ''}"
     )
+
+
+def _hand_over(o: Objects, user: Any) -> None:
+    """Make `user` the creator (or author) of every object the rows reach that records one."""
+    Job.objects.filter(pk=o.job).update(created_by=user)
+    DatasetVersion.objects.filter(pk=o.dataset).update(created_by=user)
+    ModelVersion.objects.filter(pk=o.model).update(created_by=user)
+    ReviewComment.objects.filter(pk=o.comment).update(author=user)
 
 
 def test_permission_table_covers_every_api_route() -> None:
