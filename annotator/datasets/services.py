@@ -55,6 +55,7 @@ from ml.formats import (
 )
 from ml.formats.coco import looks_like_coco
 from ml.formats.paths import resolve_in
+from ml.formats.model import RepairNote
 
 from .models import DatasetVersion, ExportFormat
 
@@ -122,6 +123,7 @@ def _read_coco_tree(root: Path, images_dir: Path | None) -> Dataset:
     labels: list[str] = []
     images: list[DatasetImage] = []
     warnings: list[str] = []
+    repairs: list[RepairNote] = []
     for json_path in files:
         display = json_path.relative_to(base).as_posix()
         dataset = read_coco(json_path, display_name=display)
@@ -138,7 +140,8 @@ def _read_coco_tree(root: Path, images_dir: Path | None) -> Dataset:
         labels += [label for label in dataset.labels if label not in labels]
         images += dataset.images
         warnings += dataset.warnings
-    return Dataset(labels=labels, images=images, warnings=warnings)
+        repairs += dataset.repairs
+    return Dataset(labels=labels, images=images, warnings=warnings, repairs=repairs)
 
 
 def dataset_read(fmt: str, path: Path, *, images_dir: Path | None, workdir: Path) -> tuple[Dataset, Path]:
