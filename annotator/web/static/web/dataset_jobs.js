@@ -9,6 +9,43 @@
 
   function show(text, kind) { status.textContent = text; status.className = kind || ""; }
 
+  // An import's report in words, with the objects it repaired and what it skipped listed below.
+  function showImport(result) {
+    const parts = [`${result.created_count} images`];
+    if (result.matched_count) parts.push(`${result.matched_count} already in the project`);
+    if ("annotation_count" in result) parts.push(`${result.annotation_count} objects`);
+    if (result.duplicates && result.duplicates.length) parts.push(`${result.duplicates.length} duplicates skipped`);
+    if (result.repaired_count) parts.push(`${result.repaired_count} objects repaired`);
+    show(`Imported: ${parts.join(", ")}.`, "ok");
+    const report = document.getElementById("dataset-report");
+    if (!report) return;
+    report.replaceChildren();
+    const lists = [
+      ["Repaired", result.repairs || [], result.repaired_count || 0, "import-repairs"],
+      ["Warnings", result.warnings || [], (result.warnings || []).length, "import-warnings"],
+    ];
+    for (const [title, lines, total, testid] of lists) {
+      if (!lines.length) continue;
+      const details = document.createElement("details");
+      details.dataset.testid = testid;
+      const summary = document.createElement("summary");
+      summary.textContent = `${title}: ${total}`;
+      const list = document.createElement("ul");
+      for (const line of lines) {
+        const item = document.createElement("li");
+        item.textContent = line;
+        list.append(item);
+      }
+      if (total > lines.length) {
+        const more = document.createElement("li");
+        more.textContent = `… and ${total - lines.length} more`;
+        list.append(more);
+      }
+      details.append(summary, list);
+      report.append(details);
+    }
+  }
+
   async function follow(job) {
     bar.hidden = false;
     for (;;) {
@@ -16,7 +53,8 @@
       job = await response.json();
       fill.style.width = job.percent + "%";
       if (job.state === "succeeded") {
-        show(form.dataset.done.replace("{result}", JSON.stringify(job.result)), "ok");
+        if (job.result && "created_count" in job.result) showImport(job.result);
+        else show(form.dataset.done.replace("{result}", JSON.stringify(job.result)), "ok");
         if (form.dataset.reload) setTimeout(() => window.location.reload(), 800);
         return;
       }
