@@ -1,13 +1,13 @@
 """Job handlers of the datasets app: imports and exports (thin: load, call a service, report)."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from django.core.files.storage import default_storage
 
 from annotator.core.errors import DomainError
+from annotator.core.files import temp_folder
 from annotator.jobs.models import Job, JobKind
 from annotator.jobs.registry import job_handler
 from annotator.jobs.services import JobContext
@@ -27,9 +27,11 @@ def run_import(job: Job, ctx: JobContext) -> dict[str, Any]:
     upload = params.get("upload")
     if upload:
         # Uploaded through the API: the file lives in storage, which may be on another machine.
+        # Names of folders on the worker's machine are for the command line, never for an upload.
+        options.pop("images_dir", None)
         try:
-            with tempfile.TemporaryDirectory(prefix="annotator-upload-") as folder:
-                path = upload_fetch(upload, Path(folder))
+            with temp_folder("upload") as folder:
+                path = upload_fetch(upload, folder)
                 return importer(job.project, path, options, ctx)
         finally:
             default_storage.delete(upload)

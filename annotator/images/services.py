@@ -1,23 +1,26 @@
 """Writes on images: adding files (single, many, zip, folder), the annotate queue, submission."""
 from __future__ import annotations
 
-import zipfile
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Callable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from annotator.core.errors import DomainError
+from annotator.core.files import domain_error, zip_open
 from annotator.core.locks import person_lock
 from annotator.projects.models import Project, QueueOrder
+from ml.formats.archive import SafeZip, ZipMember, iter_files
+from ml.formats.model import FormatError
 
 from .imaging import IMAGE_SUFFIXES, DecodedImage, image_decode
 from .models import Image, ImageStatus
@@ -49,8 +52,16 @@ def sources_from_uploads(files: Iterable) -> list[Source]:  # type: ignore[type-
         if upload.name.lower().endswith(".zip"):
             sources.extend(sources_from_zip(upload, name=upload.name))
         else:
+            _check_size(upload.name, upload.size)
             sources.append((upload.name, _reader(upload)))
     return sources
+
+
+def _check_size(name: str, size: int | None) -> None:
+    # An image is decoded from memory: one bigger than the limit is refused before it is read.
+    limit = settings.ANNOTATOR_MAX_IMAGE_BYTES
+    if size is not None and size > limit:
+        raise DomainError(f"{name}: {size:,} bytes is more than the limit of {limit:,} for one image file")
 
 
 def _reader(upload) -> Callable[[], bytes]:  # type: ignore[no-untyped-def]
@@ -62,35 +73,43 @@ def _reader(upload) -> Callable[[], bytes]:  # type: ignore[no-untyped-def]
 
 
 def sources_from_zip(file: IO[bytes], *, name: str) -> list[Source]:
-    """The image members of a zip; refuses the whole archive on path tricks or bomb-like sizes."""
-    try:
-        archive = zipfile.ZipFile(file)
-    except zipfile.BadZipFile:
-        raise DomainError(f"{name}: not a valid zip archive") from None
-    members = [info for info in archive.infolist() if not info.is_dir()]
-    if len(members) > settings.ANNOTATOR_MAX_ZIP_FILES:
-        raise DomainError(f"{name}: {len(members)} files is more than the limit of {settings.ANNOTATOR_MAX_ZIP_FILES}")
-    total = 0
+    """The image members of a zip, through the one archive reader (core.files.zip_open).
+
+    The whole archive is refused before any member is read on path tricks, links, too many
+    files, too many bytes, an image member over ANNOTATOR_MAX_IMAGE_MB or a bomb-like ratio; a
+    corrupt member (bad CRC) is a 400 naming it when it is read.
+    """
+    archive = zip_open(file, name=name, max_file_bytes=settings.ANNOTATOR_MAX_IMAGE_BYTES)
     sources: list[Source] = []
-    for info in members:
-        path = PurePosixPath(info.filename.replace("\\", "/"))
-        if path.is_absolute() or ".." in path.parts or info.filename.startswith(("/", "\\")) or ":" in path.parts[0]:
-            raise DomainError(f"{name}: refused, member {info.filename!r} points outside the archive")
-        total += info.file_size
-        if total > settings.ANNOTATOR_MAX_ZIP_BYTES:
-            raise DomainError(f"{name}: the archive unpacks to more than {settings.ANNOTATOR_MAX_ZIP_BYTES:,} bytes")
+    for member in archive.members:
+        path = member.path
         if path.name.startswith(".") or "__MACOSX" in path.parts:
             continue
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            sources.append((f"{name}/{info.filename}", lambda info=info: archive.read(info)))
+            sources.append((f"{name}/{path}", lambda member=member: _read_member(archive, member)))
     return sources
 
 
+def _read_member(archive: SafeZip, member: ZipMember) -> bytes:
+    try:
+        return archive.read(member)
+    except FormatError as exc:
+        raise domain_error(exc) from None
+
+
 def sources_from_folder(folder: Path) -> list[Source]:
+    """The image files under ``folder``; a link leading out of it is refused (path resolver)."""
     if not folder.is_dir():
-        raise DomainError(f"{folder}: no such folder")
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    return [(str(p.relative_to(folder)), p.read_bytes) for p in paths]
+        raise DomainError(f"{folder.name}: no such folder")
+    sources: list[Source] = []
+    try:
+        for path in iter_files(folder, *IMAGE_SUFFIXES):
+            name = path.relative_to(folder).as_posix()
+            _check_size(name, path.stat().st_size)
+            sources.append((name, path.read_bytes))
+    except FormatError as exc:
+        raise domain_error(exc) from None
+    return sources
 
 
 def images_add(
@@ -149,17 +168,57 @@ def image_store(*, project: Project, name: str, decoded: DecodedImage, written: 
         height=decoded.height,
         checksum=decoded.checksum,
     )
-    image.file.save(f"{decoded.checksum}{decoded.suffix}", ContentFile(decoded.content), save=False)
-    written.append(image.file.name)
-    image.thumbnail.save(f"{decoded.checksum}.jpg", ContentFile(decoded.thumbnail), save=False)
-    written.append(image.thumbnail.name)
+    image.file = _store_file(image, "file", f"{decoded.checksum}{decoded.suffix}", decoded.content, written)
+    image.thumbnail = _store_file(image, "thumbnail", f"{decoded.checksum}.jpg", decoded.thumbnail, written)
     image.save()
     return image
 
 
+def _store_file(image: Image, field_name: str, filename: str, content: bytes, written: list[str]) -> str:
+    """Store ``content`` under the name the field's ``upload_to`` gives (project + checksum).
+
+    The name is the same on every try, so a retry after a killed import takes over the file that
+    the dead attempt left (when it holds the same bytes; a torn write is replaced) instead of
+    storing a suffixed copy beside it.
+    """
+    field = Image._meta.get_field(field_name)
+    storage = field.storage  # type: ignore[attr-defined]
+    name = field.generate_filename(image, filename)  # type: ignore[attr-defined]
+    if storage.exists(name):
+        if _same_content(storage, name, content):
+            written.append(name)
+            return name
+        storage.delete(name)
+    stored = storage.save(name, ContentFile(content))
+    written.append(stored)
+    return stored
+
+
+def _same_content(storage, name: str, content: bytes) -> bool:  # type: ignore[no-untyped-def]
+    if storage.size(name) != len(content):
+        return False
+    digest = hashlib.sha256()
+    with storage.open(name, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest() == hashlib.sha256(content).digest()
+
+
 def files_delete(names: Iterable[str]) -> None:
+    """Remove stored files that no image references (after a rollback, or a deleted image).
+
+    Names are deterministic, so another request may have stored (and committed) the same file
+    meanwhile: that one is kept.
+    """
+    names = [name for name in names if name]
+    try:
+        referenced = set(Image.objects.filter(file__in=names).values_list("file", flat=True))
+        referenced |= set(Image.objects.filter(thumbnail__in=names).values_list("thumbnail", flat=True))
+    except DatabaseError:
+        referenced = set()  # the database is what failed: nothing of ours was committed
     for name in names:
-        default_storage.delete(name)
+        if name not in referenced:
+            default_storage.delete(name)
 
 
 def _queue_order(project: Project) -> list:  # type: ignore[type-arg]

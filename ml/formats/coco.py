@@ -73,11 +73,8 @@ def find_coco_images_dir(json_path: str | os.PathLike[str], file_names: Sequence
     if probe is None:
         return None
     for candidate in candidates:
-        try:
-            found = resolve_in(candidate, probe, file=path.name, entry="file_name").is_file()
-        except FormatError:
-            found = False  # read_coco refuses the name with the reason, whichever folder is tried
-        if found:
+        # Through the resolver: a link out of the folder is an error, whether its target exists or not.
+        if resolve_in(candidate, probe, file=path.name, entry="file_name").is_file():
             return candidate
     return None
 
