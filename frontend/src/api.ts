@@ -230,6 +230,15 @@ export interface MaskResult {
   area: number;
 }
 
+/** An intelligent-scissors answer: the edge-following path, and for a closed one the polygon to keep. */
+export interface ScissorsResult {
+  path: Point[];
+  /** The closed path as a valid polygon (edge-following outlines touch or cross themselves). */
+  geometry?: Geometry;
+  /** What making it valid changed, in plain words (null: nothing). */
+  repaired?: string | null;
+}
+
 export const api = {
   image: (id: number) => request<ImageInfo>("GET", `/api/images/${id}/`).then((r) => r.data),
   project: (id: number) => request<ProjectInfo>("GET", `/api/projects/${id}/`).then((r) => r.data),
@@ -259,8 +268,9 @@ export const api = {
         ? { points: [...foreground, ...background], labels: [...foreground.map(() => 1), ...background.map(() => 0)] }
         : {}),
     }).then((r) => r.data),
+  /** With `closed`, newer servers also answer the outline as a normalised polygon and what that changed. */
   scissors: (image: number, points: Point[], closed: boolean) =>
-    request<{ path: Point[] }>("POST", "/api/assist/scissors/", { image, points, closed }).then((r) => r.data.path),
+    request<ScissorsResult>("POST", "/api/assist/scissors/", { image, points, closed }).then((r) => r.data),
 };
 
 /** Review endpoints (annotator.review). */

@@ -37,7 +37,8 @@ def page(browser, live_server, request) -> Iterator[object]:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+    # A test may have closed the page (closing a tab); the screenshot is then of nothing.
+    if (request.node.rep_call.failed if hasattr(request.node, "rep_call") else False) and not page.is_closed():
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"))
     context.close()

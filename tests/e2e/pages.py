@@ -1,6 +1,7 @@
 """Page objects: what a person does on a page, in their words, so tests read as user stories."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from playwright.sync_api import Page, expect
@@ -39,6 +40,8 @@ Point = tuple[float, float]
 
 # The editor is idle and everything is on the server: no pending change, no request in flight.
 _SAVED = "() => { const e = window.__editor; return !!e && !e.autosave.dirty && e.autosave.state === 'saved'; }"
+# Everything the server accepts is on it; what it refused is held back in the editor.
+_HELD = "() => { const e = window.__editor; return !!e && !e.autosave.dirty && e.autosave.state === 'held'; }"
 
 
 @dataclass
@@ -150,6 +153,21 @@ class EditorPage:
             self.page.mouse.move(x, y, steps=5)
         self.page.mouse.up()
 
+    def cut_with_scissors(self, points: list[Point]) -> None:
+        """Intelligent scissors: click points around an object, Enter closes the outline."""
+        self.use_tool("scissors")
+        for point in points:
+            # From the second click on, each click asks the server for the path so far.
+            with self.page.expect_response(lambda r: "/api/assist/scissors/" in r.url) if point is not points[0] else nullcontext():
+                self.click(point, delay=20)
+            self.page.wait_for_timeout(30)
+        with self.page.expect_response(lambda r: "/api/assist/scissors/" in r.url and '"closed":true' in (r.request.post_data or "")):
+            self.page.keyboard.press("Enter")
+
+    def zoom_out(self, times: int = 1) -> None:
+        for _ in range(times):
+            self.page.get_by_test_id("btn-zoom-out").click()
+
     def box_to_mask(self, start: Point, end: Point) -> None:
         """Drag a box with the box → mask tool; the server's answer becomes a new object."""
         self.use_tool("boxmask")
@@ -170,6 +188,21 @@ class EditorPage:
     def submit(self) -> None:
         self.page.get_by_test_id("btn-submit").click()
 
+    def fix_held_object(self) -> None:
+        """"Fix it" on the status bar's notice about an object the server refused."""
+        self.held_notice.get_by_test_id("held-fix").click()
+
+    def delete_held_object(self) -> None:
+        self.held_notice.get_by_test_id("held-delete").click()
+
+    def restore_unsaved_edits(self) -> None:
+        self.restore_dialog.get_by_test_id("restore-edits").click()
+        expect(self.restore_dialog).to_have_count(0)
+
+    def discard_unsaved_edits(self) -> None:
+        self.restore_dialog.get_by_test_id("restore-discard").click()
+        expect(self.restore_dialog).to_have_count(0)
+
     # ------------------------------------------------------------------ state
 
     def wait_saved(self) -> None:
@@ -177,9 +210,37 @@ class EditorPage:
         self.page.wait_for_function(_SAVED)
         expect(self.save_state).to_have_attribute("data-state", "saved")
 
+    def wait_held(self) -> None:
+        """Wait until everything the server accepts is saved and the rest is held back."""
+        self.page.wait_for_function(_HELD)
+        expect(self.save_state).to_have_attribute("data-state", "held")
+
+    def wait_journaled(self) -> None:
+        """Wait until every change so far is in the browser's journal (IndexedDB)."""
+        self.page.evaluate("() => window.__editor.journal.idle()")
+
     @property
     def save_state(self):  # type: ignore[no-untyped-def]
         return self.page.get_by_test_id("save-state")
+
+    @property
+    def status_bar(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("status-bar")
+
+    @property
+    def status_message(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("status-message")
+
+    @property
+    def held_notice(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("held-notice")
+
+    @property
+    def restore_dialog(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("restore-dialog")
+
+    def row(self, uid: str):  # type: ignore[no-untyped-def]
+        return self.page.locator(f'[data-testid="instance-row"][data-uid="{uid}"]')
 
     @property
     def instance_rows(self):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@
 import type { Editor } from "../editor";
 import { isUnavailable } from "../editor";
 import { errorText } from "../api";
-import { newPolygons, type Point } from "../geometry";
+import { newPolygons, type Geometry, type Point } from "../geometry";
 import { AddAnnotation, setGeometry } from "../store";
 import type { Tool, ToolPointer } from "./types";
 
@@ -134,7 +134,7 @@ export function createScissorsTool(ed: Editor): Tool {
     const my = ++seq;
     try {
       const res = await ed.api.scissors(ed.image.id, pts, false);
-      if (my === seq) path = res;
+      if (my === seq) path = res.path;
     } catch (e) {
       if (isUnavailable(e)) {
         unavailable = true;
@@ -146,19 +146,25 @@ export function createScissorsTool(ed: Editor): Tool {
 
   const finish = async () => {
     if (pts.length < 3) return ed.ui.message("Click at least 3 points");
-    let ring: Point[] = pts;
+    let geometry: Geometry = newPolygons(pts);
+    let repaired: string | null = null;
     if (!unavailable) {
       try {
-        ring = await ed.api.scissors(ed.image.id, pts, true);
+        const res = await ed.api.scissors(ed.image.id, pts, true);
+        // The server's polygon is the path made valid (an edge that doubles back makes the raw
+        // path cross itself); older servers send only the path, which the save then repairs.
+        geometry = res.geometry ?? newPolygons(res.path);
+        repaired = res.repaired ?? null;
       } catch (e) {
         if (!isUnavailable(e)) return ed.ui.message(`Scissors failed: ${errorText(e)}`, "error");
         ed.ui.message("Scissors not available: used the clicked points as a polygon", "error");
       }
     }
-    if (ring.length > 3 && ring[0][0] === ring[ring.length - 1][0] && ring[0][1] === ring[ring.length - 1][1]) ring = ring.slice(0, -1);
-    const a = ed.newAnnotation(newPolygons(ring));
-    ed.execute(new AddAnnotation(a));
-    ed.select(a.uid);
+    const a = ed.newAnnotation(geometry);
+    if (ed.execute(new AddAnnotation(a))) {
+      ed.select(a.uid);
+      if (repaired) ed.ui.message(`Scissors outline repaired: ${repaired.replace(/\.$/, "").toLowerCase()}`);
+    }
     pts = [];
     path = null;
     ed.renderer.invalidate("interaction");
