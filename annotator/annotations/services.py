@@ -19,6 +19,7 @@ from annotator.core.errors import Conflict, DomainError, NotFound
 from annotator.images.models import Image, ImageStatus
 from ml.geometry import GeometryError, Repair, bbox_and_area, normalize_geometries, vertex_count
 
+from .attributes import attributes_clean, label_schema, z_order_clean
 from .models import Annotation, GeometryKind, Prediction, Revision, RevisionAction, Source
 from .selectors import annotation_to_dict
 
@@ -214,9 +215,7 @@ def _clean_one(
     if not isinstance(label, int) or isinstance(label, bool) or label not in label_ids:
         raise DomainError(f"{where}: label {label!r} is not a label of this project")
     bbox, area = bbox_and_area(geometry, width=image.width, height=image.height)
-    z_order = item.get("z_order", 0)
-    if not isinstance(z_order, int) or isinstance(z_order, bool):
-        raise DomainError(f"{where}: z_order must be an integer")
+    z_order = z_order_clean(item.get("z_order", 0), where=where)
     source = item.get("source", Source.MANUAL)
     if source not in _SOURCES:
         raise DomainError(f"{where}: source must be one of {', '.join(sorted(_SOURCES))}")
@@ -226,9 +225,7 @@ def _clean_one(
     ):
         raise DomainError(f"{where}: score must be a number between 0 and 1")
     score = float(score) if score is not None else None
-    attributes = item.get("attributes") or {}
-    if not isinstance(attributes, dict):
-        raise DomainError(f"{where}: attributes must be an object")
+    attributes = attributes_clean(item.get("attributes") or {}, schema=label_schema(image.project, label), where=where)
     prediction = item.get("prediction")
     if prediction is not None and (not isinstance(prediction, int) or isinstance(prediction, bool)):
         raise DomainError(f"{where}: prediction must be a prediction id")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class DomainError(Exception):
@@ -35,9 +36,38 @@ class Conflict(DomainError):
     status = 409
 
 
+class RequestTooLarge(DomainError):
+    status = 413
+
+    def __init__(self, limit: int):
+        super().__init__(
+            f"The request body is larger than the {_size(limit)} this server accepts.", extra={"limit_bytes": limit}
+        )
+
+
+class ServiceUnavailable(DomainError):
+    """A service the request needs (the job queue's broker) is down; the client may retry later."""
+
+    status = 503
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Imported here: rest_framework.views loads the parser classes, and core.parsers uses this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, DomainError):
         return Response({"detail": exc.detail, **exc.extra}, status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        # Form and multipart fields past DATA_UPLOAD_MAX_MEMORY_SIZE (JSON is capped in core.parsers).
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return exception_handler(RequestTooLarge(limit), context)
+    if isinstance(exc, SuspiciousOperation):
+        # Too many form fields or files, a malformed multipart body: the client's fault, a 400.
+        return Response({"detail": str(exc) or "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

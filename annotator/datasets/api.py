@@ -9,7 +9,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from annotator.core.access import Capability, check
 from annotator.core.api import load_project, validated
 from annotator.core.errors import DomainError, NotFound
+from annotator.core.parsers import JSONParser  # the API's: size, NUL and depth limits
 from annotator.jobs.api import JobSerializer
 from annotator.jobs.models import JobKind
 from annotator.jobs.services import job_start

@@ -1,6 +1,8 @@
 """REST endpoints for projects, labels and members."""
 from __future__ import annotations
 
+from typing import Any
+
 import markdown
 import nh3
 from drf_spectacular.utils import extend_schema
@@ -11,7 +13,8 @@ from rest_framework.views import APIView
 
 from annotator.core.access import Capability, effective_role
 from annotator.core.api import load_in_project, load_project, validated
-from annotator.core.errors import Forbidden
+from annotator.annotations.attributes import attribute_schema_clean
+from annotator.core.errors import DomainError, Forbidden
 
 from . import services
 from .models import Label, Membership, Project, QueueOrder, Role
@@ -27,8 +30,15 @@ class LabelSerializer(serializers.ModelSerializer):
         model = Label
         fields = ["id", "name", "color", "order", "attributes_schema"]
         read_only_fields = ["id"]
-        extra_kwargs = {"order": {"required": False}, "color": {"required": False}}
+        # The same bound on every database (PostgreSQL's integer column would refuse more; SQLite not).
+        extra_kwargs = {"order": {"required": False, "max_value": 1_000_000}, "color": {"required": False}}
         validators: list = []  # uniqueness is checked (with a clear message) by the service
+
+    def validate_attributes_schema(self, value: Any) -> dict[str, Any]:
+        try:
+            return attribute_schema_clean(value)
+        except DomainError as exc:
+            raise serializers.ValidationError(exc.detail) from None
 
 
 class ProjectSerializer(serializers.ModelSerializer):
