@@ -612,9 +612,12 @@ def normalize_geometries(
                 if note:
                     out[i] = limited
                     previous = repairs[i]
-                    changes = [*(previous["changes"] if previous else []), "simplified"]
-                    message = (previous["message"] + "; " if previous else "") + note
-                    repairs[i] = {"changes": changes, "message": message}
+                    if previous is None:
+                        repairs[i] = {"changes": ["simplified"], "message": f"{note[:1].upper()}{note[1:]}."}
+                    else:
+                        # "….": one sentence, the simplification appended
+                        message = f"{previous['message'].removesuffix('.')}; {note}."
+                        repairs[i] = {"changes": [*previous["changes"], "simplified"], "message": message}
     return out, repairs  # type: ignore[return-value]  # every slot was filled above
 
 

@@ -59,7 +59,8 @@ def _export(project: Project, tmp_path: Path, **options: Any) -> Path:
 
 
 def _by_name(dataset: Dataset) -> dict[str, Any]:
-    return {image.file_name: image for image in dataset.images}
+    # exports write flat names (sub/b.png → b.png): images are matched on the base name
+    return {Path(image.file_name).name: image for image in dataset.images}
 
 
 def _assert_same_objects(source: Dataset, exported: Dataset, *, min_iou: float = 0.99) -> None:
@@ -281,7 +282,7 @@ def test_export_filters_by_status_and_labels(project: Project, tmp_path: Path) -
     accepted = read_coco(_export(project, tmp_path / "one", format="coco") / "annotations" / "instances_default.json")
     assert [i.file_name for i in accepted.images] == ["a.png"]  # accepted only, by default
     everything = read_coco(_export(project, tmp_path / "two", format="coco", status="all", labels=["nut"]) / "annotations" / "instances_default.json")
-    assert sorted(i.file_name for i in everything.images) == ["a.png", "sub/b.png"]
+    assert sorted(i.file_name for i in everything.images) == ["a.png", "b.png"]  # flat names
     assert everything.labels == ["nut"]
     assert {inst.label for image in everything.images for inst in image.instances} == {"nut"}
     with pytest.raises(DomainError, match="no label 'bird'"):
@@ -300,7 +301,7 @@ def test_export_job_keeps_a_dataset_version_with_manifest_and_checksums(project:
     assert hashlib.sha256(data).hexdigest() == version.sha256 and len(data) == version.size
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = set(archive.namelist())
-        assert {"annotations/instances_default.json", "images/default/a.png", "images/default/sub/b.png", "manifest.json"} <= names
+        assert {"annotations/instances_default.json", "images/default/a.png", "images/default/b.png", "manifest.json"} <= names
         for entry in version.manifest["files"]:
             assert hashlib.sha256(archive.read(entry["path"])).hexdigest() == entry["sha256"]
         assert json.loads(archive.read("manifest.json"))["counts"] == version.manifest["counts"]
@@ -498,3 +499,37 @@ def test_datasets_and_import_pages(world, client, tmp_path: Path) -> None:
     client.force_login(world.users["manager"])
     assert b'id="dataset-form"' in client.get(f"/projects/{world.project.pk}/datasets/").content
     assert client.get(f"/projects/{world.project.pk}/import/").status_code == 200
+
+
+# --------------------------------------------------------------------------------------------
+# flat export names
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_exports_use_flat_unique_stable_names_and_keep_the_original_path(tmp_path: Path) -> None:
+    from annotator.images.services import images_add
+
+    project = ProjectFactory(name="nested")
+    sources = [
+        ("e2e.zip/photos/000000404249.png", lambda: png_bytes(40, 30, color=(10, 20, 30))),
+        ("e2e.zip/more/000000404249.png", lambda: png_bytes(40, 30, color=(40, 50, 60))),
+        ("e2e.zip/photos/street.png", lambda: png_bytes(40, 30, color=(70, 80, 90))),
+    ]
+    images = images_add(project=project, sources=sources).created
+    _accept_all(project)
+    twins = sorted(image.pk for image in images if "404249" in image.original_name)
+
+    voc = _export(project, tmp_path / "voc", format="voc", include_images=True)
+    xml = sorted(p.name for p in (voc / "Annotations").glob("*.xml"))  # what VOC readers glob
+    assert xml == sorted([f"000000404249_{twins[0]}.xml", f"000000404249_{twins[1]}.xml", "street.xml"])
+    assert sorted(p.name for p in (voc / "JPEGImages").iterdir()) == [name.replace(".xml", ".png") for name in xml]
+    assert not [p for p in (voc / "Annotations").rglob("*") if p.is_dir()]
+
+    coco = json.loads((_export(project, tmp_path / "coco", format="coco") / "annotations" / "instances_default.json").read_text())
+    names = {entry["file_name"]: entry.get("original_name") for entry in coco["images"]}
+    assert names["street.png"] == "e2e.zip/photos/street.png"
+    assert all("/" not in name for name in names)
+    # the same image keeps its name whichever images an export selects
+    subset = _export(project, tmp_path / "subset", format="voc", labels=None)
+    assert sorted(p.name for p in (subset / "Annotations").glob("*.xml")) == xml
