@@ -117,6 +117,8 @@ class SafeZip:
                 raise FormatError(self.name, f"{where}: encrypted members are not supported")
             if len(members) + 1 > max_files:
                 raise FormatError(self.name, f"more than {max_files} files in the archive")
+            if info.file_size > RATIO_EXEMPT_BYTES and info.file_size > max_ratio * max(info.compress_size, 1):
+                raise FormatError(self.name, f"{where}: compression ratio above {max_ratio} (zip bomb?)")
             if max_file_bytes is not None and info.file_size > max_file_bytes:
                 raise FormatError(
                     self.name, f"{where}: {info.file_size:,} bytes is more than the limit of {max_file_bytes:,} for one file"
@@ -124,8 +126,6 @@ class SafeZip:
             total += info.file_size
             if total > max_total_bytes:
                 raise FormatError(self.name, f"{where}: archive expands to more than {max_total_bytes} bytes")
-            if info.file_size > RATIO_EXEMPT_BYTES and info.file_size > max_ratio * max(info.compress_size, 1):
-                raise FormatError(self.name, f"{where}: compression ratio above {max_ratio} (zip bomb?)")
             members.append(ZipMember(name=info.filename, path=rel, size=info.file_size, info=info))
         # A file and a folder with the same name cannot both exist.
         folders = {str(parent).casefold() for member in members for parent in member.path.parents}
