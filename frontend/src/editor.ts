@@ -518,7 +518,7 @@ export class Editor implements RenderModel {
     if (this.opts.mode === "review") return;
     this.ui.message("Saving before submit…");
     const ok = await this.autosave.saveNow();
-    if (!ok) return this.ui.message(`Cannot submit: not saved (${this.autosave.state}${this.autosave.reason ? `: ${this.autosave.reason}` : ""})`, "error");
+    if (!ok) return this.ui.message(`Cannot submit: ${this.unsavedReason()}`, "error");
     try {
       await api.submit(this.image.id);
       this.emit("editor:submitted", { image: this.image.id });
@@ -532,6 +532,14 @@ export class Editor implements RenderModel {
     } catch (e) {
       this.ui.message(`Submit failed: ${errorText(e)}`, "error");
     }
+  }
+
+  /** Why not everything is on the server, in plain words (after a failed saveNow). */
+  unsavedReason(): string {
+    const held = this.autosave.heldBack();
+    if (held.length) return `${held.length === 1 ? "one object is" : `${held.length} objects are`} not saved (${held[0].reason}); fix or delete ${held.length === 1 ? "it" : "them"} first`;
+    const { state, reason } = this.autosave;
+    return `not saved (${state}${reason ? `: ${reason}` : ""})`;
   }
 
   /** Replaced in tests; leaving the page skips the unsaved-changes prompt only when saved. */

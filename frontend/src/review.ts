@@ -555,7 +555,7 @@ export class ReviewMode {
       ed.ui.message(msg, "error");
       return msg;
     };
-    if (!(await ed.saveNow())) return fail(`Your corrections are not saved (${ed.autosave.state}${ed.autosave.reason ? `: ${ed.autosave.reason}` : ""})`);
+    if (!(await ed.saveNow())) return fail(`Your corrections are not all saved: ${ed.unsavedReason()}`);
     try {
       const res = await reviewApi.decide(ed.image.id, {
         decision,

@@ -170,6 +170,24 @@ def test_an_object_the_server_refuses_is_held_back_while_the_others_save(page, w
     assert stored_uids(image) == {seeded} | drawn
 
 
+def test_a_held_back_object_is_saved_once_it_is_fixed(page, world, image):
+    editor = open_editor(page, image)
+    broken = {"type": "polygons", "polygons": [{"exterior": [[120, 20], [180, 20], [180, 80], [float("nan"), 50], [120, 80]], "holes": []}]}
+    uid = inject_object(page, broken, world.labels[0].pk)
+    editor.wait_held()
+    expect(editor.held_notice.get_by_test_id("held-reason")).to_contain_text("not all finite numbers")
+    assert not Annotation.objects.filter(image=image).exists()
+
+    editor.fix_held_object()
+    editor.drag_vertex((180, 80), (185, 85))
+    editor.wait_saved()
+
+    expect(editor.held_notice).to_be_hidden()
+    expect(editor.row(uid)).to_have_attribute("data-held", "false")
+    stored = Annotation.objects.get(uid=uid)
+    assert stored.polygons[0]["exterior"] == [[120, 20], [180, 20], [pytest.approx(185, abs=1), pytest.approx(85, abs=1)], [120, 80]]
+
+
 def test_a_long_error_never_pushes_the_view_controls_off_the_status_bar(page, world, image):
     page.set_viewport_size({"width": 1024, "height": 768})
     editor = open_editor(page, image)
