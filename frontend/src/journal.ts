@@ -44,13 +44,20 @@ function committed(tx: IDBTransaction): Promise<void> {
 export class Journal {
   private constructor(private readonly db: IDBDatabase) {}
 
-  /** null when this browser has no usable IndexedDB (private mode in some browsers): no journal then. */
-  static async open(factory: IDBFactory | undefined = globalThis.indexedDB): Promise<Journal | null> {
+  /**
+   * null when this browser has no usable IndexedDB (private mode in some browsers) or it does not
+   * answer within `timeoutMs`: the editor then works without a journal rather than not at all.
+   */
+  static async open(factory: IDBFactory | undefined = globalThis.indexedDB, timeoutMs = 3000): Promise<Journal | null> {
     if (!factory) return null;
     try {
       const req = factory.open(DB_NAME, 1);
       req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: "image" });
-      return new Journal(await done(req));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+      const db = await Promise.race([done(req), late]);
+      clearTimeout(timer);
+      return db ? new Journal(db) : null;
     } catch {
       return null;
     }
