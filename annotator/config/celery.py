@@ -23,6 +23,8 @@ def celery_settings(*, redis_url: str | None, data_dir: Path, queue_prefix: str)
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
         "CELERY_BEAT_SCHEDULE": {
             "reap-stale-jobs": {"task": "jobs.reap_stale", "schedule": 60.0},
+            # Files and temporary folders that a killed import left behind (older than a day).
+            "sweep-orphans": {"task": "core.sweep_orphans", "schedule": 3600.0},
         },
     }
     if redis_url:

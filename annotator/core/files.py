@@ -8,7 +8,6 @@ FormatError turned into the DomainError (a 400 naming the member) that the API r
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,15 +52,7 @@ def temp_folder(prefix: str) -> Iterator[Path]:
     """A fresh folder under the data dir's ``tmp/``, removed when the block ends (also on errors).
 
     A process killed inside the block leaves it behind; ``sweep_orphans`` removes it once it is
-    older than ``ANNOTATOR_SWEEP_AFTER_HOURS``, or sooner when the process that made it is gone.
+    older than ``ANNOTATOR_SWEEP_AFTER_HOURS``.
     """
-    with tempfile.TemporaryDirectory(prefix=f"{prefix}@{socket.gethostname()}@{os.getpid()}@", dir=tmp_root()) as folder:
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}-", dir=tmp_root()) as folder:
         yield Path(folder)
-
-
-def temp_owner(name: str) -> tuple[str, int] | None:
-    """(host, pid) of the process that made a :func:`temp_folder`, from its name; None for other names."""
-    parts = name.split("@")
-    if len(parts) != 4 or not parts[2].isdigit():
-        return None
-    return parts[1], int(parts[2])

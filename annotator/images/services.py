@@ -1,7 +1,6 @@
 """Writes on images: adding files (single, many, zip, folder), the annotate queue, submission."""
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,31 +176,19 @@ def image_store(*, project: Project, name: str, decoded: DecodedImage, written: 
 def _store_file(image: Image, field_name: str, filename: str, content: bytes, written: list[str]) -> str:
     """Store ``content`` under the name the field's ``upload_to`` gives (project + checksum).
 
-    The name is the same on every try, so a retry after a killed import takes over the file that
-    the dead attempt left (when it holds the same bytes; a torn write is replaced) instead of
-    storing a suffixed copy beside it.
+    The name is the same on every try, so a retry after a killed import replaces the file that
+    the dead attempt left (maybe a torn write) instead of storing a suffixed copy beside it. No row
+    can own it already: the project's unique (project, checksum) would have made this image a
+    duplicate. Rewriting also makes the file young again, so the sweeper leaves it alone.
     """
     field = Image._meta.get_field(field_name)
     storage = field.storage  # type: ignore[attr-defined]
     name = field.generate_filename(image, filename)  # type: ignore[attr-defined]
     if storage.exists(name):
-        if _same_content(storage, name, content):
-            written.append(name)
-            return name
         storage.delete(name)
     stored = storage.save(name, ContentFile(content))
     written.append(stored)
     return stored
-
-
-def _same_content(storage, name: str, content: bytes) -> bool:  # type: ignore[no-untyped-def]
-    if storage.size(name) != len(content):
-        return False
-    digest = hashlib.sha256()
-    with storage.open(name, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.digest() == hashlib.sha256(content).digest()
 
 
 def files_delete(names: Iterable[str]) -> None:
