@@ -53,6 +53,7 @@
       job = await response.json();
       fill.style.width = job.percent + "%";
       if (job.state === "succeeded") {
+        fill.style.width = "100%";
         if (job.result && "created_count" in job.result) showImport(job.result);
         else show(form.dataset.done.replace("{result}", JSON.stringify(job.result)), "ok");
         if (form.dataset.reload) setTimeout(() => window.location.reload(), 800);
