@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
 
@@ -25,3 +25,20 @@ def _share_cores_between_pool_processes(**_: object) -> None:
     cores = os.cpu_count() or 1
     concurrency = int(os.environ.get("WORKER_CONCURRENCY") or app.conf.worker_concurrency or cores)
     torch.set_num_threads(max(1, cores // concurrency))
+
+
+@worker_ready.connect
+def _start_worker_heartbeat(sender: object = None, **_: object) -> None:
+    """Sender: the worker's consumer, which knows the queues it listens to."""
+    from annotator.jobs.workers import start_heartbeat
+
+    task_consumer = getattr(sender, "task_consumer", None)
+    queues = ",".join(sorted(q.name for q in task_consumer.queues)) if task_consumer is not None else ""
+    start_heartbeat(queues=queues)
+
+
+@worker_shutdown.connect
+def _stop_worker_heartbeat(**_: object) -> None:
+    from annotator.jobs.workers import stop_heartbeat
+
+    stop_heartbeat()

@@ -133,6 +133,10 @@ ANNOTATOR_QUEUE_PREFIX = env_str("ANNOTATOR_QUEUE_PREFIX", "") or ""
 ANNOTATOR_JOB_MAX_ATTEMPTS = env_int("ANNOTATOR_JOB_MAX_ATTEMPTS", 3)
 # A running job whose heartbeat is older than this is considered orphaned by a dead worker.
 ANNOTATOR_JOB_STALE_SECONDS = env_int("ANNOTATOR_JOB_STALE_SECONDS", 600)
+# A queued job no worker took this long after its message was sent is sent again (lost messages).
+ANNOTATOR_JOB_RESEND_SECONDS = env_int("ANNOTATOR_JOB_RESEND_SECONDS", 900)
+# Workers refresh their heartbeat row this often; /readyz counts a worker alive for 3 periods.
+ANNOTATOR_WORKER_HEARTBEAT_SECONDS = env_int("ANNOTATOR_WORKER_HEARTBEAT_SECONDS", 30)
 globals().update(celery_settings(redis_url=REDIS_URL, data_dir=DATA_DIR, queue_prefix=ANNOTATOR_QUEUE_PREFIX))
 
 # ML
@@ -191,6 +195,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = _HTTPS
 SECURE_HSTS_PRELOAD = _HTTPS
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Probes call the container over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 CSRF_FAILURE_VIEW = "annotator.core.error_views.csrf_failure"
 
 LOGGING = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from annotator.core.health import healthz
+from annotator.core.health import healthz, readyz
 
 urlpatterns = [
     path("healthz", healthz),
+    path("readyz", readyz),
     path("api/", include("annotator.api_urls")),
     path("admin/", admin.site.urls),
     path("", include("annotator.web.urls")),

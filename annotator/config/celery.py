@@ -30,7 +30,8 @@ def celery_settings(*, redis_url: str | None, data_dir: Path, queue_prefix: str)
     if redis_url:
         settings["CELERY_BROKER_URL"] = redis_url
         # Unacknowledged messages of a worker that died are redelivered after this long.
-        settings["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": 3600}
+        # A broker that does not answer fails a publish in seconds (a 503), not after the OS's timeout.
+        settings["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": 3600, "socket_connect_timeout": 5}
     else:
         folder = data_dir / "broker"
         for sub in ("queue", "processed", "control"):

@@ -47,6 +47,8 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the job's message was last handed to the broker (None: run in-process by jobs.cli).
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -71,3 +73,15 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+
+class WorkerHeartbeat(models.Model):
+    """A running Celery worker, as last seen: each worker process refreshes its row while it runs."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="host:pid of the worker's main process")
+    queues = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} (seen {self.seen_at:%Y-%m-%d %H:%M:%S})"

@@ -10,11 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from kombu.exceptions import OperationalError
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from annotator.core.errors import DomainError
+from annotator.core.errors import DomainError, ServiceUnavailable
 from annotator.projects.models import Project
 
 from .models import FINISHED_STATES, Job, JobState
@@ -23,6 +24,13 @@ from .registry import handler_for, queue_name
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+# What publishing raises when the broker cannot be reached: kombu wraps the transport's
+# connection errors (Redis refused, timed out) in OperationalError; the filesystem broker raises OSError.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (OperationalError, OSError)
+
+
+class BrokerUnavailable(Exception):
+    """The job's message could not be handed to the broker."""
 
 
 class JobCancelled(Exception):
@@ -69,18 +77,44 @@ def job_start(
     """Create a job and enqueue it once the surrounding transaction commits.
 
     `enqueue=False` is for command-line tools that run the job in their own process (jobs.cli).
+    If the broker cannot be reached when the transaction commits, the job is marked failed and
+    ServiceUnavailable (a 503 for API callers) is raised from the commit: the job row exists by
+    then, and nothing would ever run it.
     """
     registered = handler_for(kind)
-    job = Job.objects.create(kind=kind, project=project, params=params, created_by=user, message="Waiting for a worker")
+    job = Job.objects.create(
+        kind=kind, project=project, params=params, created_by=user, message="Waiting for a worker",
+        sent_at=timezone.now() if enqueue else None,
+    )
     if enqueue:
-        transaction.on_commit(lambda: job_enqueue(job=job, queue=registered.queue))
+        transaction.on_commit(lambda: _job_send_new(job=job, queue=registered.queue))
     return job
 
 
+def _job_send_new(*, job: Job, queue: str) -> None:
+    try:
+        job_enqueue(job=job, queue=queue)
+    except BrokerUnavailable as exc:
+        reason = str(exc)
+        Job.objects.filter(pk=job.pk, state=JobState.QUEUED).update(
+            state=JobState.FAILED, finished_at=timezone.now(), message="Failed",
+            error=f"The job queue could not be reached, so the job never started ({reason}). Start it again later.",
+        )
+        raise ServiceUnavailable(
+            "The job queue is unavailable; the job was not started. Try again in a moment.",
+            extra={"reason": reason, "job": job.pk},
+        ) from exc
+
+
 def job_enqueue(*, job: Job, queue: str) -> None:
+    """Hand the job's message to the broker; BrokerUnavailable if it cannot be reached."""
     from .tasks import run_job
 
-    run_job.apply_async(args=[job.pk], queue=queue_name(queue))
+    try:
+        run_job.apply_async(args=[job.pk], queue=queue_name(queue))
+    except BROKER_ERRORS as exc:
+        log.error("job %s: could not reach the broker: %s", job.pk, exc)
+        raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
 @transaction.atomic
@@ -208,8 +242,14 @@ def _heartbeat(job_id: int, stop: threading.Event) -> None:
 
 
 def jobs_reap_stale() -> list[int]:
-    """Requeue (or fail, after too many attempts) running jobs whose worker stopped sending heartbeats."""
+    """Requeue (or fail, after too many attempts) running jobs whose worker stopped sending heartbeats.
+
+    Queued jobs whose message went to the broker longer than ANNOTATOR_JOB_RESEND_SECONDS ago
+    and that no worker has taken are sent again (a broker restarted without its data loses
+    them); a duplicate delivery is harmless, the claim lets one run. Returns the reaped ids.
+    """
     close_old_connections()
+    jobs_resend_queued()
     cutoff = timezone.now() - timedelta(seconds=settings.ANNOTATOR_JOB_STALE_SECONDS)
     reaped: list[int] = []
     for job_id in Job.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True):
@@ -224,8 +264,33 @@ def jobs_reap_stale() -> list[int]:
             else:
                 job.state = JobState.QUEUED
                 job.message = "Requeued: the worker running it stopped responding"
+                job.sent_at = timezone.now()
                 job.save()
                 queue = handler_for(job.kind).queue
-                transaction.on_commit(lambda job=job, queue=queue: job_enqueue(job=job, queue=queue))
+                transaction.on_commit(lambda job=job, queue=queue: _job_resend(job=job, queue=queue))
             reaped.append(job.pk)
     return reaped
+
+
+def jobs_resend_queued() -> list[int]:
+    """Send again the queued jobs no worker took within ANNOTATOR_JOB_RESEND_SECONDS of their last sending."""
+    cutoff = timezone.now() - timedelta(seconds=settings.ANNOTATOR_JOB_RESEND_SECONDS)
+    resent: list[int] = []
+    for job in Job.objects.filter(state=JobState.QUEUED, sent_at__lt=cutoff, cancel_requested=False):
+        # Only a job still queued and not sent meanwhile (by another reaper) is sent.
+        if Job.objects.filter(pk=job.pk, state=JobState.QUEUED, sent_at=job.sent_at).update(sent_at=timezone.now()):
+            if _job_resend(job=job, queue=handler_for(job.kind).queue):
+                resent.append(job.pk)
+    return resent
+
+
+def _job_resend(*, job: Job, queue: str) -> bool:
+    try:
+        job_enqueue(job=job, queue=queue)
+    except BrokerUnavailable:
+        # Left queued and due: the first reaper cycle after the broker is back sends it.
+        due = timezone.now() - timedelta(seconds=settings.ANNOTATOR_JOB_RESEND_SECONDS + 1)
+        Job.objects.filter(pk=job.pk, state=JobState.QUEUED).update(sent_at=due)
+        return False
+    log.warning("job %s: sent again (still queued since %s)", job.pk, job.sent_at)
+    return True

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,19 @@ def test_orphaned_job_is_requeued_by_the_reaper_and_finished(worker, tmp_path, s
     job = wait_for(job, lambda j: j.is_finished, 60, worker)
     assert job.state == JobState.SUCCEEDED
     assert job.attempts == 2
+
+
+def test_running_worker_is_seen_by_the_readiness_check(worker, client):
+    from annotator.jobs.models import WorkerHeartbeat
+
+    deadline = time.monotonic() + 30
+    while not WorkerHeartbeat.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    beat = WorkerHeartbeat.objects.get()
+    assert "default" in beat.queues and "ml" in beat.queues
+
+    workers = client.get("/readyz").json()["workers"]
+    assert workers["ok"] and workers["alive"] == 1 and workers["names"] == [beat.name]
+
+    worker.stop()  # a clean shutdown removes the row
+    assert not WorkerHeartbeat.objects.exists()
