@@ -57,12 +57,14 @@ class ObjectRepairSerializer(serializers.Serializer):
 class AnnotationSetOutSerializer(serializers.Serializer):
     image = serializers.IntegerField()
     version = serializers.IntegerField()
-    repaired = ObjectRepairSerializer(many=True, help_text="Objects whose geometry the server repaired (clipped, untangled…).")
+    repaired = ObjectRepairSerializer(
+        many=True, required=False, help_text="After a save: objects whose geometry the server repaired (clipped, untangled…).",
+    )
     annotations = AnnotationOutSerializer(many=True, required=False, help_text="Left out with `Prefer: return=minimal`.")
 
 
 class RevisionSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None)
+    author = serializers.CharField(source="author.username", default=None, allow_null=True)
 
     class Meta:
         model = Revision

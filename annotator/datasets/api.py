@@ -47,7 +47,7 @@ class ExportSerializer(serializers.Serializer):
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:

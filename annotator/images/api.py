@@ -22,8 +22,8 @@ from .selectors import images_of
 
 
 class ImageSerializer(serializers.ModelSerializer):
-    assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
-    reviewer = serializers.CharField(source="reviewer.username", default=None, read_only=True)
+    assignee = serializers.CharField(source="assignee.username", default=None, allow_null=True, read_only=True)
+    reviewer = serializers.CharField(source="reviewer.username", default=None, allow_null=True, read_only=True)
     file_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
 
@@ -39,6 +39,12 @@ class ImageSerializer(serializers.ModelSerializer):
 
     def get_thumbnail_url(self, image: Image) -> str:
         return f"/api/images/{image.pk}/thumbnail/"
+
+
+class ImageResultSerializer(serializers.Serializer):
+    """How the queue and the workflow actions answer: the image as it is now."""
+
+    image = ImageSerializer()
 
 
 class ImageUpdateSerializer(serializers.Serializer):
@@ -60,6 +66,8 @@ class UploadResultSerializer(serializers.Serializer):
 
 class ImageListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    # Declared on the view so that the schema documents the page (count, next, previous, results).
+    pagination_class = PageNumberPagination
 
     @extend_schema(
         parameters=[
@@ -67,7 +75,6 @@ class ImageListApi(APIView):
             OpenApiParameter("assignee", str, description="Username, or 'none'"),
             OpenApiParameter("reviewer", str),
             OpenApiParameter("search", str),
-            OpenApiParameter("page", int),
         ],
         responses=ImageSerializer(many=True),
     )
@@ -80,7 +87,7 @@ class ImageListApi(APIView):
             reviewer=request.query_params.get("reviewer"),
             search=request.query_params.get("search"),
         )
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(ImageSerializer(page, many=True).data)
 
@@ -131,7 +138,7 @@ class ImageFileApi(APIView):
 
 
 class QueueNextApi(APIView):
-    @extend_schema(request=None, responses={200: ImageSerializer, 204: None})
+    @extend_schema(request=None, responses={200: ImageResultSerializer, 204: None})
     def post(self, request: Request, pk: int) -> Response:
         project = load_project(request, pk, Capability.ANNOTATE)
         image = services.queue_next(project=project, user=request.user)
@@ -141,7 +148,7 @@ class QueueNextApi(APIView):
 
 
 class SubmitApi(APIView):
-    @extend_schema(request=None, responses=ImageSerializer)
+    @extend_schema(request=None, responses=ImageResultSerializer)
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.ANNOTATE)
         image = services.image_submit(image=image, user=request.user, is_manager=can(request.user, image.project, Capability.MANAGE))

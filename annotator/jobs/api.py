@@ -19,7 +19,7 @@ from .services import job_cancel
 
 
 class JobSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
     percent = serializers.IntegerField()
     result_url = serializers.SerializerMethodField()
 
@@ -48,8 +48,11 @@ def load_job(request: Request, pk: int, capability: Capability = Capability.VIEW
 
 
 class JobListApi(APIView):
+    # Declared on the view so that the schema documents the page (count, next, previous, results).
+    pagination_class = PageNumberPagination
+
     @extend_schema(
-        parameters=[OpenApiParameter("project", int), OpenApiParameter("state", str), OpenApiParameter("kind", str), OpenApiParameter("page", int)],
+        parameters=[OpenApiParameter("project", int), OpenApiParameter("state", str), OpenApiParameter("kind", str)],
         responses=JobSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
@@ -60,7 +63,7 @@ class JobListApi(APIView):
             request.user, project=int(project) if project else None,
             state=request.query_params.get("state"), kind=request.query_params.get("kind"),
         )
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(JobSerializer(page, many=True).data)
 
@@ -85,4 +88,5 @@ class JobResultApi(APIView):
         if not job.result_file:
             raise NotFound("This job has no result file.")
         name = job.result_file.name.rsplit("/", 1)[-1]
-        return FileResponse(job.result_file.open("rb"), as_attachment=True, filename=name)
+        # The type the schema documents, whatever the file's name suggests: the name is in Content-Disposition.
+        return FileResponse(job.result_file.open("rb"), as_attachment=True, filename=name, content_type="application/octet-stream")

@@ -86,8 +86,8 @@ class SamApi(APIView):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
-    prediction_count = serializers.IntegerField(read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
+    prediction_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = ModelVersion

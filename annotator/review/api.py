@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from annotator.core.access import Capability, can
 from annotator.core.api import load_image, load_in_project, load_project, validated
 from annotator.core.errors import DomainError
-from annotator.images.api import ImageSerializer
+from annotator.images.api import ImageResultSerializer, ImageSerializer
 
 from . import services
 from .models import ReviewComment, Verdict
@@ -45,6 +45,24 @@ class CommentPatchSerializer(serializers.Serializer):
     resolved = serializers.BooleanField()
 
 
+class CommentSerializer(serializers.Serializer):
+    """A comment as selectors.comment_to_dict gives it."""
+
+    id = serializers.IntegerField()
+    image = serializers.IntegerField()
+    decision = serializers.IntegerField(allow_null=True, help_text="The review decision it came with, if any.")
+    author = serializers.CharField(allow_null=True)
+    text = serializers.CharField()
+    uid = serializers.UUIDField(allow_null=True, help_text="The object it is pinned to.")
+    x = serializers.FloatField(allow_null=True)
+    y = serializers.FloatField(allow_null=True)
+    version = serializers.IntegerField(help_text="The image version it was made on.")
+    resolved = serializers.BooleanField()
+    resolved_by = serializers.CharField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
 def _min_score(request: Request) -> float:
     try:
         return float(request.query_params.get("min_score", 0) or 0)
@@ -53,7 +71,7 @@ def _min_score(request: Request) -> float:
 
 
 class ReviewNextApi(APIView):
-    @extend_schema(request=None, responses={200: ImageSerializer, 204: None})
+    @extend_schema(request=None, responses={200: ImageResultSerializer, 204: None})
     def post(self, request: Request, pk: int) -> Response:
         project = load_project(request, pk, Capability.REVIEW)
         image = services.review_next(project=project, user=request.user)
@@ -90,14 +108,14 @@ class ReviewApi(APIView):
 
 
 class ReviewTakeApi(APIView):
-    @extend_schema(request=None, responses=ImageSerializer)
+    @extend_schema(request=None, responses=ImageResultSerializer)
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.REVIEW)
         return Response({"image": ImageSerializer(services.review_take(image=image, user=request.user)).data})
 
 
 class ReviewReleaseApi(APIView):
-    @extend_schema(request=None, responses=ImageSerializer)
+    @extend_schema(request=None, responses=ImageResultSerializer)
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.REVIEW)
         image = services.review_release(image=image, user=request.user, is_manager=can(request.user, image.project, Capability.MANAGE))
@@ -105,12 +123,12 @@ class ReviewReleaseApi(APIView):
 
 
 class CommentListApi(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=CommentSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk)
         return Response([comment_to_dict(c) for c in comments_of(image)])
 
-    @extend_schema(request=CommentInSerializer, responses={201: dict})
+    @extend_schema(request=CommentInSerializer, responses={201: CommentSerializer})
     def post(self, request: Request, pk: int) -> Response:
         # Any member may comment: reviewers pin remarks, annotators answer them.
         image = load_image(request, pk)
@@ -120,7 +138,7 @@ class CommentListApi(APIView):
 
 
 class CommentDetailApi(APIView):
-    @extend_schema(request=CommentPatchSerializer, responses=dict)
+    @extend_schema(request=CommentPatchSerializer, responses=CommentSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         comment = load_comment(request, pk)
         data = validated(CommentPatchSerializer, request.data)
