@@ -12,6 +12,9 @@ A label's ``attributes_schema`` maps attribute names to specs::
 
 Types are boolean, integer, number and string; ``choices`` lists the allowed values, ``min`` and
 ``max`` bound numbers, ``max_length`` strings. A declared attribute may be null (not set).
+``"multiple": true`` (with ``choices``) makes the value a list of distinct choices (several of);
+``default`` is the value a new object starts with; ``"required": true`` means an object cannot be
+submitted while it has no value (null, "" or [] count as none; see ``attributes_missing``).
 Attributes the schema does not declare (flags brought in by imports: ``iscrowd``, ``truncated``)
 are kept, within the general limits below.
 """
@@ -38,7 +41,7 @@ MAX_CHOICES = 500
 _INT_LIMIT = 2**63
 
 TYPES = ("boolean", "integer", "number", "string")
-_SPEC_KEYS = {"type", "choices", "min", "max", "max_length"}
+_SPEC_KEYS = {"type", "choices", "min", "max", "max_length", "multiple", "default", "required"}
 
 
 def z_order_clean(value: Any, *, where: str) -> int:
@@ -84,6 +87,17 @@ def _finite_number(value: int | float) -> bool:
 
 
 def _value_problem(value: Any, spec: dict[str, Any]) -> str | None:
+    if spec.get("multiple"):
+        if not isinstance(value, list):
+            return "must be a list of choices"
+        if len(set(map(repr, value))) != len(value):
+            return "lists a choice twice"
+        single = {key: v for key, v in spec.items() if key != "multiple"}
+        for item in value:
+            reason = _value_problem(item, single)
+            if reason:
+                return f"has {item!r}, which {reason}"
+        return None
     kind = spec["type"]
     if kind == "boolean":
         if not isinstance(value, bool):
@@ -143,6 +157,14 @@ def attribute_schema_clean(schema: Any) -> dict[str, Any]:
             for choice in choices:
                 if choice is None or _value_problem(choice, bare):
                     raise DomainError(f"{where}: choice {choice!r} is not a {spec['type']}")
+        if "multiple" in spec and (not isinstance(spec["multiple"], bool) or (spec["multiple"] and "choices" not in spec)):
+            raise DomainError(f"{where}: multiple is true or false, and needs choices")
+        if "required" in spec and not isinstance(spec["required"], bool):
+            raise DomainError(f"{where}: required is true or false")
+        if spec.get("default") is not None:
+            reason = _value_problem(spec["default"], {key: v for key, v in spec.items() if key != "default"})
+            if reason:
+                raise DomainError(f"{where}: the default {reason}")
     if len(orjson.dumps(schema)) > MAX_BYTES * 4:
         raise DomainError(f"attributes_schema takes more than {MAX_BYTES * 4 // 1024} KB")
     return schema
@@ -159,3 +181,86 @@ def label_schema(project: Any, label_id: int) -> dict[str, Any]:
         }
         project._attribute_schemas = cache
     return cache.get(label_id, {})
+
+
+def _declared(schema: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(schema, dict):
+        return {}
+    return {name: spec for name, spec in schema.items() if isinstance(spec, dict) and spec.get("type") in TYPES}
+
+
+def attribute_defaults(schema: Any) -> dict[str, Any]:
+    """The attributes a new object of this label starts with (the schema's defaults)."""
+    return {name: spec["default"] for name, spec in _declared(schema).items() if spec.get("default") is not None}
+
+
+def attributes_missing(attributes: Any, schema: Any) -> list[str]:
+    """The required attributes of the schema that have no value (missing, null, "" or [])."""
+    values = attributes if isinstance(attributes, dict) else {}
+    return [
+        name for name, spec in _declared(schema).items()
+        if spec.get("required") and values.get(name) in (None, "", [])
+    ]
+
+
+_TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off", ""}
+
+
+def _coerce(value: Any, spec: dict[str, Any]) -> Any:
+    """`value` (as another tool wrote it: often text) turned into the schema's type where it reads as one."""
+    if spec.get("multiple"):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    pass
+            if isinstance(value, str):
+                value = [part.strip() for part in text.split(",") if part.strip()] if text else []
+        if not isinstance(value, list):
+            value = [value]
+        single = {key: v for key, v in spec.items() if key != "multiple"}
+        return [_coerce(item, single) for item in value]
+    kind = spec["type"]
+    if kind == "boolean":
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value in (0, 1):
+            return bool(value)
+    elif kind in ("integer", "number") and isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return value
+        if kind == "integer" and number.is_integer():
+            return int(number)
+        return number if kind == "number" else value
+    elif kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    elif kind == "string" and isinstance(value, (bool, int, float)):
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        return text
+    return value
+
+
+def attributes_coerce(attributes: dict[str, Any], schema: Any) -> tuple[dict[str, Any], list[str]]:
+    """Imported attributes made to fit the label's schema: values converted to its types ("true" → true,
+    "3" → 3, "a,b" → ["a", "b"]); a value that still does not fit is left out and named in the warnings,
+    so that one odd value does not stop an import. Undeclared attributes are kept as they are.
+    """
+    declared = _declared(schema)
+    out: dict[str, Any] = {}
+    warnings: list[str] = []
+    for name, value in attributes.items():
+        spec = declared.get(name)
+        if spec is None or value is None:
+            out[name] = value
+            continue
+        converted = _coerce(value, spec)
+        reason = _value_problem(converted, spec)
+        if reason:
+            warnings.append(f"attribute {name!r} {reason} (got {value!r}); left out")
+            continue
+        out[name] = converted
+    return out, warnings

@@ -262,12 +262,37 @@ def image_submit(*, image: Image, user: AbstractBaseUser, is_manager: bool) -> I
         raise DomainError(f"The image is {image.get_status_display().lower()}; only work in progress can be submitted.", status=409)
     if image.assignee_id != user.pk and not is_manager:
         raise DomainError("This image is assigned to someone else.", status=403)
+    _check_required_attributes(image)
     if image.assignee_id is None:
         image.assignee = user
     image.status = ImageStatus.SUBMITTED
     image.submitted_at = timezone.now()
     image.save()
     return image
+
+
+def _check_required_attributes(image: Image) -> None:
+    """Submitting needs every required attribute set (label schemas); the error names the objects."""
+    from annotator.annotations.attributes import attributes_missing
+    from annotator.annotations.models import Annotation
+
+    schemas = dict(image.project.labels.values_list("pk", "attributes_schema"))
+    if not any(isinstance(s, dict) and any(isinstance(v, dict) and v.get("required") for v in s.values()) for s in schemas.values()):
+        return
+    missing = []
+    rows = Annotation.objects.filter(image=image).order_by("z_order", "id").values_list("uid", "label_id", "label__name", "attributes")
+    for uid, label_id, label_name, attributes in rows:
+        names = attributes_missing(attributes, schemas.get(label_id))
+        if names:
+            missing.append({"uid": str(uid), "label": label_name, "missing": names})
+    if missing:
+        first = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DomainError(
+            f"{len(missing)} object{'s' if len(missing) > 1 else ''} {'lack' if len(missing) > 1 else 'lacks'} required "
+            f"attributes: a {first['label']} has no {', '.join(first['missing'])}{more}.",
+            extra={"objects": missing},
+        )
 
 
 @transaction.atomic
