@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
-import ijson
+import ijson  # type: ignore[import-untyped]
 
 from ml.formats.model import FormatError
 from ml.formats.paths import clean_path
@@ -151,10 +151,10 @@ class SafeZip:
             # zipfile checks the CRC at the end of each member ("Bad CRC-32 for file ...").
             raise FormatError(self.name, f"member {member.name!r}: corrupt data ({exc})") from None
 
-    def open(self, member: ZipMember) -> BinaryIO:
+    def open(self, member: ZipMember) -> IO[bytes]:
         """The member as a stream; it stops at the checked size, corrupt data raises FormatError."""
         with self._reading(member):
-            return _MemberStream(self, member, self._zip.open(member.info))  # type: ignore[return-value]
+            return cast(IO[bytes], _MemberStream(self, member, self._zip.open(member.info)))
 
     def read(self, member: ZipMember) -> bytes:
         """The whole member: only for members whose checked size the caller accepts in memory."""
@@ -198,7 +198,7 @@ class SafeZip:
 class _MemberStream(io.RawIOBase):
     """A member being read: zipfile's stream with its errors named after the member."""
 
-    def __init__(self, archive: SafeZip, member: ZipMember, raw: BinaryIO) -> None:
+    def __init__(self, archive: SafeZip, member: ZipMember, raw: IO[bytes]) -> None:
         super().__init__()
         self._archive, self._member, self._raw = archive, member, raw
 

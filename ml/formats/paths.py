@@ -112,9 +112,4 @@ def safe_relative_path(name: object) -> str | None:
         return None
 
 
-def relative_to_root(root: str | Path, path: str | Path) -> PurePosixPath:
-    """``path`` (a folder or file inside ``root``) relative to ``root``, for use as ``base``."""
-    return PurePosixPath(Path(path).resolve().relative_to(Path(root).resolve()).as_posix())
-
-
-__all__ = ["clean_path", "relative_to_root", "resolve_in", "safe_relative_path"]
+__all__ = ["clean_path", "resolve_in", "safe_relative_path"]
