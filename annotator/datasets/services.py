@@ -53,8 +53,8 @@ from ml.formats import (
     write_voc,
 )
 from ml.formats.coco import looks_like_coco
-from ml.formats.paths import resolve_in
 from ml.formats.model import RepairNote
+from ml.formats.paths import resolve_in
 
 from .models import DatasetVersion, ExportFormat
 

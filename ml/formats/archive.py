@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO, cast
 
-import ijson  # type: ignore[import-untyped]
+import ijson
 
 from ml.formats.model import FormatError
 from ml.formats.paths import clean_path

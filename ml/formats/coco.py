@@ -13,9 +13,8 @@ from typing import IO, Any
 
 from ml import geometry as geo
 from ml.formats.archive import json_top_level
-from ml.formats.paths import clean_path, resolve_in, safe_relative_path  # noqa: F401 - re-exported
 from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError, RepairNote, normalized_geometry
-
+from ml.formats.paths import clean_path, resolve_in
 
 # --------------------------------------------------------------------------------------------
 # Reading

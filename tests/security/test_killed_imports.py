@@ -22,13 +22,13 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.db import connection
 
 from annotator.core.sweep import orphans_sweep
 from annotator.datasets.services import ImportOptions, dataset_import
 from annotator.images.models import Image
 from annotator.jobs.models import Job, JobKind, JobState
 from tests.factories import ProjectFactory, png_bytes
+from tests.integration.conftest import _database_url  # the test database, for another process
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = 12
@@ -49,14 +49,6 @@ def progress(done, total, message):
 dataset_import(project=Project.objects.get(pk=int(sys.argv[1])), fmt="coco", path=Path(sys.argv[2]),
                options=ImportOptions(), user=None, progress=progress)
 """
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _coco_dataset(folder: Path) -> Path:
