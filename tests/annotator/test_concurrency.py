@@ -87,7 +87,7 @@ def test_restoring_version_zero_empties_the_image_as_a_new_revision(world, image
     _put(client, image.pk, [_obj(world.labels[0].pk, 10)], version=0)
     response = client.post(f"/api/images/{image.pk}/revisions/0/restore/", {"version": 1}, format="json")
     assert response.status_code == 200
-    assert response.data == {"image": image.pk, "version": 2, "annotations": []}
+    assert response.data == {"image": image.pk, "version": 2, "repaired": [], "annotations": []}
     assert Revision.objects.filter(image=image).count() == 2
 
 
