@@ -30,6 +30,8 @@ urlpatterns = [
     path("images/<int:pk>/submit/", images.SubmitApi.as_view()),
     path("images/<int:pk>/annotations/", annotations.AnnotationSetApi.as_view()),
     path("images/<int:pk>/revisions/", annotations.RevisionListApi.as_view()),
+    path("images/<int:pk>/access/", images.ImageAccessApi.as_view()),
+    path("images/<int:pk>/neighbours/", images.ImageNeighboursApi.as_view()),
     path("images/<int:pk>/revisions/<int:version>/", annotations.RevisionDetailApi.as_view()),
     path("images/<int:pk>/revisions/<int:version>/restore/", annotations.RevisionRestoreApi.as_view()),
     path("images/<int:pk>/predictions/", annotations.PredictionListApi.as_view()),

@@ -18,7 +18,7 @@ from annotator.core.errors import DomainError
 
 from . import services
 from .models import Image, ImageStatus
-from .selectors import images_of
+from .selectors import ImageFilters, edit_access, image_neighbours, images_of
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -153,3 +153,43 @@ class SubmitApi(APIView):
         image = load_image(request, pk, Capability.ANNOTATE)
         image = services.image_submit(image=image, user=request.user, is_manager=can(request.user, image.project, Capability.MANAGE))
         return Response({"image": ImageSerializer(image).data})
+
+
+class EditAccessSerializer(serializers.Serializer):
+    can_edit = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True, help_text="Why the caller may not edit the image now (null when they may).")
+    hint = serializers.CharField(allow_null=True, help_text="What to do about it, in plain words.")
+
+
+class ImageAccessApi(APIView):
+    """Whether the caller may change this image's annotations now; the editor opens read-only when not."""
+
+    @extend_schema(responses=EditAccessSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        access = edit_access(request.user, load_image(request, pk))
+        return Response(access._asdict())
+
+
+class NeighboursSerializer(serializers.Serializer):
+    previous = serializers.IntegerField(allow_null=True)
+    next = serializers.IntegerField(allow_null=True)
+    position = serializers.IntegerField(allow_null=True, help_text="1-based; null when the image is not in the filtered list.")
+    count = serializers.IntegerField()
+
+
+class ImageNeighboursApi(APIView):
+    """The previous and next image in the project's image list under the given filters (as the list orders it)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="Comma-separated statuses"),
+            OpenApiParameter("assignee", str, description="Username, or 'none'"),
+            OpenApiParameter("search", str, description="Part of the file name"),
+        ],
+        responses=NeighboursSerializer,
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk)
+        params = request.query_params
+        filters: ImageFilters = {"status": params.get("status", ""), "assignee": params.get("assignee", ""), "q": params.get("search", "")}
+        return Response(image_neighbours(image.project, image, filters))

@@ -1,5 +1,7 @@
-"""Reads on images: filtered listings and who may edit an image right now."""
+"""Reads on images: filtered listings, neighbours in a listing, and who may edit an image right now."""
 from __future__ import annotations
+
+from typing import NamedTuple, TypedDict
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
@@ -40,3 +42,68 @@ def edit_denied_reason(user: AbstractBaseUser, image: Image) -> str | None:
             return None
         return "This image is being reviewed by someone else."
     return f"The image is {image.get_status_display().lower()}; your role cannot change it now."
+
+
+class EditAccess(NamedTuple):
+    """Whether a person may edit an image now; if not, why (`reason`) and what to do about it (`hint`)."""
+
+    can_edit: bool
+    reason: str | None
+    hint: str | None
+
+
+def edit_access(user: AbstractBaseUser, image: Image) -> EditAccess:
+    """edit_denied_reason with a hint in plain words for the read-only editor."""
+    reason = edit_denied_reason(user, image)
+    if reason is None:
+        return EditAccess(True, None, None)
+    project = image.project
+    annotator = can(user, project, Capability.ANNOTATE)
+    reviewer = can(user, project, Capability.REVIEW)
+    if annotator and image.status in EDITABLE_BY_ANNOTATOR:
+        hint = "Ask a manager to reassign it to you, or take the next image from your queue."
+    elif image.status == ImageStatus.IN_REVIEW and reviewer:
+        hint = "Wait for their decision, or ask a manager to give it back to the review queue."
+    elif image.status == ImageStatus.ACCEPTED:
+        hint = "Accepted images are training data: ask a manager to reopen it if something needs fixing."
+    elif image.status in (ImageStatus.SUBMITTED, ImageStatus.IN_REVIEW) and annotator:
+        hint = "It is waiting for review; if a reviewer rejects it, it comes back to you with their comments."
+    elif reviewer and not annotator:
+        hint = "Reviewers correct images in review: open it from the review queue once it is submitted."
+    else:
+        hint = "Ask a manager if it needs changing."
+    return EditAccess(False, reason, hint)
+
+
+class ImageFilters(TypedDict, total=False):
+    """The image list's filters (the same names as its query parameters)."""
+
+    status: str
+    assignee: str
+    q: str
+
+
+class Neighbours(TypedDict):
+    previous: int | None
+    next: int | None
+    position: int | None
+    count: int
+
+
+def image_neighbours(project: Project, image: Image, filters: ImageFilters) -> Neighbours:
+    """The images before and after `image` in the project's image list filtered by `filters` (list order).
+
+    `position` (1-based) is None when the image itself is not in the filtered list; its neighbours
+    are then those it would sit between.
+    """
+    qs = images_of(project, status=filters.get("status") or None, assignee=filters.get("assignee") or None,
+                   search=filters.get("q") or None)
+    previous = qs.filter(id__lt=image.pk).order_by("-id").values_list("id", flat=True).first()
+    following = qs.filter(id__gt=image.pk).values_list("id", flat=True).first()
+    inside = qs.filter(id=image.pk).exists()
+    return {
+        "previous": previous,
+        "next": following,
+        "position": qs.filter(id__lte=image.pk).count() if inside else None,
+        "count": qs.count(),
+    }

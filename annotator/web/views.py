@@ -7,12 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from annotator.core.access import Capability, can, effective_role
 from annotator.core.errors import DomainError
 from annotator.images.models import Image, ImageStatus
-from annotator.images.selectors import images_of
+from annotator.images.selectors import EditAccess, ImageFilters, edit_access, image_neighbours, images_of
 from annotator.images.services import queue_next as queue_next_service
 from annotator.jobs.selectors import jobs_visible_to
 from annotator.projects import services as project_services
@@ -181,18 +183,40 @@ def project_members(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "web/members.html", _context(request, project, form=form, members=members))
 
 
+_FILTER_KEYS = ("status", "assignee", "q")
+
+
+def _filters_key(project: Project) -> str:
+    return f"image-filters:{project.pk}"
+
+
+def saved_filters(request: HttpRequest, project: Project) -> ImageFilters:
+    """The image list's filters as this person last set them for the project (kept in the session)."""
+    saved = request.session.get(_filters_key(project)) or {}
+    return {key: str(saved[key]) for key in _FILTER_KEYS if saved.get(key)}  # type: ignore[return-value]
+
+
 @login_required
 def image_list(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
+    if any(key in request.GET for key in _FILTER_KEYS):
+        # The list remembers its filters: the editor's previous / next follow them, and coming back
+        # to the list (from the menu, after the editor) shows the same selection.
+        request.session[_filters_key(project)] = {key: request.GET.get(key, "")[:200] for key in _FILTER_KEYS}
+    elif "page" not in request.GET:
+        saved = saved_filters(request, project)
+        if saved:
+            return redirect(f"{reverse('image-list', args=[pk])}?{urlencode(saved)}")
     status = request.GET.get("status") or None
     assignee = request.GET.get("assignee") or None
     qs = images_of(project, status=status, assignee=assignee, search=request.GET.get("q") or None)
     page = Paginator(qs, 60).get_page(request.GET.get("page"))
+    query = urlencode({key: request.GET.get(key, "") for key in _FILTER_KEYS})
     return render(
         request,
         "web/image_list.html",
         _context(request, project, page=page, status=status or "", assignee=assignee or "", q=request.GET.get("q", ""),
-                 statuses=ImageStatus.choices, members=project.memberships.select_related("user")),
+                 query=query, statuses=ImageStatus.choices, members=project.memberships.select_related("user")),
     )
 
 
@@ -220,4 +244,15 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
     mode = "review" if request.GET.get("mode") == "review" or image.status == ImageStatus.IN_REVIEW else "annotate"
     # With a SAM checkpoint configured, the box tool prompts SAM instead of GrabCut.
     sam = bool(settings.ANNOTATOR_SAM_CHECKPOINT)
-    return render(request, "web/editor.html", _context(request, project, image=image, mode=mode, sam=sam))
+    access = edit_access(request.user, image)
+    if not access.can_edit and mode == "review" and image.status == ImageStatus.SUBMITTED and can(request.user, project, Capability.REVIEW):
+        # The review editor takes a submitted image first; if that fails it turns read-only itself.
+        access = EditAccess(True, None, None)
+    filters = saved_filters(request, project)
+    neighbours = image_neighbours(project, image, filters)
+    return render(
+        request,
+        "web/editor.html",
+        _context(request, project, image=image, mode=mode, sam=sam, access=access, neighbours=neighbours,
+                 list_filters=", ".join(f"{key}: {value}" for key, value in filters.items())),
+    )
