@@ -32,7 +32,7 @@ from annotator.annotations.models import Annotation, GeometryKind, Prediction, R
 from annotator.annotations.services import annotations_replace
 from annotator.core.errors import DomainError
 from annotator.core.files import domain_error, temp_folder, tmp_root, zip_open
-from annotator.images.imaging import image_decode
+from annotator.images.imaging import image_decode, image_size_check
 from annotator.images.models import Image, ImageStatus
 from annotator.images.services import files_delete, image_store
 from annotator.projects.models import Label, Project
@@ -219,6 +219,8 @@ def _check_images(project: Project, dataset: Dataset, progress: Progress | None,
     for index, image in enumerate(dataset.images):
         name = image.file_name
         try:
+            if image.path is not None:
+                image_size_check(name, image.path.stat().st_size)
             data = image.read_bytes()
         except OSError as exc:
             raise DomainError(f"{name}: cannot read the image file ({exc.strerror})") from None

@@ -29,6 +29,13 @@ class DecodedImage:
     thumbnail: bytes
 
 
+def image_size_check(name: str, size: int | None) -> None:
+    """Refuse an image file over ANNOTATOR_MAX_IMAGE_MB before it is read: decoding needs it in memory."""
+    limit = settings.ANNOTATOR_MAX_IMAGE_BYTES
+    if size is not None and size > limit:
+        raise DomainError(f"{name}: {size:,} bytes is more than the limit of {limit:,} for one image file")
+
+
 def image_decode(data: bytes, *, name: str) -> DecodedImage:
     """Check that `data` is a usable image and return what to store; DomainError naming the file otherwise."""
     max_pixels = settings.ANNOTATOR_MAX_IMAGE_PIXELS

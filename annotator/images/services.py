@@ -21,7 +21,7 @@ from annotator.projects.models import Project, QueueOrder
 from ml.formats.archive import SafeZip, ZipMember, iter_files
 from ml.formats.model import FormatError
 
-from .imaging import IMAGE_SUFFIXES, DecodedImage, image_decode
+from .imaging import IMAGE_SUFFIXES, DecodedImage, image_decode, image_size_check
 from .models import Image, ImageStatus
 
 
@@ -51,16 +51,11 @@ def sources_from_uploads(files: Iterable) -> list[Source]:  # type: ignore[type-
         if upload.name.lower().endswith(".zip"):
             sources.extend(sources_from_zip(upload, name=upload.name))
         else:
-            _check_size(upload.name, upload.size)
+            image_size_check(upload.name, upload.size)
             sources.append((upload.name, _reader(upload)))
     return sources
 
 
-def _check_size(name: str, size: int | None) -> None:
-    # An image is decoded from memory: one bigger than the limit is refused before it is read.
-    limit = settings.ANNOTATOR_MAX_IMAGE_BYTES
-    if size is not None and size > limit:
-        raise DomainError(f"{name}: {size:,} bytes is more than the limit of {limit:,} for one image file")
 
 
 def _reader(upload) -> Callable[[], bytes]:  # type: ignore[no-untyped-def]
@@ -104,7 +99,7 @@ def sources_from_folder(folder: Path) -> list[Source]:
     try:
         for path in iter_files(folder, *IMAGE_SUFFIXES):
             name = path.relative_to(folder).as_posix()
-            _check_size(name, path.stat().st_size)
+            image_size_check(name, path.stat().st_size)
             sources.append((name, path.read_bytes))
     except FormatError as exc:
         raise domain_error(exc) from None

@@ -35,11 +35,13 @@ def looks_like_labelme(path: str | os.PathLike[str]) -> bool:
     return found is not None and found.keys.get("shapes") == "start_array" and "imagePath" in found.keys
 
 
-def _b64_image(data: str, display: str, what: str) -> Image.Image:
+def _b64_image(data: str, display: str, what: str, *, load: bool = True) -> Image.Image:
+    """The embedded image; with ``load=False`` only its header is read (size, mode), no pixels."""
     try:
         raw = base64.b64decode(data, validate=False)
         img = Image.open(io.BytesIO(raw))
-        img.load()
+        if load:
+            img.load()
         return img
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise FormatError(display, f"{what}: not a valid base64 image ({exc})") from exc
@@ -159,7 +161,9 @@ def _read_file(
             except (UnidentifiedImageError, OSError) as exc:
                 raise FormatError(display, f"image {image_path.name} is unreadable ({exc})") from exc
         else:
-            embedded = _b64_image(str(image_data), display, "imageData")
+            # The size is in the header: the pixels are decoded once, by the import's own
+            # decoder, where the pixel limit applies.
+            embedded = _b64_image(str(image_data), display, "imageData", load=False)
             width, height = embedded.width, embedded.height
 
     if image_path is not None:

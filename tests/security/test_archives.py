@@ -189,3 +189,19 @@ def test_the_pixel_limit_is_applied_before_decoding(world, settings) -> None:
     assert response.status_code == 400
     assert "wide.png" in response.json()["detail"]
     assert peak[0] < 32 * MIB, f"peak {peak[0] / MIB:.1f} MiB"
+
+
+def test_a_dataset_image_over_the_size_limit_is_refused_before_it_is_read(world, settings, tmp_path: Path) -> None:
+    import json
+
+    image = png_bytes(16, 16)
+    settings.ANNOTATOR_MAX_IMAGE_BYTES = len(image) - 1
+    path = tmp_path / "dataset.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("images/a.png", image)
+        archive.writestr("annotations.json", json.dumps({
+            "images": [{"id": 1, "file_name": "a.png", "width": 16, "height": 16}], "annotations": [],
+            "categories": [{"id": 1, "name": "thing"}],
+        }))
+    with pytest.raises(DomainError, match=rf"^a.png: {len(image):,} bytes is more than the limit of {len(image) - 1:,} for one image file$"):
+        dataset_import(project=world.project, fmt="coco", path=path, options=ImportOptions(), user=None)
