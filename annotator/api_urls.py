@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from annotator.accounts import api as accounts
 from annotator.annotations import api as annotations
 from annotator.datasets import api as datasets
 from annotator.images import api as images
@@ -22,6 +23,10 @@ urlpatterns = [
     path("projects/<int:pk>/members/", projects.MemberListApi.as_view()),
     path("projects/<int:pk>/images/", images.ImageListApi.as_view()),
     path("projects/<int:pk>/queue/next/", images.QueueNextApi.as_view()),
+    path("projects/<int:pk>/invitations/", accounts.InvitationApi.as_view()),
+    path("users/", accounts.UserListApi.as_view()),
+    path("me/", accounts.MeApi.as_view()),
+    path("me/password/", accounts.PasswordApi.as_view()),
     path("labels/<int:pk>/", projects.LabelDetailApi.as_view()),
     path("members/<int:pk>/", projects.MemberDetailApi.as_view()),
     path("images/<int:pk>/", images.ImageDetailApi.as_view()),

@@ -43,5 +43,5 @@ class LabelForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=254, label="Username or e-mail")
     role = forms.ChoiceField(choices=Role.choices)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from annotator.accounts import views as account_views
 from annotator.learning import views as learning_views
 
 from . import dataset_views, views
@@ -12,6 +13,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.project_list, name="project-list"),
+    path("people/", account_views.people_page, name="people"),
+    path("account/", account_views.account_page, name="account"),
+    path("account/set-password/<uidb64>/<token>/", account_views.SetPasswordView.as_view(), name="set-password"),
     path("projects/new/", views.project_create, name="project-create"),
     path("projects/<int:pk>/", views.project_dashboard, name="project-dashboard"),
     path("projects/<int:pk>/edit/", views.project_edit, name="project-edit"),

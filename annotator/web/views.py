@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from annotator.accounts.services import member_invite
+from annotator.accounts.views import pop_access, remember_access
 from annotator.core.access import Capability, can, effective_role
 from annotator.core.errors import DomainError
 from annotator.images.models import Image, ImageStatus
@@ -19,7 +21,7 @@ from annotator.images.services import queue_next as queue_next_service
 from annotator.jobs.selectors import jobs_visible_to
 from annotator.projects import services as project_services
 from annotator.projects.api import guidelines_html
-from annotator.projects.models import Label, Membership, Project
+from annotator.projects.models import Label, Membership, Project, Role
 from annotator.projects.selectors import project_stats, projects_visible_to
 
 from .forms import LabelForm, MemberForm, ProjectForm
@@ -168,19 +170,34 @@ def project_members(request: HttpRequest, pk: int) -> HttpResponse:
         if not can(request.user, project, Capability.MANAGE):
             raise _forbidden(Capability.MANAGE)
         try:
-            if request.POST.get("action") == "remove":
+            action = request.POST.get("action")
+            if action == "remove":
                 membership = _in_project(Membership, project, request.POST.get("membership"))
                 project_services.membership_remove(membership=membership)
                 messages.success(request, f"{membership.user.username} removed.")
                 return redirect("project-members", pk=pk)
+            if action == "role":
+                membership = _in_project(Membership, project, request.POST.get("membership"))
+                role = request.POST.get("role", "")
+                if role not in Role.values:
+                    raise DomainError(f"role must be one of {', '.join(Role.values)}")
+                project_services.membership_set(project=project, username=membership.user.username, role=role)
+                messages.success(request, f"{membership.user.username} is now {role}.")
+                return redirect("project-members", pk=pk)
             if form.is_valid():
-                project_services.membership_set(project=project, **form.cleaned_data)
-                messages.success(request, f"{form.cleaned_data['username']} is now {form.cleaned_data['role']}.")
+                invitation = member_invite(project=project, invitee=form.cleaned_data["username"], role=form.cleaned_data["role"])
+                name = invitation.membership.user.username
+                if invitation.account is not None:
+                    messages.success(request, f"Account {name} created for {form.cleaned_data['username']}; {name} is now {form.cleaned_data['role']}.")
+                    remember_access(request, username=name, password=None, path=invitation.account.set_password_path)
+                else:
+                    messages.success(request, f"{name} is now {form.cleaned_data['role']}.")
                 return redirect("project-members", pk=pk)
         except DomainError as exc:
             messages.error(request, exc.detail)
     members = project.memberships.select_related("user")
-    return render(request, "web/members.html", _context(request, project, form=form, members=members))
+    return render(request, "web/members.html", _context(request, project, form=form, members=members, roles=Role.choices,
+                                                       new_access=pop_access(request)))
 
 
 _FILTER_KEYS = ("status", "assignee", "q")

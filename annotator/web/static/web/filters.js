@@ -4,3 +4,5 @@
     select.addEventListener("change", () => select.form.submit());
   }
 })();
+// Buttons that only matter without JavaScript (the select sends the form itself).
+for (const button of document.querySelectorAll(".js-hidden")) button.hidden = true;
