@@ -43,12 +43,11 @@ INSTALLED_APPS = [
     "annotator.learning",
     "annotator.datasets",
     "annotator.review",
+    "annotator.accounts",
     "annotator.web",
 ]
 
 MIDDLEWARE = [
-    "annotator.accounts",
-    "annotator.backups",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the body: oversized JSON bodies get a 413 without being read.
