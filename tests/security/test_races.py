@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -52,7 +52,7 @@ def _all_at_once(count: int, work: Callable[[int], Any]) -> list[Any]:
 @pytest.fixture
 def same_second(monkeypatch) -> datetime:
     """Every clock read returns the same instant: the exports below all start 'in the same second'."""
-    instant = datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt_timezone.utc)
+    instant = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     monkeypatch.setattr(timezone, "now", lambda: instant)
     return instant
 

@@ -53,6 +53,7 @@ from annotator.review.models import ReviewComment
 from tests.conftest import World
 from tests.factories import LabelFactory, MembershipFactory, ProjectFactory, make_images, png_bytes, polygon_geometry, square
 
+
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
     return SchemaGenerator().get_schema(request=None, public=True)
@@ -247,8 +248,9 @@ RESPONSE_CHECKS = (
 @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_every_response_matches_the_schema(case, seeded: Seed) -> None:  # type: ignore[no-untyped-def]
     _point_at_seeded_objects(case, seeded)
-    # Connection: close, or each kept-alive socket holds a live-server thread and its database
-    # connection until the run ends (PostgreSQL runs out of connections).
+    # Connection: close: schemathesis keeps the responses of failing cases, and with them their
+    # kept-alive sockets, each holding a live-server thread and its PostgreSQL connection; one
+    # real failure would otherwise end in "too many clients" 500s everywhere after it.
     headers = {"Authorization": f"Token {seeded.token}", "Connection": "close"}
     response = case.call(headers=headers, timeout=30)
     seeded.statuses[f"{case.method.upper()} {case.path}"].add(response.status_code)
