@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from annotator.accounts import api as accounts
 from annotator.annotations import api as annotations
+from annotator.core.docs import RedocView, SwaggerView
 from annotator.datasets import api as datasets
 from annotator.images import api as images
 from annotator.jobs import api as jobs
@@ -15,7 +16,8 @@ from annotator.review import api as review
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc/", RedocView.as_view(url_name="schema"), name="api-redoc"),
     path("projects/", projects.ProjectListApi.as_view()),
     path("projects/<int:pk>/", projects.ProjectDetailApi.as_view()),
     path("projects/<int:pk>/stats/", projects.ProjectStatsApi.as_view()),

@@ -1,6 +1,7 @@
 """Django settings, read from the environment (see README for the variables)."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -35,6 +36,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from the app, not a CDN
+    "axes",
+    "csp",
     "annotator.core",
     "annotator.projects",
     "annotator.images",
@@ -59,6 +63,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 
 ROOT_URLCONF = "annotator.urls"
 WSGI_APPLICATION = "annotator.wsgi.application"
@@ -86,6 +93,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# django-axes first: it refuses a locked-out username+IP before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_REDIRECT_URL = "project-list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -177,6 +186,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, images, annotations, review queues, jobs and datasets.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "ImageStatusEnum": "annotator.images.models.ImageStatus",
@@ -205,6 +217,39 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+# Login throttling (django-axes): a username+IP pair is locked out after this many failed
+# logins (the /login/ page and the admin's alike) until the cool-off has passed.
+AXES_FAILURE_LIMIT = env_int("ANNOTATOR_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ANNOTATOR_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
+# The client address: REMOTE_ADDR, or X-Forwarded-For as written by this many trusted proxies.
+_PROXIES = env_int("ANNOTATOR_TRUSTED_PROXY_COUNT", 0)
+if _PROXIES:
+    AXES_IPWARE_PROXY_COUNT = _PROXIES
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+# Content-Security-Policy (django-csp): scripts and styles from this site only, no inline code.
+# Pages set widths and colours from static scripts (web/page.js); images may be blob:/data: URLs
+# (the editor's masks, the favicon) or, with an S3 bucket, come from its endpoint.
+_MEDIA_ORIGINS = env_list("ANNOTATOR_CSP_MEDIA_ORIGINS", [])
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:", *_MEDIA_ORIGINS],
+        "connect-src": ["'self'", *_MEDIA_ORIGINS],
+        "font-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},

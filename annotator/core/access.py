@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.signals import request_finished, request_started
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 
 from annotator.projects.models import Membership, Project, Role
 

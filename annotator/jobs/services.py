@@ -10,10 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from kombu.exceptions import OperationalError
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from annotator.core.errors import DomainError, ServiceUnavailable
 from annotator.projects.models import Project

@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.annotations.attributes import attribute_schema_clean
 from annotator.core.access import Capability, effective_role
 from annotator.core.api import load_in_project, load_project, validated
-from annotator.annotations.attributes import attribute_schema_clean
 from annotator.core.errors import DomainError, Forbidden
 
 from . import services

@@ -28,6 +28,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
   return el;
 }
 
+    // Through the CSSOM: the Content-Security-Policy blocks style="" attributes, not element.style.
+    else if (k === "style") el.style.cssText = String(v);
 const SAVE_TEXT: Record<SaveState, string> = {
   saved: "All changes saved",
   saving: "Saving…",

@@ -30,12 +30,21 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, live_server, request) -> Iterator[object]:
+def csp_violations() -> list[str]:
+    """What Chromium reported as Content-Security-Policy violations on the test's page."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, request, csp_violations) -> Iterator[object]:
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The pages run under the site's Content-Security-Policy; Chromium reports each violation
+    # (an inline script, a style="" attribute, a CDN) on the console.
+    page.on("console", lambda msg: csp_violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield page
     # A test may have closed the page (closing a tab); the screenshot is then of nothing.
     if (request.node.rep_call.failed if hasattr(request.node, "rep_call") else False) and not page.is_closed():
@@ -43,6 +52,7 @@ def page(browser, live_server, request) -> Iterator[object]:
         page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"))
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not csp_violations, f"Content-Security-Policy violations: {csp_violations}"
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -12,7 +12,7 @@
     const download = job.result_url ? `<a href="${job.result_url}">Download</a>` : "";
     return `<tr data-job="${job.id}"><td>${esc(job.kind)} #${job.id}<div class="muted">${esc(job.created_by)} · ${esc((job.created_at || "").slice(0, 16).replace("T", " "))}</div></td>
       <td class="state">${esc(job.state)}</td>
-      <td><div class="bar"><div style="width:${job.percent}%"></div></div><div class="muted job-msg">${esc(job.message)}${job.error ? " — " + esc(job.error) : ""}${job.progress_total ? ` (${job.progress_done}/${job.progress_total})` : ""}</div></td>
+      <td><div class="bar"><div data-percent="${Number(job.percent)}"></div></div><div class="muted job-msg">${esc(job.message)}${job.error ? " — " + esc(job.error) : ""}${job.progress_total ? ` (${job.progress_done}/${job.progress_total})` : ""}</div></td>
       <td class="actions">${cancel}${download}</td></tr>`;
   }
 
