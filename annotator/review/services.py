@@ -217,7 +217,10 @@ def review_decide(
                 f"{len(rejected_objects)} object(s) are rejected: reject the image, or fix or delete those objects and accept."
             )
         if decision == Verdict.REJECT and not (comment.strip() or rejected_objects or comments):
-            raise DomainError("Say why: a rejection needs a comment or at least one rejected object.")
+            raise DomainError(
+                "Say what must be fixed: a rejection needs a comment, a comment pinned to an object or a point, "
+                "or at least one rejected object."
+            )
 
         task = ReviewTask.objects.filter(image=image, closed_at__isnull=True, reviewer=user).first()
         if task is None:

@@ -22,14 +22,14 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
     if (typeof v === "function") el.addEventListener(k.replace(/^on/, "").toLowerCase(), v as EventListener);
     else if (k === "testid") el.dataset.testid = String(v);
     else if (k === "class") el.className = String(v);
+    // Through the CSSOM: the Content-Security-Policy blocks style="" attributes, not element.style.
+    else if (k === "style") el.style.cssText = String(v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
   for (const c of children) if (c !== null) el.append(c);
   return el;
 }
 
-    // Through the CSSOM: the Content-Security-Policy blocks style="" attributes, not element.style.
-    else if (k === "style") el.style.cssText = String(v);
 const SAVE_TEXT: Record<SaveState, string> = {
   saved: "All changes saved",
   saving: "Saving…",

@@ -398,3 +398,14 @@ def test_dashboard_review_button_takes_the_reviewer_to_the_editor_in_review_mode
     client.force_login(world.users["annotator"])
     assert b"Review next image" not in client.get(f"/projects/{world.project.pk}/").content
     assert client.post(f"/projects/{world.project.pk}/review/next/").status_code == 403
+
+
+def test_a_rejection_must_say_what_to_fix(world) -> None:
+    image, objects = _submitted_image(world)
+    world.client("reviewer").post(f"/api/images/{image.pk}/review/take/")
+    silent = _decide(world, "reviewer", image, decision="reject", comment="   ")
+    assert silent.status_code == 400 and "Say what must be fixed" in silent.json()["detail"]
+    image.refresh_from_db()
+    assert image.status == ImageStatus.IN_REVIEW
+    pinned = _decide(world, "reviewer", image, decision="reject", comment="", comments=[{"text": "Outline the tail", "uid": objects[0]["uid"]}])
+    assert pinned.status_code == 201, pinned.content
