@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
@@ -13,18 +13,54 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+class _BeatThread(bootsteps.StartStopStep):
+    """`worker --beat-thread`: the beat scheduler as a thread of the worker's main process.
+
+    `--beat` forks a process for it, which holds another copy of Django and the apps (about
+    100 MB resident) to publish two messages an hour; a thread in the main process, which only
+    waits on the broker, does the same work for nothing. The scheduler's code is celery's own
+    (its threaded mode), with its schedule file.
+    """
+
+    label = "BeatThread"
+    conditional = True
+
+    def __init__(self, worker: object, beat_thread: bool = False, **kwargs: object) -> None:
+        self.enabled = bool(beat_thread)
+        super().__init__(worker, **kwargs)
+
+    def create(self, worker: object) -> object:
+        from celery.beat import EmbeddedService
+
+        return EmbeddedService(app, thread=True, schedule_filename=getattr(worker, "schedule_filename", None),
+                               scheduler_cls=getattr(worker, "scheduler", None))
+
+
+def _add_beat_thread_option() -> None:
+    from click import Option
+
+    app.user_options["worker"].add(Option(["--beat-thread"], is_flag=True, default=False,
+                                          help="Run the beat scheduler as a thread of the worker's main process."))
+    app.steps["worker"].add(_BeatThread)
+
+
+_add_beat_thread_option()
+
+
 @worker_process_init.connect
 def _share_cores_between_pool_processes(**_: object) -> None:
     """Give each pool process its share of the cores for torch's intra-op threads.
 
     Several pool processes each running torch with one thread per core oversubscribe the CPU;
     on 2 cores that made training 2x slower than one thread per process (measured).
+    torch is not imported here: it costs 500-600 MB per process, and only a process that runs a
+    model job needs it (ml.models imports it then). OpenMP reads OMP_NUM_THREADS when torch's
+    library loads, so setting it now gives that later import the share; an operator's own
+    OMP_NUM_THREADS wins.
     """
-    import torch
-
     cores = os.cpu_count() or 1
     concurrency = int(os.environ.get("WORKER_CONCURRENCY") or app.conf.worker_concurrency or cores)
-    torch.set_num_threads(max(1, cores // concurrency))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // concurrency)))
 
 
 @worker_ready.connect
