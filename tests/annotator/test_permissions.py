@@ -214,7 +214,7 @@ def objects(world) -> Objects:
     image.status = ImageStatus.IN_PROGRESS
     image.save()
     cat = world.labels[0]
-    saved, _ = annotations_replace(
+    saved, _, _ = annotations_replace(
         image=image, user=world.users["annotator"], base_version=0,
         items=[{"label": cat.pk, "geometry": polygon_geometry(square(10, 10, 20))}],
     )
