@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 
-from django.core.files.storage import default_storage
-from django.db import transaction
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -17,14 +15,13 @@ from rest_framework.views import APIView
 from annotator.core.access import Capability, check
 from annotator.core.api import load_project, validated
 from annotator.core.errors import DomainError, NotFound
+from annotator.core.jsoncheck import json_problem
 from annotator.core.parsers import JSONParser  # the API's: size, NUL and depth limits
 from annotator.jobs.api import JobSerializer
-from annotator.jobs.models import JobKind
-from annotator.jobs.services import job_start
 
 from .importers import IMPORTERS
 from .models import DatasetVersion, ExportFormat
-from .services import IMPORT_STATUSES, ExportOptions, ImportOptions, upload_store
+from .services import IMPORT_STATUSES, ImportOptions, dataset_export_start, dataset_import_start, upload_store
 
 
 class ImportSerializer(serializers.Serializer):
@@ -78,19 +75,16 @@ class ImportListApi(APIView):
             label_map = json.loads(data["label_map"]) if data["label_map"].strip() else {}
         except json.JSONDecodeError as exc:
             raise DomainError(f"label_map is not valid JSON: {exc.msg}") from None
+        problem = json_problem(label_map)  # a form field does not come through the API's JSON parser
+        if problem:
+            raise DomainError(f"label_map: {problem}")
         options = {"status": data["status"], "label_map": label_map, "create_labels": data["create_labels"]}
-        ImportOptions.from_dict(options)  # refuse bad options now, not in the worker
+        ImportOptions.from_dict(options)  # refuse bad options before storing the upload
         upload = data["file"]
-        stored = upload_store(upload, name=upload.name)
-        try:
-            with transaction.atomic():
-                job = job_start(
-                    kind=JobKind.IMPORT, project=project, user=request.user,
-                    params={"format": data["format"], "upload": stored, "filename": upload.name, "options": options},
-                )
-        except BaseException:
-            default_storage.delete(stored)
-            raise
+        job = dataset_import_start(
+            project=project, fmt=data["format"], user=request.user, options=options,
+            upload=upload_store(upload, name=upload.name), filename=upload.name,
+        )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -105,13 +99,9 @@ class ExportListApi(APIView):
 
     @extend_schema(request=ExportSerializer, responses={202: JobSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        project = load_project(request, pk, Capability.MANAGE)
+        project = load_project(request, pk, Capability.EXPORT)  # archived projects can be exported
         data = validated(ExportSerializer, request.data)
-        ExportOptions.from_dict(data)
-        if data["name"] and DatasetVersion.objects.filter(project=project, name=data["name"]).exists():
-            raise DomainError(f"A dataset version named {data['name']!r} already exists in this project.")
-        with transaction.atomic():
-            job = job_start(kind=JobKind.EXPORT, project=project, params=dict(data), user=request.user)
+        job = dataset_export_start(project=project, params=dict(data), user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -133,6 +123,9 @@ class DatasetDownloadApi(APIView):
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk: int) -> FileResponse:
         version = load_version(request, pk)
+        if not version.file:
+            # Restored from a backup made without the dataset zips: the manifest is all there is.
+            raise NotFound("The zip of this dataset version is not kept (it was restored without it); export again.")
         response = FileResponse(version.file.open("rb"), as_attachment=True, filename=f"{version.name}.zip",
                                 content_type="application/zip")
         response["X-Checksum-SHA256"] = version.sha256

@@ -172,3 +172,20 @@ def test_nul_in_a_query_parameter_is_refused(world) -> None:
     response = world.client("manager").get(f"/api/projects/{world.project.pk}/images/?search=a%00b")
     assert response.status_code == 400
     assert "NUL" in response.json()["detail"]
+
+
+def test_nul_in_a_json_form_field_is_refused(world) -> None:
+    # a multipart field holding JSON does not come through the API's JSON parser
+    import io
+
+    from tests.factories import png_bytes
+
+    upload = io.BytesIO(png_bytes())
+    upload.name = "a.zip"
+    response = world.client("manager").post(
+        f"/api/projects/{world.project.pk}/imports/",
+        {"format": "coco", "file": upload, "label_map": '{"cat\\u0000": "dog"}'},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.data["detail"]
