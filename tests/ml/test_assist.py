@@ -89,6 +89,43 @@ def test_scribbles_keep_or_improve_the_result() -> None:
         assert all(scribbled[int(y), int(x)] for x, y in inside)
 
 
+def _textured(height: int, width: int, colour: tuple[int, int, int], seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, 12, (height, width, 3)) + np.array(colour)).clip(0, 255).astype(np.uint8)
+
+
+def test_a_small_object_gets_a_mask_much_closer_than_its_box() -> None:
+    # A 12-pixel object: small boxes are worked on upsampled, and must come back at the right place and size.
+    image = _textured(120, 160, (90, 110, 90), seed=1)
+    truth = np.zeros((120, 160), np.uint8)
+    cv2.fillPoly(truth, [np.array([[70, 50], [82, 50], [76, 62]], np.int32)], 1)
+    truth = truth.astype(bool)
+    image[truth] = _textured(120, 160, (200, 60, 50), seed=2)[truth]
+    box = tight_box(truth, pad=1)
+    mask = box_to_mask(image, box)
+    assert iou(mask, truth) > 0.75
+    assert iou(mask, truth) > iou(box_as_mask(box, truth.shape), truth) + 0.2
+
+
+def test_when_grabcut_takes_the_box_corners_the_ellipse_in_the_box_is_returned() -> None:
+    # Clutter: the object has the surroundings' colour, and something else fills the box's corners.
+    # GrabCut learns "object = not like the margin" and picks the corners; the ellipse is the better guess.
+    image = _textured(160, 200, (120, 120, 120), seed=3)
+    box = [60, 40, 80, 70]
+    ys, xs = np.mgrid[0:160, 0:200]
+    r2 = ((xs + 0.5 - 100) / 40) ** 2 + ((ys + 0.5 - 75) / 35) ** 2
+    in_box = (xs >= 60) & (xs < 140) & (ys >= 40) & (ys < 110)
+    corners = in_box & (r2 > 1)
+    image[corners] = _textured(160, 200, (30, 160, 40), seed=4)[corners]
+    truth = r2 <= 1
+    without_prior = box_to_mask(image, box, shape_prior=False)
+    assert iou(without_prior, truth) < 0.3
+    assert iou(box_to_mask(image, box), truth) > 0.9
+    # A click is the user's own evidence: then GrabCut's answer stands.
+    clicked = box_to_mask(image, box, foreground=[[62, 42]])
+    assert clicked[42, 62]
+
+
 def test_box_to_mask_on_a_uniform_image_falls_back_to_the_box() -> None:
     image = np.full((50, 60, 3), 128, np.uint8)
     mask = box_to_mask(image, [10, 10, 20, 15])
