@@ -28,6 +28,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.text import slugify
 
+from annotator.annotations.attributes import attributes_coerce
 from annotator.annotations.models import Annotation, GeometryKind, Prediction, RevisionAction, Source
 from annotator.annotations.services import annotations_replace
 from annotator.core.errors import DomainError
@@ -270,10 +271,20 @@ def _source_name(instance: DatasetInstance, index: int) -> str:
     return str(instance.source_id) if instance.source_id is not None else f"#{index}"
 
 
-def _items(instances: list[DatasetInstance], label_ids: dict[str, int]) -> list[dict[str, Any]]:
+def _items(
+    instances: list[DatasetInstance], label_ids: dict[str, int], *, schemas: dict[int, Any] | None = None,
+    warnings: list[str] | None = None, where: str = "",
+) -> list[dict[str, Any]]:
+    """Rows for annotations_replace; attribute values are made to fit the label's schema ("true" → true,
+    "3" → 3), and one that cannot is left out with a warning (one odd value does not stop an import)."""
     items = []
     for z, inst in enumerate(instances):
         attributes = dict(inst.attributes)
+        schema = (schemas or {}).get(label_ids[inst.label])
+        if schema:
+            attributes, problems = attributes_coerce(attributes, schema)
+            if warnings is not None:
+                warnings += [f"{where}: object {_source_name(inst, z)}: {problem}" for problem in problems]
         if inst.iscrowd:
             attributes["iscrowd"] = True  # kept so that an export writes it back as a crowd region
         items.append({
@@ -311,12 +322,14 @@ def dataset_import(
         created = matched = annotation_count = 0
         # What the readers repaired (file and object named), then what the save simplified.
         repairs: list[str] = [str(note) for note in dataset.repairs]
+        coerced: list[str] = []  # attribute values that did not fit the label's schema
         try:
             with transaction.atomic():
                 for name in to_create:
                     source = next((s for s, t in mapping.items() if t == name), name)
                     label_create(project=project, name=name, color=dataset.label_colors.get(source))
                 label_ids = dict(Label.objects.filter(project=project).values_list("name", "pk"))
+                schemas = dict(Label.objects.filter(project=project).values_list("pk", "attributes_schema"))
                 source_ids = {source: label_ids[target] for source, target in mapping.items()}
                 now = timezone.now()
                 for index, plan in enumerate(planned):
@@ -330,7 +343,8 @@ def dataset_import(
                         try:
                             row, rows, repaired = annotations_replace(
                                 image=row, user=user, base_version=row.version,
-                                items=_items(plan.image.instances, source_ids), action=RevisionAction.IMPORT,
+                                items=_items(plan.image.instances, source_ids, schemas=schemas, warnings=coerced, where=plan.image.file_name),
+                                action=RevisionAction.IMPORT,
                                 simplify=True,  # over the vertex limit: simplified and reported, not refused
                             )
                         except DomainError as exc:
@@ -363,7 +377,9 @@ def dataset_import(
         "status": options.status,
         "repaired_count": len(repairs),
         "repairs": repairs[:REPORT_LIMIT],
-        "warnings": (dataset.warnings + [f"{name}: the same picture as another image of the dataset, skipped" for name in skipped])[:REPORT_LIMIT],
+        "warnings": (
+            dataset.warnings + coerced + [f"{name}: the same picture as another image of the dataset, skipped" for name in skipped]
+        )[:REPORT_LIMIT],
     }
 
 

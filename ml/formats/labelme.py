@@ -193,7 +193,7 @@ def _read_file(
         objects.setdefault(key, []).append((k, shape))
 
     instances: list[DatasetInstance] = []
-    for key, members in objects.items():
+    for members in objects.values():
         first_index, first = members[0]
         label = first["label"]
         where = f"shape {first_index}" if len(members) == 1 else f"group {first.get('group_id')!r} ({label})"
@@ -224,9 +224,15 @@ def _read_file(
         attributes: dict[str, Any] = {}
         for _, shape in members:
             if isinstance(shape.get("flags"), dict):
-                attributes.update({f: v for f, v in shape["flags"].items() if v})
+                attributes.update({f: v for f, v in shape["flags"].items() if v is not None})
             if isinstance(shape.get("description"), str) and shape["description"]:
                 attributes["description"] = shape["description"]
+            # Keys LabelMe does not know are kept by LabelMe itself (its "other_data"): attributes.
+            for shape_key, shape_value in shape.items():
+                if shape_key == "attributes" and isinstance(shape_value, dict):
+                    attributes.update({k: v for k, v in shape_value.items() if isinstance(k, str) and v is not None})
+                elif shape_key not in SHAPE_KEYS and shape_value is not None:
+                    attributes[shape_key] = shape_value
         if label not in labels:
             labels.append(label)
         instances.append(
@@ -294,6 +300,24 @@ def read_labelme(folder: str | os.PathLike[str]) -> Dataset:
     return Dataset(labels=labels, images=images, warnings=warnings, repairs=repairs)
 
 
+#: The keys of a LabelMe shape (and the colour keys of LabelMe 3); any other key is an attribute.
+SHAPE_KEYS = frozenset({
+    "label", "points", "group_id", "shape_type", "flags", "description", "mask", "line_color", "fill_color", "other_data",
+})
+
+
+def _shape_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """An object's attributes as LabelMe holds them: yes/no ones as ``flags``, a ``description`` as
+    LabelMe's own field, everything else as extra keys of the shape (LabelMe keeps unknown keys)."""
+    flags = {k: v for k, v in attributes.items() if isinstance(v, bool) and k != "bbox_only"}
+    description = attributes.get("description")
+    extra = {
+        k: v for k, v in attributes.items()
+        if not isinstance(v, bool) and k != "description" and k not in SHAPE_KEYS and v is not None
+    }
+    return {"description": description if isinstance(description, str) else "", "flags": flags, **extra}
+
+
 def write_labelme(
     images: Iterable[DatasetImage],
     *,
@@ -311,7 +335,7 @@ def write_labelme(
     for image in images:
         shapes: list[dict[str, Any]] = []
         for group_id, inst in enumerate(image.instances, start=1):
-            base = {"label": inst.label, "group_id": group_id, "description": "", "flags": {}}
+            base = {"label": inst.label, "group_id": group_id, **_shape_attributes(inst.attributes)}
             if inst.geometry.get("type") == "mask":
                 mask = geo.rle_to_mask(inst.geometry["rle"])
                 ys, xs = np.nonzero(mask)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
@@ -128,6 +129,48 @@ def _flag(value: str | None) -> bool | None:
     if value is None:
         return None
     return value.lower() in ("1", "true", "yes")
+
+
+#: Object fields VOC has tags of its own for; other attributes go in <attributes> as CVAT and Datumaro write them.
+BUILTIN_ATTRIBUTES = ("pose", "truncated", "occluded", "difficult")
+#: Our own markers, not attributes anyone set (bbox_only is how a box-only object is written).
+_INTERNAL_ATTRIBUTES = ("bbox_only", "iscrowd")
+
+
+def _attribute_value(text: str | None) -> Any:
+    """An <attribute><value> as written by CVAT / Datumaro (text): true/false, numbers and JSON lists
+    come back typed; anything else stays text (the label's schema has the last word on import)."""
+    if text is None:
+        return ""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+        if np.isfinite(number):
+            return number
+    except ValueError:
+        pass
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            value = json.loads(text)
+            if isinstance(value, list):
+                return value
+        except ValueError:
+            pass
+    return text
+
+
+def _attribute_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def _load_index_png(path: Path, display: str, colors: dict[tuple[int, int, int], int]) -> np.ndarray:
@@ -298,6 +341,11 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
             pose = _text(obj, "pose")
             if pose and pose != "Unspecified":
                 attributes["pose"] = pose
+            for attribute in obj.findall("attributes/attribute"):
+                attribute_name = _text(attribute, "name")
+                if attribute_name and attribute_name not in attributes:
+                    value_element = attribute.find("value")
+                    attributes[attribute_name] = _attribute_value(value_element.text if value_element is not None else None)
             geometry: dict[str, Any] | None = None
             if object_masks is not None and k <= MAX_INDEX:
                 mask = object_masks == k
@@ -499,6 +547,18 @@ def write_voc(
             box = _sub(obj, "bndbox")
             for tag, value in (("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)):
                 _sub(box, tag, value)
+            extra = {
+                k: v for k, v in inst.attributes.items()
+                if k not in BUILTIN_ATTRIBUTES and k not in _INTERNAL_ATTRIBUTES and v is not None
+            }
+            if extra:
+                # <attributes><attribute><name>…</name><value>…</value></attribute></attributes>: CVAT's and
+                # Datumaro's VOC layout (values as text: true/false, numbers, JSON for lists).
+                holder = _sub(obj, "attributes")
+                for name, value in extra.items():
+                    attribute = _sub(holder, "attribute")
+                    _sub(attribute, "name", name)
+                    _sub(attribute, "value", _attribute_text(value))
             if inst.attributes.get("bbox_only"):
                 # Nobody drew this object's outline: painting its box would claim pixels it does
                 # not cover (and steal them from the objects under it). The XML box is all there
