@@ -288,6 +288,33 @@ export const reviewApi = {
     request<ReviewComment>("PATCH", `/api/comments/${commentId}/`, { resolved }).then((r) => r.data),
 };
 
+/** One entry of an image's history: the set after save number `version`. */
+export interface RevisionInfo {
+  version: number;
+  action: "save" | "restore" | "import" | "review";
+  author: string | null;
+  created_at: string;
+  object_count: number;
+  restored_from: number | null;
+  /** What the save changed against the version before it. */
+  summary: { added?: number; removed?: number; changed?: number };
+}
+
+/** Revision endpoints (annotator.annotations): the history panel. */
+export const historyApi = {
+  list: (id: number) => request<RevisionInfo[]>("GET", `/api/images/${id}/revisions/`).then((r) => r.data),
+  get: (id: number, version: number) =>
+    request<RevisionInfo & { annotations: Annotation[] }>("GET", `/api/images/${id}/revisions/${version}/`).then((r) => r.data),
+  /** Make `version` current again; `base` is the version the editor holds (409 when someone saved since). */
+  restore: (id: number, version: number, base: number) =>
+    request<{ image: number; version: number; annotations: Annotation[]; repaired?: Repair[] }>("POST", `/api/images/${id}/revisions/${version}/restore/`, { version: base }).then((r) => r.data),
+};
+
+/** The server has no such endpoint or feature (404 / 501): the caller falls back or says so. */
+export function isUnavailable(e: unknown): boolean {
+  return e instanceof ApiError && (e.status === 404 || e.status === 501);
+}
+
 export function errorText(e: unknown): string {
   // A refusal (4xx) is about the user's data: its reason is enough; the code helps with server faults.
   if (e instanceof ApiError) return e.status < 500 ? plainWords(e.message) : `${plainWords(e.message)} (HTTP ${e.status})`;

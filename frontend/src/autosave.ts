@@ -10,6 +10,7 @@
  * the local journal before it is sent.
  */
 import { ApiError, NetworkError, api, errorText, refusedObject, type Repair } from "./api";
+import { shortTime } from "./format";
 import type { JournalRecorder } from "./journal";
 import { toPayload, type Annotation, type AnnotationStore } from "./store";
 
@@ -72,14 +73,24 @@ export class Autosaver {
     this.delayMs = opts.delayMs ?? 1000;
     this.journal = opts.journal ?? null;
     this.rememberServerSet(store.all().map(toPayload));
-    store.subscribe((e) => {
+    this.unsubscribe = store.subscribe((e) => {
       // Loads are the server's state and repairs are what the server stored: nothing to send.
       if (e.cause === "load" || e.cause === "repair") return;
       this.changed();
     });
-    globalThis.addEventListener?.("online", () => {
-      if (this.state === "offline") this.schedule(0);
-    });
+    globalThis.addEventListener?.("online", this.onOnline);
+  }
+
+  private readonly unsubscribe: () => void;
+  private readonly onOnline = (): void => {
+    if (this.state === "offline") this.schedule(0);
+  };
+
+  /** Stop listening and cancel a scheduled save (the editor is being torn down). */
+  dispose(): void {
+    this.unsubscribe();
+    globalThis.removeEventListener?.("online", this.onOnline);
+    this.clearTimer();
   }
 
   /** Local changes the server does not have yet (held-back objects included). */
@@ -317,7 +328,7 @@ export class Autosaver {
         updated_by: String(b.updated_by ?? "someone"),
         updated_at: String(b.updated_at ?? ""),
       };
-      this.setState("conflict", `${this.conflict.updated_by} saved at ${this.conflict.updated_at}`);
+      this.setState("conflict", `${this.conflict.updated_by} saved at ${shortTime(this.conflict.updated_at)}`);
       this.hooks.onConflict(this.conflict);
       return false;
     }

@@ -1,34 +1,38 @@
 /**
- * The editor controller: owns the store, scene, viewport, renderer, tools and autosave for one
- * image, routes input to the active tool, and exposes actions (undo, delete, accept proposal,
- * submit, ...) that the UI and keyboard shortcuts call. Documented DOM events are dispatched on
- * the root element (see README.md) so other scripts (review mode) can hook in.
+ * The editor controller: owns the store, view state, scene, viewport, renderer, tools and autosave
+ * for one image, routes input to the active tool and the keymap, and exposes actions (undo,
+ * delete, accept proposal, submit, go to the next image, ...) that the UI and the keymap call.
+ * Tools see it only through ToolContext; documented DOM events are dispatched on the root element
+ * (see README.md) so other scripts (review mode) can hook in. `destroy()` removes every listener.
  */
-import { ApiError, api, errorText, type ImageInfo, type Label, type Prediction, type ProjectInfo, type Repair } from "./api";
+import { api, errorText, type ImageInfo, type Label, type Prediction, type ProjectInfo, type Repair } from "./api";
+import { defaultsOf, missingRequired, parseSchema, type AttrSpec, type AttributeFilter } from "./attributes";
 import { Autosaver, type ConflictInfo, type HeldBack, type SaveState } from "./autosave";
-import { bboxIntersects, clampToImage, nearestVertex, normalizeGeometry, stackAt, nextInStack, type Geometry, type Point, type VertexRef } from "./geometry";
+import { bboxIntersects, clampToImage, nearestVertex, normalizeGeometry, stackAt, nextInStack, type Geometry, type Point } from "./geometry";
 import { JournalRecorder, sameSet, type Journal, type JournalEntry } from "./journal";
+import { KEYMAP, findBinding, strokeOf, toolBindings, type Binding, type KeyActions } from "./keymap";
 import { MaskSession } from "./mask";
 import { Renderer, type Decoration, type RenderModel } from "./render";
 import { Scene } from "./scene";
+import { EditorState, type Draft, type Hover, type ReadOnly } from "./state";
 import {
   AddAnnotation,
   AnnotationStore,
   Batch,
   DismissProposal,
   RemoveAnnotation,
+  UpdateAnnotation,
   newUid,
   normalizeCommand,
   replaceSet,
   setGeometry,
-  setLabel,
   zOrderStep,
   type Annotation,
   type ChangeEvent,
   type Command,
   toPayload,
 } from "./store";
-import { ToolRegistry, type Tool, type ToolPointer } from "./tools/types";
+import { ToolRegistry, type Tool, type ToolContext, type ToolPointer } from "./tools/types";
 import { EditorUI } from "./ui";
 import { Viewport } from "./viewport";
 
@@ -42,6 +46,21 @@ export interface EditorOptions {
   sam?: boolean;
   /** The local journal of unsaved edits (null: this browser has no IndexedDB). */
   journal?: Journal | null;
+  /** Set when the caller may only look at the image (the server's reason and what to do). */
+  readOnly?: ReadOnly | null;
+  /** The image list as last filtered: the neighbours of this image there, and where it stands. */
+  list?: ImageList;
+}
+
+export interface ImageList {
+  previous: number | null;
+  next: number | null;
+  /** 1-based; null when this image is not in the filtered list. */
+  position: number | null;
+  count: number;
+  /** The filters in words ("status: new"), "" for the whole list. */
+  filters: string;
+  url: string;
 }
 
 export interface ToolbarAction {
@@ -51,35 +70,43 @@ export interface ToolbarAction {
   onClick: (editor: Editor) => void;
 }
 
-export class Editor implements RenderModel {
+/** An object that cannot be submitted yet: required attributes without a value. */
+export interface MissingAttributes {
+  uid: string;
+  names: string[];
+}
+
+export class Editor implements RenderModel, ToolContext, KeyActions {
   readonly api = api;
   readonly store = new AnnotationStore();
+  readonly state = new EditorState();
   readonly scene = new Scene();
   readonly viewport: Viewport;
   readonly renderer: Renderer;
   readonly ui: EditorUI;
   readonly autosave: Autosaver;
   readonly journal: JournalRecorder;
+  readonly sam: boolean;
   labels: Label[];
   proposals: Prediction[];
   confidence = 0.5;
   activeLabel: number | null;
   brushSize = 20;
   tool!: Tool;
+  /** The keymap rows in dispatch order: tool letters, then the editor's own keys. */
+  readonly keymap: Binding[];
   private tools = new Map<string, Tool>();
-  private selected: string | null = null;
-  private selectedPred: number | null = null;
-  private draftState: { uid: string; geometry?: Geometry; offset?: Point } | null = null;
-  private hidden = new Set<string>();
-  private locked = new Set<string>();
-  private allVisible = true;
   private order: Annotation[] | null = null;
-  hover: { uid: string; ref: VertexRef; point: Point } | null = null;
   private maskSession: MaskSession | null = null;
   private panning: { last: Point } | null = null;
   private spaceDown = false;
   private lastClick: { screen: Point; time: number } | null = null;
   private labelColors = new Map<number, string>();
+  private schemas = new Map<number, AttrSpec[]>();
+  /** Aborting it removes every listener the editor put on the window and the stage. */
+  private readonly listeners = new AbortController();
+  private readonly unsubscribe: () => void;
+  private pointedFrame = 0;
 
   constructor(
     readonly root: HTMLElement,
@@ -92,13 +119,18 @@ export class Editor implements RenderModel {
     readonly registry: ToolRegistry,
   ) {
     this.labels = [...project.labels].sort((a, b) => a.order - b.order);
-    for (const l of this.labels) this.labelColors.set(l.id, l.color);
+    for (const l of this.labels) {
+      this.labelColors.set(l.id, l.color);
+      this.schemas.set(l.id, parseSchema(l.attributes_schema));
+    }
     this.activeLabel = this.labels[0]?.id ?? null;
     this.proposals = predictions;
+    this.sam = opts.sam === true;
+    this.state.readOnly = opts.readOnly ?? null;
     this.viewport = new Viewport(image.width, image.height);
     this.ui = new EditorUI(this);
     this.renderer = new Renderer(this.ui.stage, this.ui.imageEl, this);
-    this.store.subscribe((e) => this.onStoreChange(e));
+    this.unsubscribe = this.store.subscribe((e) => this.onStoreChange(e));
     this.store.load(annotations, loadDismissed(image.id));
     for (const p of predictions) this.scene.update(`p:${p.id}`, p.geometry);
     this.journal = new JournalRecorder(opts.journal ?? null, image.id, opts.username, () => ({
@@ -120,6 +152,7 @@ export class Editor implements RenderModel {
       { journal: this.journal },
     );
     for (const name of registry.names()) this.tools.set(name, registry.create(name, this));
+    this.keymap = [...toolBindings([...this.tools.values()]), ...KEYMAP];
     this.tool = this.tools.get("edit")!;
     this.ui.build();
     this.attachInput();
@@ -141,22 +174,22 @@ export class Editor implements RenderModel {
     return this.store.get(uid);
   }
   isHidden(uid: string): boolean {
-    return this.hidden.has(uid);
+    return this.state.isHidden(uid);
   }
   isLocked(uid: string): boolean {
-    return this.locked.has(uid);
+    return this.state.isLocked(uid);
   }
   showAll(): boolean {
-    return this.allVisible;
+    return this.state.allVisible;
   }
   selectedUid(): string | null {
-    return this.selected;
+    return this.state.selected;
   }
   selectedProposal(): number | null {
-    return this.selectedPred;
+    return this.state.selectedProposal;
   }
-  draft(): { uid: string; geometry?: Geometry; offset?: Point } | null {
-    return this.draftState;
+  draft(): Draft | null {
+    return this.state.draft;
   }
   labelColor(label: number | null): string {
     return (label != null && this.labelColors.get(label)) || "#ff00ff";
@@ -164,12 +197,21 @@ export class Editor implements RenderModel {
   labelName(label: number | null): string {
     return this.labels.find((l) => l.id === label)?.name ?? "(no label)";
   }
+  /** "person #3": the label with the object's display number (same-label objects told apart). */
+  objectName(uid: string): string {
+    const a = this.store.get(uid);
+    return `${this.labelName(a?.label ?? null)} #${this.state.number(uid)}`;
+  }
+  objectNumber(uid: string): number {
+    return this.state.number(uid);
+  }
   visibleProposals(): Prediction[] {
     const accepted = this.store.acceptedPredictionIds();
     return this.proposals.filter((p) => !accepted.has(p.id) && !this.store.isDismissed(p.id) && p.score >= this.confidence);
   }
   hoverVertex(): Point | null {
-    return this.hover && this.hover.uid === this.selected ? this.hover.point : null;
+    const h = this.state.hover;
+    return h && h.uid === this.state.selected ? h.point : null;
   }
   maskSessionCanvas(uid: string): HTMLCanvasElement | null {
     return this.maskSession && this.maskSession.uid === uid ? this.maskSession.canvas : null;
@@ -190,29 +232,47 @@ export class Editor implements RenderModel {
     this.renderer.invalidate("static");
   }
 
+  // ------------------------------------------------------------ ToolContext
+
+  readOnly(): boolean {
+    return this.state.readOnly !== null;
+  }
+  hoveredVertex(): Hover | null {
+    return this.state.hover;
+  }
+  clearHover(): void {
+    this.state.hover = null;
+  }
+  message(text: string, kind: "info" | "error" = "info"): void {
+    this.ui.message(text, kind);
+  }
+  invalidate(layer: "static" | "interaction" | "view" | "all"): void {
+    this.renderer.invalidate(layer);
+  }
+
   // ------------------------------------------------------------ state changes
 
   private onStoreChange(e: ChangeEvent): void {
     this.order = null;
+    if (e.cause === "load") this.state.renumber(this.store.sortedByZ().map((a) => a.uid));
     for (const uid of e.uids) {
       const a = this.store.get(uid);
       if (a) this.scene.update(uid, a.geometry);
       else {
         this.scene.remove(uid);
-        this.hidden.delete(uid);
-        this.locked.delete(uid);
+        this.state.forget(uid);
       }
     }
-    if (this.selected && !this.store.has(this.selected)) this.selected = null;
     if (this.maskSession) {
       const a = this.store.get(this.maskSession.uid);
       // Undo/redo or another tool replaced the geometry the session painted: rebuild lazily.
       if (!a || a.geometry !== this.maskSession.geometry) this.maskSession = null;
     }
     if (e.proposalsChanged || e.cause === "load") saveDismissed(this.image.id, this.store.dismissedIds());
-    if (this.selectedPred != null && !this.visibleProposals().some((p) => p.id === this.selectedPred)) this.selectedPred = null;
+    if (this.state.selectedProposal != null && !this.visibleProposals().some((p) => p.id === this.state.selectedProposal)) this.state.selectedProposal = null;
     // The selected object lives on the interaction layer: editing only it leaves the static layer alone.
-    const onlySelected = e.uids.size === 1 && this.selected !== null && e.uids.has(this.selected) && !e.proposalsChanged && this.store.has(this.selected);
+    const sel = this.state.selected;
+    const onlySelected = e.uids.size === 1 && sel !== null && e.uids.has(sel) && !e.proposalsChanged && this.store.has(sel);
     this.renderer?.invalidate(onlySelected ? "interaction" : "static");
     this.ui.onStoreChange(e);
     this.emit("editor:change", { uids: [...e.uids], cause: e.cause });
@@ -221,9 +281,13 @@ export class Editor implements RenderModel {
   /**
    * Run an edit. Every geometry it puts into the store passes normalizeGeometry first (clamped
    * to the image, repeated points and empty parts dropped), whichever tool made it.
-   * False when nothing was left to do.
+   * False when nothing was left to do, or when the image is read-only.
    */
   execute(cmd: Command): boolean {
+    if (this.state.readOnly) {
+      this.ui.message(`Read only: ${this.state.readOnly.reason}`, "error");
+      return false;
+    }
     const { width, height } = this.image;
     const fixed = normalizeCommand(cmd, (g) => normalizeGeometry(g, width, height));
     if (!fixed) {
@@ -234,6 +298,16 @@ export class Editor implements RenderModel {
     return true;
   }
 
+  /** Make the editor read-only (the review could not be taken, a decision closed the image) or editable again. */
+  setReadOnly(readOnly: ReadOnly | null): void {
+    this.state.readOnly = readOnly;
+    if (readOnly && !this.tool.viewing) this.setTool("edit");
+    this.state.draft = null;
+    this.ui.onReadOnly();
+    this.renderer.invalidate("all");
+    this.emit("editor:read-only", { readOnly });
+  }
+
   /** An image point moved onto the image where it fell outside (clicks in the margin, drags past the edge). */
   clampPoint(p: Point): Point {
     return clampToImage(p, this.image.width, this.image.height);
@@ -241,10 +315,7 @@ export class Editor implements RenderModel {
 
   select(uid: string | null): void {
     if (uid && !this.store.has(uid)) uid = null;
-    if (uid === this.selected && this.selectedPred === null) return;
-    this.selected = uid;
-    this.selectedPred = null;
-    this.hover = null;
+    if (!this.state.select(uid)) return;
     if (this.maskSession && this.maskSession.uid !== uid) this.maskSession = null;
     this.renderer.invalidate("all");
     this.ui.onSelection();
@@ -252,21 +323,24 @@ export class Editor implements RenderModel {
   }
 
   selectProposal(id: number | null): void {
-    this.selected = null;
-    this.selectedPred = id;
+    this.state.selectProposal(id);
     this.renderer.invalidate("all");
     this.ui.onSelection();
     this.emit("editor:selection", { uid: null, proposal: id });
   }
 
-  setDraft(d: { uid: string; geometry?: Geometry; offset?: Point } | null): void {
-    this.draftState = d;
+  setDraft(d: Draft | null): void {
+    this.state.draft = d;
     this.renderer.invalidate("interaction");
   }
 
   setTool(name: string): void {
     const t = this.tools.get(name);
     if (!t || t === this.tool) return;
+    if (this.state.readOnly && !t.viewing) {
+      this.ui.message(`Read only: ${this.state.readOnly.reason}`, "error");
+      return;
+    }
     this.tool.deactivate?.();
     this.tool = t;
     t.activate?.();
@@ -290,10 +364,10 @@ export class Editor implements RenderModel {
 
   /** Visible, unlocked objects under an image point, topmost first. */
   stackAt(p: Point): string[] {
-    if (!this.allVisible) return [];
+    if (!this.state.allVisible) return [];
     const cands = this.scene.grid
       .queryPoint(p, this.tol(2))
-      .filter((k) => !k.startsWith("p:") && !this.hidden.has(k) && !this.locked.has(k))
+      .filter((k) => !k.startsWith("p:") && this.state.pickable(k))
       .map((k) => this.store.get(k)!)
       .filter(Boolean);
     return stackAt(cands, (a) => this.scene.contains(a.uid, p)).map((a) => a.uid);
@@ -312,8 +386,9 @@ export class Editor implements RenderModel {
     const stack = this.stackAt(p.image);
     const same = this.lastClick && Math.hypot(this.lastClick.screen[0] - p.screen[0], this.lastClick.screen[1] - p.screen[1]) < 4;
     this.lastClick = { screen: p.screen, time: performance.now() };
+    const sel = this.state.selected;
     if (stack.length) {
-      this.select(same ? nextInStack(stack, this.selected) : this.selected && stack.includes(this.selected) ? this.selected : stack[0]);
+      this.select(same ? nextInStack(stack, sel) : sel && stack.includes(sel) ? sel : stack[0]);
       return;
     }
     const prop = this.proposalAt(p.image);
@@ -322,18 +397,30 @@ export class Editor implements RenderModel {
   }
 
   updateHover(p: Point): void {
-    const a = this.selected ? this.store.get(this.selected) : undefined;
-    let next: typeof this.hover = null;
-    if (a && a.geometry.type === "polygons" && !this.locked.has(a.uid)) {
+    const sel = this.state.selected;
+    const a = sel ? this.store.get(sel) : undefined;
+    let next: Hover | null = null;
+    if (a && a.geometry.type === "polygons" && !this.state.isLocked(a.uid) && !this.state.readOnly) {
       const ref = nearestVertex(a.geometry, p, this.tol(7));
       if (ref) {
         const ring = ref.ring === 0 ? a.geometry.polygons[ref.part].exterior : a.geometry.polygons[ref.part].holes[ref.ring - 1];
         next = { uid: a.uid, ref, point: ring[ref.index] };
       }
     }
-    const changed = (next?.point ?? null) !== (this.hover?.point ?? null);
-    this.hover = next;
+    const changed = (next?.point ?? null) !== (this.state.hover?.point ?? null);
+    this.state.hover = next;
     if (changed) this.renderer.invalidate("interaction");
+  }
+
+  /** The object under the cursor gets its name and number shown beside the cursor (one lookup per frame). */
+  private updatePointed(p: ToolPointer | null): void {
+    if (this.pointedFrame) cancelAnimationFrame(this.pointedFrame);
+    this.pointedFrame = requestAnimationFrame(() => {
+      this.pointedFrame = 0;
+      const uid = p && !this.panning && p.buttons === 0 && this.tool.viewing ? this.stackAt(p.image)[0] ?? null : null;
+      this.state.pointed = uid;
+      this.ui.onPointed(uid, p?.screen ?? null);
+    });
   }
 
   newAnnotation(geometry: Geometry, extra: Partial<Annotation> = {}): Annotation {
@@ -347,9 +434,42 @@ export class Editor implements RenderModel {
       score: null,
       model_version: null,
       prediction: null,
-      attributes: {},
       ...extra,
+      attributes: { ...defaultsOf(this.schemaOf(label)), ...(extra.attributes ?? {}) },
     };
+  }
+
+  // ------------------------------------------------------------ attributes
+
+  /** The attribute specs of a label (its schema, in order). */
+  schemaOf(label: number | null): AttrSpec[] {
+    return (label != null && this.schemas.get(label)) || [];
+  }
+
+  /** Set (or with `value` null, clear) one attribute of an object: one undoable step. */
+  setAttribute(uid: string, name: string, value: unknown): boolean {
+    const a = this.store.get(uid);
+    if (!a || this.state.isLocked(uid)) return false;
+    const attributes = { ...a.attributes };
+    if (value === null || value === undefined) delete attributes[name];
+    else attributes[name] = value;
+    return this.execute(new UpdateAnnotation(`set ${name}`, a, { ...a, attributes }));
+  }
+
+  /** Objects whose required attributes are not all set, in list order (topmost first). */
+  missingAttributes(): MissingAttributes[] {
+    const out: MissingAttributes[] = [];
+    for (const a of [...this.drawOrder()].reverse()) {
+      const names = missingRequired(this.schemaOf(a.label), a.attributes);
+      if (names.length) out.push({ uid: a.uid, names });
+    }
+    return out;
+  }
+
+  /** Show only the objects whose attribute matches in the objects list (null: all). */
+  setAttributeFilter(f: AttributeFilter | null): void {
+    this.state.filter = f && f.name ? f : null;
+    this.ui.onFilter();
   }
 
   // ------------------------------------------------------------ mask sessions
@@ -386,36 +506,55 @@ export class Editor implements RenderModel {
   // ------------------------------------------------------------ actions
 
   undo(): void {
+    if (this.state.readOnly) return this.ui.message(`Read only: ${this.state.readOnly.reason}`, "error");
     const c = this.store.undo();
     this.ui.message(c ? `Undo: ${c.name}` : "Nothing to undo");
   }
 
   redo(): void {
+    if (this.state.readOnly) return this.ui.message(`Read only: ${this.state.readOnly.reason}`, "error");
     const c = this.store.redo();
     this.ui.message(c ? `Redo: ${c.name}` : "Nothing to redo");
   }
 
   deleteSelected(): void {
-    if (this.selectedPred != null) return this.dismissProposal(this.selectedPred);
-    const a = this.selected ? this.store.get(this.selected) : undefined;
-    if (!a || this.locked.has(a.uid)) return;
+    if (this.state.selectedProposal != null) return this.dismissProposal(this.state.selectedProposal);
+    const sel = this.state.selected;
+    const a = sel ? this.store.get(sel) : undefined;
+    if (!a || this.state.isLocked(a.uid)) return;
     this.execute(new RemoveAnnotation(a));
+  }
+
+  /** Esc: deselect (tools cancel their own drawing first). */
+  cancel(): void {
+    this.select(null);
+    this.selectProposal(null);
+  }
+
+  chooseLabelAt(index: number): void {
+    const l = this.labels[index];
+    if (l) this.chooseLabel(l.id);
   }
 
   chooseLabel(id: number): void {
     this.activeLabel = id;
-    const a = this.selected ? this.store.get(this.selected) : undefined;
-    if (a && a.label !== id && !this.locked.has(a.uid)) this.execute(setLabel(a, id));
-    else if (this.selectedPred != null) {
-      const p = this.proposals.find((x) => x.id === this.selectedPred);
-      if (p) this.acceptProposal(p.id, id);
+    const sel = this.state.selected;
+    const a = sel ? this.store.get(sel) : undefined;
+    if (a && a.label !== id && !this.state.isLocked(a.uid)) {
+      // The new label's defaults fill in what the object does not have yet.
+      const attributes = { ...defaultsOf(this.schemaOf(id)), ...a.attributes };
+      this.execute(new UpdateAnnotation("change label", a, { ...a, label: id, attributes }));
+    } else if (this.state.selectedProposal != null) {
+      const p = this.proposals.find((x) => x.id === this.state.selectedProposal);
+      if (p && !this.state.readOnly) this.acceptProposal(p.id, id);
     }
     this.ui.onLabels();
   }
 
   zOrder(direction: 1 | -1): void {
-    if (!this.selected) return;
-    const cmd = zOrderStep(this.store, this.selected, direction, (a, b) => {
+    const sel = this.state.selected;
+    if (!sel) return;
+    const cmd = zOrderStep(this.store, sel, direction, (a, b) => {
       const ea = this.scene.get(a.uid), eb = this.scene.get(b.uid);
       return !!ea && !!eb && bboxIntersects(ea.bbox, eb.bbox);
     });
@@ -424,27 +563,29 @@ export class Editor implements RenderModel {
   }
 
   toggleHidden(uid: string): void {
-    if (this.hidden.has(uid)) this.hidden.delete(uid);
-    else this.hidden.add(uid);
+    this.state.toggleHidden(uid);
     this.renderer.invalidate("all");
     this.ui.onRowState(uid);
   }
 
   toggleLocked(uid: string): void {
-    if (this.locked.has(uid)) this.locked.delete(uid);
-    else this.locked.add(uid);
+    this.state.toggleLocked(uid);
     this.ui.onRowState(uid);
   }
 
   toggleAll(): void {
-    this.allVisible = !this.allVisible;
+    this.state.toggleAll();
     this.renderer.invalidate("all");
     this.ui.onToolbarState();
   }
 
+  toggleCheatsheet(): void {
+    this.ui.toggleCheatsheet();
+  }
+
   setConfidence(v: number): void {
     this.confidence = v;
-    if (this.selectedPred != null && !this.visibleProposals().some((p) => p.id === this.selectedPred)) this.selectedPred = null;
+    if (this.state.selectedProposal != null && !this.visibleProposals().some((p) => p.id === this.state.selectedProposal)) this.state.selectedProposal = null;
     this.renderer.invalidate("all");
     this.ui.onProposals();
   }
@@ -459,9 +600,15 @@ export class Editor implements RenderModel {
       model_version: p.model_version,
       prediction: p.id,
     });
-    this.execute(new AddAnnotation(a));
+    if (!this.execute(new AddAnnotation(a))) return null;
     this.select(a.uid);
     return a.uid;
+  }
+
+  acceptSelectedProposal(): boolean {
+    if (this.state.selectedProposal == null) return false;
+    this.acceptProposal(this.state.selectedProposal);
+    return true;
   }
 
   acceptAllVisible(): void {
@@ -480,8 +627,7 @@ export class Editor implements RenderModel {
         }),
       ),
     );
-    this.execute(new Batch(`accept ${cmds.length} proposals`, cmds));
-    this.ui.message(`Accepted ${cmds.length} proposals`);
+    if (this.execute(new Batch(`accept ${cmds.length} proposals`, cmds))) this.ui.message(`Accepted ${cmds.length} proposals`);
   }
 
   editProposal(id: number): void {
@@ -490,14 +636,16 @@ export class Editor implements RenderModel {
 
   dismissProposal(id: number): void {
     this.execute(new DismissProposal(id));
-    if (this.selectedPred === id) this.selectProposal(null);
+    if (this.state.selectedProposal === id) this.selectProposal(null);
   }
 
   /** Polygon <-> mask through the server's geometry module (one set of conversion rules). */
   async convertSelected(to: "mask" | "polygons"): Promise<void> {
-    const a = this.selected ? this.store.get(this.selected) : undefined;
+    const sel = this.state.selected;
+    const a = sel ? this.store.get(sel) : undefined;
     if (!a) return this.ui.message("Select an object first");
     if (a.geometry.type === to) return this.ui.message(`Already a ${to === "mask" ? "mask" : "polygon"}`);
+    if (this.state.readOnly) return this.ui.message(`Read only: ${this.state.readOnly.reason}`, "error");
     try {
       this.ui.message("Converting…");
       const g = await api.convert(a.geometry, to, this.image.width, this.image.height);
@@ -511,11 +659,20 @@ export class Editor implements RenderModel {
   }
 
   async saveNow(): Promise<boolean> {
+    if (this.state.readOnly) return !this.autosave.dirty;
     return this.autosave.saveNow();
   }
 
   async submit(): Promise<void> {
     if (this.opts.mode === "review") return;
+    if (this.state.readOnly) return this.ui.message(`Read only: ${this.state.readOnly.reason}`, "error");
+    const missing = this.missingAttributes();
+    if (missing.length) {
+      this.ui.onMissingAttributes(missing);
+      this.select(missing[0].uid);
+      const more = missing.length > 1 ? ` (and ${missing.length - 1} more object${missing.length > 2 ? "s" : ""})` : "";
+      return this.ui.message(`Cannot submit: ${this.objectName(missing[0].uid)} needs ${missing[0].names.join(", ")}${more}`, "error");
+    }
     this.ui.message("Saving before submit…");
     const ok = await this.autosave.saveNow();
     if (!ok) return this.ui.message(`Cannot submit: ${this.unsavedReason()}`, "error");
@@ -532,6 +689,24 @@ export class Editor implements RenderModel {
     } catch (e) {
       this.ui.message(`Submit failed: ${errorText(e)}`, "error");
     }
+  }
+
+  /**
+   * The previous (-1) or next (1) image of the image list as it was last filtered. Unsaved edits
+   * are saved first; when that fails the editor stays, so nothing is lost on the way.
+   */
+  async goToNeighbour(direction: -1 | 1): Promise<void> {
+    const list = this.opts.list;
+    const target = direction < 0 ? list?.previous : list?.next;
+    if (!target) {
+      const where = list?.filters ? ` (filtered: ${list.filters})` : "";
+      return this.ui.message(direction < 0 ? `This is the first image of the list${where}` : `This is the last image of the list${where}`);
+    }
+    if (!this.state.readOnly && (this.autosave.dirty || this.autosave.state !== "saved")) {
+      this.ui.message("Saving before moving on…");
+      if (!(await this.autosave.saveNow())) return this.ui.message(`Not moving on: ${this.unsavedReason()}`, "error");
+    }
+    this.navigate(`/images/${target}/edit/${this.opts.mode === "review" ? "?mode=review" : ""}`);
   }
 
   /** Why not everything is on the server, in plain words (after a failed saveNow). */
@@ -557,6 +732,12 @@ export class Editor implements RenderModel {
     } catch (e) {
       this.ui.message(`Could not load: ${errorText(e)}`, "error");
     }
+  }
+
+  /** The store now holds the server's set at `version` (a restored revision): no undo across it. */
+  loadServerSet(annotations: Annotation[], version: number): void {
+    this.store.load(annotations, this.store.dismissedIds());
+    this.autosave.resetBase(version);
   }
 
   async keepMine(): Promise<void> {
@@ -610,7 +791,7 @@ export class Editor implements RenderModel {
     ctx.setLineDash([6 / s, 4 / s]);
     for (const h of held) {
       const e = this.scene.get(h.uid);
-      if (!e || this.hidden.has(h.uid)) continue;
+      if (!e || this.state.isHidden(h.uid)) continue;
       const pad = 3 / s;
       ctx.strokeRect(e.bbox.minX - pad, e.bbox.minY - pad, e.bbox.maxX - e.bbox.minX + 2 * pad, e.bbox.maxY - e.bbox.minY + 2 * pad);
     }
@@ -624,7 +805,7 @@ export class Editor implements RenderModel {
    * browser crashed, the network was down) is offered back; one that matches is dropped.
    */
   offerRestore(entry: JournalEntry | null): void {
-    if (!entry || entry.image !== this.image.id || entry.user !== this.opts.username) return;
+    if (!entry || entry.image !== this.image.id || entry.user !== this.opts.username || this.state.readOnly) return;
     if (sameSet(entry.annotations, this.store.all())) {
       this.journal.discard();
       return;
@@ -667,6 +848,22 @@ export class Editor implements RenderModel {
     this.root.dispatchEvent(new CustomEvent(name, { detail: { ...detail, editor: this } }));
   }
 
+  /** For listeners that other parts (review mode, panels) add: aborted when the editor is destroyed. */
+  get signal(): AbortSignal {
+    return this.listeners.signal;
+  }
+
+  /** Tear down: every window, document and stage listener goes, autosave stops, the DOM is emptied. */
+  destroy(): void {
+    this.listeners.abort();
+    this.unsubscribe();
+    this.autosave.dispose();
+    if (this.pointedFrame) cancelAnimationFrame(this.pointedFrame);
+    this.tool.deactivate?.();
+    this.root.replaceChildren();
+    this.emit("editor:destroyed", {});
+  }
+
   // ------------------------------------------------------------ input
 
   private pointer(e: PointerEvent | MouseEvent): ToolPointer {
@@ -691,17 +888,19 @@ export class Editor implements RenderModel {
 
   private attachInput(): void {
     const stage = this.ui.stage;
+    const signal = this.listeners.signal;
     stage.addEventListener("pointerdown", (e) => {
       stage.setPointerCapture(e.pointerId);
       this.ui.stage.focus({ preventScroll: true });
       const p = this.pointer(e);
+      this.updatePointed(null);
       if (e.button === 1 || this.spaceDown) {
         e.preventDefault();
         this.beginPan(p);
         return;
       }
       this.tool.onPointerDown?.(p);
-    });
+    }, { signal });
     stage.addEventListener("pointermove", (e) => {
       const p = this.pointer(e);
       this.ui.onCursor(p.image);
@@ -712,7 +911,9 @@ export class Editor implements RenderModel {
         return;
       }
       this.tool.onPointerMove?.(p);
-    });
+      this.updatePointed(p);
+    }, { signal });
+    stage.addEventListener("pointerleave", () => this.updatePointed(null), { signal });
     const up = (e: PointerEvent) => {
       if (this.panning) {
         this.panning = null;
@@ -720,10 +921,10 @@ export class Editor implements RenderModel {
       }
       this.tool.onPointerUp?.(this.pointer(e));
     };
-    stage.addEventListener("pointerup", up);
-    stage.addEventListener("pointercancel", up);
-    stage.addEventListener("dblclick", (e) => this.tool.onDoubleClick?.(this.pointer(e)));
-    stage.addEventListener("contextmenu", (e) => e.preventDefault());
+    stage.addEventListener("pointerup", up, { signal });
+    stage.addEventListener("pointercancel", up, { signal });
+    stage.addEventListener("dblclick", (e) => this.tool.onDoubleClick?.(this.pointer(e)), { signal });
+    stage.addEventListener("contextmenu", (e) => e.preventDefault(), { signal });
     stage.addEventListener(
       "wheel",
       (e) => {
@@ -734,23 +935,23 @@ export class Editor implements RenderModel {
         this.viewport.zoomBy(Math.exp(-dy * 0.0012), p.screen[0], p.screen[1]);
         this.viewChanged();
       },
-      { passive: false },
+      { passive: false, signal },
     );
-    window.addEventListener("keydown", (e) => this.onKeyDown(e));
+    window.addEventListener("keydown", (e) => this.onKeyDown(e), { signal });
     window.addEventListener("keyup", (e) => {
       if (e.code === "Space") {
         this.spaceDown = false;
         this.ui.stage.style.cursor = this.tool.cursor ?? "default";
       }
-    });
-    window.addEventListener("resize", () => this.renderer.resize());
+    }, { signal });
+    window.addEventListener("resize", () => this.renderer.resize(), { signal });
     window.addEventListener("beforeunload", (e) => {
       if (this.autosave.dirty || this.autosave.state === "saving" || this.autosave.heldBack().length) {
         e.preventDefault();
         // Legacy browsers need returnValue set to show the prompt.
         e.returnValue = "";
       }
-    });
+    }, { signal });
   }
 
   viewChanged(): void {
@@ -773,62 +974,33 @@ export class Editor implements RenderModel {
     this.viewChanged();
   }
 
+  /** Keys: the active tool first (Ctrl combinations excepted), then the keymap (keymap.ts). */
   private onKeyDown(e: KeyboardEvent): void {
     const t = e.target as HTMLElement | null;
-    if (t && (t.tagName === "INPUT" && (t as HTMLInputElement).type !== "range" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
+    if (t && ((t.tagName === "INPUT" && (t as HTMLInputElement).type !== "range" && (t as HTMLInputElement).type !== "checkbox") || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
     if (this.ui.dialogOpen()) {
       if (e.key === "Escape") this.ui.closeDialog(true);
       return;
     }
-    const ctrl = e.ctrlKey || e.metaKey;
-    if (e.code === "Space" && !ctrl) {
+    const k = strokeOf(e);
+    if (e.code === "Space" && !k.ctrl) {
       this.spaceDown = true;
       this.ui.stage.style.cursor = "grab";
       e.preventDefault();
       return;
     }
-    if (ctrl) {
-      const k = e.key.toLowerCase();
-      if (k === "z" && e.shiftKey) this.redo();
-      else if (k === "z") this.undo();
-      else if (k === "y") this.redo();
-      else if (k === "s") void this.saveNow();
-      else if (e.key === "Enter") void this.submit();
-      else if (e.key === "]") this.zOrder(1);
-      else if (e.key === "[") this.zOrder(-1);
-      else return;
+    if (!k.ctrl && this.tool.onKey?.(e)) {
       e.preventDefault();
       return;
     }
-    if (this.tool.onKey?.(e)) {
-      e.preventDefault();
-      return;
-    }
-    const key = e.key;
-    if (/^[1-9]$/.test(key)) {
-      const l = this.labels[Number(key) - 1];
-      if (l) this.chooseLabel(l.id);
-    } else if (key === "+" || key === "=") this.zoom(1.25);
-    else if (key === "-" || key === "_") this.zoom(0.8);
-    else if (key === "0") this.oneToOne();
-    else if (key === "f" || key === "F") this.fit();
-    else if (key === "[") this.setBrushSize(this.brushSize / 1.25);
-    else if (key === "]") this.setBrushSize(this.brushSize * 1.25);
-    else if (key === "Delete" || key === "Backspace") this.deleteSelected();
-    else if (key === "Escape") {
-      this.select(null);
-      this.selectProposal(null);
-    } else if (key === "?") this.ui.toggleCheatsheet();
-    else if (key === "t" || key === "T") this.toggleAll();
-    else if (key === "m" || key === "M") void this.convertSelected(e.shiftKey ? "polygons" : "mask");
-    else if (key === "a" && this.selectedPred != null) this.acceptProposal(this.selectedPred);
-    else if (key === "A") this.acceptAllVisible();
-    else {
-      const tool = [...this.tools.values()].find((x) => x.shortcut && x.shortcut.toLowerCase() === key.toLowerCase() && !e.shiftKey);
-      if (!tool) return;
-      this.setTool(tool.name);
-    }
+    const binding = findBinding(this.keymap, k);
+    if (!binding?.run) return;
+    if (binding.run(this, k) === false) return;
     e.preventDefault();
+  }
+
+  resizeBrush(factor: number): void {
+    this.setBrushSize(this.brushSize * factor);
   }
 
   setBrushSize(v: number): void {
@@ -877,10 +1049,6 @@ function saveDismissed(imageId: number, ids: number[]): void {
   } catch {
     // Private mode / quota: dismissals then only last for this page view.
   }
-}
-
-export function isUnavailable(e: unknown): boolean {
-  return e instanceof ApiError && (e.status === 404 || e.status === 501);
 }
 
 export type { ImageInfo, ProjectInfo, Prediction };

@@ -35,6 +35,16 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
     username: d.username ?? "",
     nextUrl: d.nextUrl ?? "",
     sam: d.sam === "1",
+    // The server decided whether this person may edit the image now (images/selectors.py edit_access).
+    readOnly: d.readOnly === "1" ? { reason: d.readOnlyReason ?? "You cannot change this image.", hint: d.readOnlyHint ?? "" } : null,
+    list: {
+      previous: Number(d.prevImage) || null,
+      next: Number(d.nextImage) || null,
+      position: Number(d.listPosition) || null,
+      count: Number(d.listCount) || 0,
+      filters: d.listFilters ?? "",
+      url: d.listUrl ?? `/projects/${d.projectId}/images/`,
+    },
   };
   root.textContent = "Loading…";
   try {

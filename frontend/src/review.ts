@@ -20,7 +20,7 @@ import type { Decoration } from "./render";
 import { decodeRLECropped } from "./rle";
 import { buildPath } from "./scene";
 import type { Annotation } from "./store";
-import type { Tool, ToolPointer, ToolRegistry } from "./tools/types";
+import type { Tool, ToolContext, ToolPointer, ToolRegistry } from "./tools/types";
 import { h } from "./ui";
 
 export type DiffMode = "off" | "submitted" | "model";
@@ -39,9 +39,10 @@ interface Ghost {
   bbox: BBox;
 }
 
-const controllers = new WeakMap<Editor, ReviewMode>();
+// Keyed by the editor object, which is also the ToolContext the comment tool is given.
+const controllers = new WeakMap<object, ReviewMode>();
 
-export function reviewOf(editor: Editor): ReviewMode | undefined {
+export function reviewOf(editor: Editor | ToolContext): ReviewMode | undefined {
   return controllers.get(editor);
 }
 
@@ -97,6 +98,7 @@ export class ReviewMode {
         await reviewApi.take(ed.image.id);
       } catch (e) {
         this.error = `You cannot review this image: ${errorText(e)}`;
+        ed.setReadOnly({ reason: errorText(e), hint: "Take another image from the review queue (Review next on the dashboard)." });
       }
     }
     try {
@@ -121,14 +123,14 @@ export class ReviewMode {
           e.preventDefault();
           e.returnValue = "";
         }
-      });
+      }, { signal: ed.signal });
     }
     this.build();
     // Only now can the comment tool use this controller (its panel exists).
     controllers.set(ed, this);
     ed.ui.addRowDecorator((a, row) => this.decorateRow(a, row));
     ed.addDecorator((d) => this.decorate(d));
-    ed.root.addEventListener("editor:change", () => this.onChange());
+    ed.root.addEventListener("editor:change", () => this.onChange(), { signal: ed.signal });
     ed.emit("review:ready", { state: this.state });
   }
 
@@ -531,7 +533,7 @@ export class ReviewMode {
       "review-reject-dialog",
       "Reject this image",
       [
-        h("p", { class: "ed-small" }, `${rejected} object(s) marked rejected · ${this.pending.length} pinned comment(s) will be sent. The image goes back to ${this.state?.annotator ?? "its annotator"}.`),
+        h("p", { class: "ed-small" }, `${rejected} object(s) marked rejected · ${this.pending.length} pinned comment(s) will be sent. The image goes back to ${this.state?.annotator ?? "its annotator"}. Say what must be fixed: a comment here, or pinned comments, or rejected objects.`),
         text,
         err,
       ],
@@ -544,6 +546,11 @@ export class ReviewMode {
   async decide(decision: Verdict, comment: string): Promise<string | null> {
     const ed = this.ed;
     const objects = [...this.verdicts].filter(([uid]) => ed.store.has(uid)).map(([uid, v]) => ({ uid, decision: v }));
+    if (decision === "reject" && !comment && !this.pending.length && !objects.some((o) => o.decision === "reject")) {
+      const msg = "Say what must be fixed: write a comment, pin one to an object or a point, or mark an object rejected.";
+      ed.ui.message(msg, "error");
+      return msg;
+    }
     if (decision === "accept" && objects.some((o) => o.decision === "reject")) {
       const msg = "Some objects are marked rejected: reject the image, or fix them and clear their mark.";
       ed.ui.message(msg, "error");
@@ -576,6 +583,11 @@ export class ReviewMode {
       ed.ui.refreshRows();
       ed.renderer.invalidate("static");
       ed.emit("review:decided", { decision: res.decision });
+      // The image left this reviewer's hands: further edits would be refused by the server.
+      ed.setReadOnly({
+        reason: decision === "reject" ? "You rejected this image; it went back to its annotator." : res.image.status === "accepted" ? "You accepted this image." : "Your accept is recorded.",
+        hint: "Open the next image to review (Review next).",
+      });
       this.showDecided(decision, res.accepts, res.required_accepts, res.image.status);
       return null;
     } catch (e) {
@@ -649,21 +661,22 @@ function savePending(key: string, pending: PendingComment[]): void {
 }
 
 /** Comment tool: click an object to pin a comment to it, or empty image to pin it to that point. */
-export function createCommentTool(ed: Editor): Tool {
+export function createCommentTool(ctx: ToolContext): Tool {
   return {
     name: "comment",
     title: "Pin comment",
     label: "Comment",
     shortcut: "c",
     cursor: "crosshair",
+    keys: [["Click an object / a point", "pin a comment to it (sent with your decision)"]],
     onPointerDown(p: ToolPointer) {
       if (p.button !== 0) return;
-      const review = reviewOf(ed);
-      if (!review) return ed.ui.message("The review is still loading; try again in a moment", "error");
+      const review = reviewOf(ctx);
+      if (!review) return ctx.message("The review is still loading; try again in a moment", "error");
       const [x, y] = p.image;
-      if (x < 0 || y < 0 || x > ed.image.width || y > ed.image.height) return ed.ui.message("Click on the image", "error");
-      const uid = ed.stackAt(p.image)[0] ?? null;
-      if (uid) ed.select(uid);
+      if (x < 0 || y < 0 || x > ctx.image.width || y > ctx.image.height) return ctx.message("Click on the image", "error");
+      const uid = ctx.stackAt(p.image)[0] ?? null;
+      if (uid) ctx.select(uid);
       review.askComment(uid, uid ? null : [x, y]);
     },
   };

@@ -1,13 +1,19 @@
 /**
- * DOM for the editor: toolbar, stage, side panel (labels, instances, proposals, guidelines),
- * status bar and dialogs. Every control a test needs has a stable data-testid (listed in
- * README.md). The UI only calls Editor actions; it never edits annotations itself.
+ * DOM for the editor: toolbar, read-only banner, stage, side panel (labels, objects with their
+ * numbers and the attribute filter, the selected object's attributes, proposals, history,
+ * guidelines), status bar and dialogs. Every control a test needs has a stable data-testid
+ * (listed in README.md). The UI only calls Editor actions; it never edits annotations itself.
  */
+import { ANY_VALUE, NO_VALUE, filterOptions, matchesFilter, missingRequired } from "./attributes";
 import type { ConflictInfo, HeldBack, SaveState } from "./autosave";
 import type { Editor, ToolbarAction } from "./editor";
+import { shortTime } from "./format";
 import type { Point } from "./geometry";
 import { icon, type IconName } from "./icons";
 import type { JournalEntry } from "./journal";
+import { cheatSheet } from "./keymap";
+import { AttributePanel } from "./panels/attributes";
+import { HistoryPanel } from "./panels/history";
 import type { Annotation, ChangeEvent } from "./store";
 
 /** Adds extra controls to an instance row (review mode: verdict toggles, diff marker, comment count). */
@@ -40,36 +46,19 @@ const SAVE_TEXT: Record<SaveState, string> = {
   held: "Saved, except",
 };
 
-export const SHORTCUTS: [string, string][] = [
-  ["V", "Select / edit tool"],
-  ["G / Space+drag / middle drag", "Pan"],
-  ["P", "Draw polygon (click vertices; click first vertex, Enter or double-click closes)"],
-  ["H", "Cut a hole into the selected object"],
-  ["N", "Add a part to the selected object"],
-  ["B / E", "Brush / eraser on the selected mask (nothing selected: brush starts a new mask)"],
-  ["[ / ]", "Brush size smaller / larger"],
-  ["X", "Box → mask (drag a box; click inside = foreground, Shift-click = background)"],
-  ["S", "Intelligent scissors"],
-  ["C", "Review mode: pin a comment (click an object or a point)"],
-  ["1–9", "Choose label (changes the selected object's label)"],
-  ["Esc", "Cancel drawing / deselect"],
-  ["Backspace", "While drawing: remove the last vertex"],
-  ["Delete", "Delete hovered vertex, else the selected object (or dismiss proposal)"],
-  ["Right-click / Alt-click vertex", "Delete that vertex"],
-  ["Shift-click edge / drag ○ handle", "Insert a vertex"],
-  ["Click again at the same spot", "Cycle through stacked objects"],
-  ["Ctrl+] / Ctrl+[", "Bring forward / send backward"],
-  ["M / Shift+M", "Convert selected to mask / polygons (server)"],
-  ["T", "Hide / show all objects"],
-  ["a / Shift+A", "Accept selected proposal / all visible proposals"],
-  ["Wheel, + / -", "Zoom"],
-  ["F / 0", "Fit to screen / 1:1"],
-  ["Ctrl+Z", "Undo"],
-  ["Ctrl+Shift+Z / Ctrl+Y", "Redo"],
-  ["Ctrl+S", "Save now"],
-  ["Ctrl+Enter", "Submit and open the next image"],
-  ["?", "This cheat sheet"],
-];
+/** Toolbar icons of the default tools; a tool without one (an extension's) shows its label. */
+const TOOL_ICONS: Record<string, IconName> = {
+  edit: "cursor",
+  pan: "hand",
+  polygon: "polygon",
+  hole: "hole",
+  part: "part",
+  brush: "brush",
+  eraser: "eraser",
+  boxmask: "box",
+  scissors: "scissors",
+  comment: "comment",
+};
 
 export class EditorUI {
   readonly stage: HTMLDivElement;
@@ -90,9 +79,18 @@ export class EditorUI {
   private countEl!: HTMLElement;
   private brushInput!: HTMLInputElement;
   private brushValue!: HTMLElement;
+  private banner!: HTMLElement;
+  private pointedTag!: HTMLElement;
+  private filterName!: HTMLSelectElement;
+  private filterValue!: HTMLSelectElement;
+  private filterRow!: HTMLElement;
+  private attributes!: AttributePanel;
+  private history!: HistoryPanel;
   private dialog: HTMLElement | null = null;
   private rows = new Map<string, HTMLElement>();
   private panel!: HTMLElement;
+  /** Objects flagged by a refused submit (required attributes unset) until they are set. */
+  private missing = new Map<string, string[]>();
   /** Called at the end of every instance row (re)fill; see addRowDecorator. */
   private rowDecorators: RowDecorator[] = [];
   private built = false;
@@ -119,8 +117,9 @@ export class EditorUI {
     this.imageEl.style.width = `${ed.image.width}px`;
     this.imageEl.style.height = `${ed.image.height}px`;
 
-    const btn = (testid: string, label: string, title: string, onClick: () => void, glyph?: IconName) =>
-      h("button", { type: "button", class: "ed-btn", testid, title, onclick: onClick }, glyph ? icon(glyph) : null, label);
+    // Icon buttons: the tooltip (title) says what and which key, the accessible name is the label.
+    const btn = (testid: string, label: string, title: string, onClick: () => void, glyph?: IconName, edits = false) =>
+      h("button", { type: "button", class: `ed-btn${glyph ? " ed-icon-btn" : ""}`, testid, title, "aria-label": label, "data-edit": edits ? "1" : undefined, onclick: onClick }, glyph ? icon(glyph) : label);
     const slider = (testid: string, label: string, min: number, max: number, step: number, value: number, onInput: (v: number) => void) => {
       const input = h("input", { type: "range", min, max, step, value, testid, "aria-label": label, oninput: (e) => onInput(Number((e.target as HTMLInputElement).value)) });
       return input;
@@ -128,14 +127,23 @@ export class EditorUI {
 
     const toolButtons = ed.toolNames().map((name) => {
       const t = ed.toolByName(name)!;
-      return h("button", { type: "button", class: "ed-btn ed-tool", testid: `tool-${name}`, "data-tool": name, title: `${t.title}${t.shortcut ? ` (${t.shortcut.toUpperCase()})` : ""}`, onclick: () => ed.setTool(name) }, t.label ?? t.title);
+      const glyph = TOOL_ICONS[name];
+      return h(
+        "button",
+        { type: "button", class: `ed-btn ed-tool${glyph ? " ed-icon-btn" : ""}`, testid: `tool-${name}`, "data-tool": name, "data-edit": t.viewing ? undefined : "1", title: `${t.title}${t.shortcut ? ` (${t.shortcut.toUpperCase()})` : ""}`, "aria-label": t.label ?? t.title, onclick: () => ed.setTool(name) },
+        glyph ? icon(glyph) : t.label ?? t.title,
+      );
     });
 
     const filters = { brightness: 100, contrast: 100 };
     const applyFilter = () => (this.imageEl.style.filter = `brightness(${filters.brightness}%) contrast(${filters.contrast}%)`);
     this.brushInput = slider("brush-size", "Brush size", 1, 200, 1, ed.brushSize, (v) => ed.setBrushSize(v));
-    this.brushValue = h("span", { class: "ed-small", testid: "brush-size-value" }, String(ed.brushSize));
+    this.brushValue = h("span", { class: "ed-small ed-num", testid: "brush-size-value" }, String(ed.brushSize));
     this.extensionSlot = h("div", { class: "ed-group ed-extension", testid: "toolbar-extension-slot" });
+    const list = ed.opts.list;
+    const position = list && list.count
+      ? `${list.position ?? "–"} / ${list.count}`
+      : "";
 
     this.toolbar = h(
       "header",
@@ -144,26 +152,37 @@ export class EditorUI {
       h(
         "div",
         { class: "ed-group" },
-        btn("btn-undo", "Undo", "Undo (Ctrl+Z)", () => ed.undo(), "undo"),
-        btn("btn-redo", "Redo", "Redo (Ctrl+Shift+Z / Ctrl+Y)", () => ed.redo(), "redo"),
-        btn("btn-delete", "Delete", "Delete selected (Delete)", () => ed.deleteSelected()),
-        btn("btn-forward", "Forward", "Bring forward (Ctrl+])", () => ed.zOrder(1)),
-        btn("btn-backward", "Back", "Send backward (Ctrl+[)", () => ed.zOrder(-1)),
-        btn("btn-to-mask", "→Mask", "Convert selected to mask (M)", () => void ed.convertSelected("mask")),
-        btn("btn-to-polygons", "→Poly", "Convert selected to polygons (Shift+M)", () => void ed.convertSelected("polygons")),
-        btn("btn-toggle-all", "Hide all", "Hide / show all (T)", () => ed.toggleAll()),
+        btn("btn-undo", "Undo", "Undo (Ctrl+Z)", () => ed.undo(), "undo", true),
+        btn("btn-redo", "Redo", "Redo (Ctrl+Shift+Z / Ctrl+Y)", () => ed.redo(), "redo", true),
+        btn("btn-delete", "Delete", "Delete the selected object (Delete)", () => ed.deleteSelected(), "trash", true),
+        btn("btn-forward", "Forward", "Bring forward (Ctrl+])", () => ed.zOrder(1), "forward", true),
+        btn("btn-backward", "Back", "Send backward (Ctrl+[)", () => ed.zOrder(-1), "backward", true),
+        btn("btn-to-mask", "To mask", "Convert the selected object to a mask (M)", () => void ed.convertSelected("mask"), "to-mask", true),
+        btn("btn-to-polygons", "To polygons", "Convert the selected object to polygons (Shift+M)", () => void ed.convertSelected("polygons"), "to-poly", true),
+        btn("btn-toggle-all", "Hide all", "Hide / show all objects (T)", () => ed.toggleAll(), "eye"),
       ),
-      h("div", { class: "ed-group ed-sliders" }, h("label", { title: "Brush / eraser size in image pixels ([ and ])" }, "Brush", this.brushInput, this.brushValue)),
+      h("div", { class: "ed-group ed-sliders" }, h("label", { title: "Brush / eraser size in image pixels ([ and ])" }, icon("brush", 12), this.brushInput, this.brushValue)),
       this.extensionSlot,
       h(
         "div",
         { class: "ed-group ed-right" },
         review ? h("span", { class: "ed-badge", testid: "review-badge", title: "Review mode" }, "Review") : null,
-        btn("btn-help", "?", "Keyboard shortcuts (?)", () => this.toggleCheatsheet()),
-        btn("btn-save", "Save", "Save now (Ctrl+S)", () => void ed.saveNow()),
-        review ? null : h("button", { type: "button", class: "ed-btn ed-primary", testid: "btn-submit", title: "Submit and open next (Ctrl+Enter)", onclick: () => void ed.submit() }, "Submit", icon("play", 10)),
+        h(
+          "span",
+          { class: "ed-nav", testid: "image-nav", title: list?.filters ? `The image list, filtered: ${list.filters}` : "The image list" },
+          btn("btn-prev-image", "Previous image", "Previous image in the list (PageUp)", () => void ed.goToNeighbour(-1), "chevron-left"),
+          h("a", { class: "ed-small ed-position", href: list?.url ?? "#", testid: "list-position", title: list?.filters ? `Back to the image list (${list.filters})` : "Back to the image list" }, position),
+          btn("btn-next-image", "Next image", "Next image in the list (PageDown)", () => void ed.goToNeighbour(1), "chevron-right"),
+        ),
+        btn("btn-help", "Keyboard shortcuts", "Keyboard shortcuts (?)", () => this.toggleCheatsheet(), "help"),
+        btn("btn-save", "Save", "Save now (Ctrl+S)", () => void ed.saveNow(), "save", true),
+        review ? null : h("button", { type: "button", class: "ed-btn ed-primary", testid: "btn-submit", "data-edit": "1", title: "Submit and open the next image in your queue (Ctrl+Enter)", onclick: () => void ed.submit() }, "Submit", icon("play", 10)),
       ),
     );
+    const prev = this.toolbar.querySelector<HTMLButtonElement>('[data-testid="btn-prev-image"]')!;
+    const next = this.toolbar.querySelector<HTMLButtonElement>('[data-testid="btn-next-image"]')!;
+    prev.disabled = !list?.previous;
+    next.disabled = !list?.next;
 
     this.palette = h("div", { class: "ed-palette", testid: "label-palette" });
     this.instanceList = h("div", { class: "ed-list", testid: "instance-list", role: "listbox" });
@@ -178,20 +197,25 @@ export class EditorUI {
     // guidelines_html is sanitized by the server (documented in the API), so it is inserted as HTML.
     guidelines.innerHTML = ed.project.guidelines_html || "<p>No guidelines for this project.</p>";
     this.countEl = h("span", { class: "ed-small", testid: "instance-count" });
+    this.buildFilter();
+    this.attributes = new AttributePanel(ed);
+    this.history = new HistoryPanel(ed);
 
     const panel = (this.panel = h(
       "aside",
       { class: "ed-panel", testid: "side-panel" },
       h("section", {}, h("h3", {}, "Labels"), this.palette),
-      h("section", { class: "ed-grow" }, h("h3", {}, "Objects ", this.countEl), this.instanceList),
+      h("section", { class: "ed-grow" }, h("h3", {}, "Objects ", this.countEl), this.filterRow, this.instanceList),
+      this.attributes.el,
       h(
         "section",
         {},
         h("h3", {}, "Model proposals ", this.proposalCount),
         h("label", { class: "ed-small" }, "Min. score ", conf, confValue),
-        h("button", { type: "button", class: "ed-btn", testid: "btn-accept-all", title: "Accept all visible proposals (Shift+A)", onclick: () => ed.acceptAllVisible() }, "Accept all visible"),
+        h("button", { type: "button", class: "ed-btn", testid: "btn-accept-all", "data-edit": "1", title: "Accept all visible proposals (Shift+A)", onclick: () => ed.acceptAllVisible() }, "Accept all visible"),
         this.proposalList,
       ),
+      this.history.el,
       h("details", { testid: "guidelines-panel" }, h("summary", {}, "Guidelines"), guidelines),
     ));
 
@@ -207,7 +231,7 @@ export class EditorUI {
       h("button", { type: "button", class: "ed-btn ed-danger", testid: "held-delete", title: "Delete this object", onclick: () => this.heldUid && ed.deleteHeld(this.heldUid) }, "Delete it"),
     );
     this.zoomEl = h("span", { class: "ed-small", testid: "zoom-level" });
-    this.cursorEl = h("span", { class: "ed-small", testid: "cursor-pos" });
+    this.cursorEl = h("span", { class: "ed-small ed-num", testid: "cursor-pos" });
     const status = h(
       "footer",
       { class: "ed-status", testid: "status-bar" },
@@ -215,7 +239,7 @@ export class EditorUI {
       this.heldEl,
       this.statusMsg,
       h("span", { class: "ed-spacer" }),
-      // View controls live in the status bar so that the toolbar keeps to one row at ~1400 px.
+      // View controls live in the status bar so that the toolbar keeps to one row.
       h(
         "span",
         { class: "ed-group ed-sliders ed-view" },
@@ -235,8 +259,11 @@ export class EditorUI {
       ),
     );
 
+    this.banner = h("div", { class: "ed-banner", testid: "readonly-banner", role: "status", hidden: true });
+    this.pointedTag = h("div", { class: "ed-pointed", testid: "hover-tag", hidden: true, "aria-hidden": "true" });
+    this.stage.append(this.pointedTag, this.history.previewBar);
     const main = h("div", { class: "ed-main" }, this.stage, panel);
-    ed.root.replaceChildren(h("div", { class: "ed-root", "data-mode": ed.opts.mode }, this.toolbar, main, status));
+    ed.root.replaceChildren(h("div", { class: "ed-root", "data-mode": ed.opts.mode }, h("div", { class: "ed-top" }, this.toolbar, this.banner), main, status));
     this.built = true;
     this.renderPalette();
     this.rebuildInstances();
@@ -244,17 +271,53 @@ export class EditorUI {
     this.onTool();
     this.onZoom();
     this.onToolbarState();
+    this.onReadOnly();
+  }
+
+  /** "Filter objects by attribute": shown when some label declares attributes. */
+  private buildFilter(): void {
+    const options = filterOptions(this.ed.labels.map((l) => l.attributes_schema));
+    this.filterValue = h("select", { testid: "attribute-filter-value", "aria-label": "Attribute value", onchange: () => this.applyFilter() });
+    this.filterName = h(
+      "select",
+      { testid: "attribute-filter", "aria-label": "Filter objects by attribute", onchange: () => {
+        const opt = options.find((o) => o.name === this.filterName.value);
+        this.filterValue.replaceChildren(
+          h("option", { value: ANY_VALUE }, "is set"),
+          h("option", { value: NO_VALUE }, "is not set"),
+          ...(opt?.values ?? []).map((v) => h("option", { value: v }, `= ${v}`)),
+        );
+        this.filterValue.hidden = !opt;
+        this.applyFilter();
+      } },
+      h("option", { value: "" }, "All objects"),
+      ...options.map((o) => h("option", { value: o.name }, o.name)),
+    );
+    this.filterValue.hidden = true;
+    this.filterRow = h("div", { class: "ed-filter", testid: "object-filter", hidden: !options.length }, icon("filter", 12), this.filterName, this.filterValue);
+  }
+
+  private applyFilter(): void {
+    const name = this.filterName.value;
+    this.ed.setAttributeFilter(name ? { name, value: this.filterValue.value || ANY_VALUE } : null);
   }
 
   // ------------------------------------------------------------ updates from the editor
 
   onStoreChange(e: ChangeEvent): void {
     if (!this.built) return;
-    if (e.cause === "load") this.rebuildInstances();
-    else {
+    if (e.cause === "load") {
+      this.missing.clear();
+      this.rebuildInstances();
+    } else {
       for (const uid of e.uids) {
         const a = this.ed.store.get(uid);
         const row = this.rows.get(uid);
+        if (this.missing.has(uid)) {
+          const names = a ? missingRequired(this.ed.schemaOf(a.label), a.attributes) : [];
+          if (names.length) this.missing.set(uid, names);
+          else this.missing.delete(uid);
+        }
         if (!a) {
           row?.remove();
           this.rows.delete(uid);
@@ -263,8 +326,22 @@ export class EditorUI {
       }
       this.scheduleOrder();
     }
+    const sel = this.ed.selectedUid();
+    if (sel && e.uids.has(sel)) this.attributes.refresh();
     this.onProposals();
-    this.countEl.textContent = `(${this.ed.store.size})`;
+    this.updateCount();
+  }
+
+  private updateCount(): void {
+    const total = this.ed.store.size;
+    const f = this.ed.state.filter;
+    if (!f) {
+      this.countEl.textContent = `(${total})`;
+      return;
+    }
+    let shown = 0;
+    for (const a of this.ed.store.all()) if (matchesFilter(a.attributes, f)) shown++;
+    this.countEl.textContent = `(${shown} of ${total})`;
   }
 
   private scheduleOrder(): void {
@@ -298,7 +375,7 @@ export class EditorUI {
   private rebuildInstances(): void {
     this.rows.clear();
     this.instanceList.replaceChildren();
-    this.countEl.textContent = `(${this.ed.store.size})`;
+    this.updateCount();
     const order = [...this.ed.drawOrder()].reverse();
     const gen = ++this.buildGeneration;
     let i = 0;
@@ -337,22 +414,29 @@ export class EditorUI {
     const ed = this.ed;
     const source = a.source === "model" ? `model ${a.score != null ? a.score.toFixed(2) : ""}` : a.source;
     const hidden = ed.isHidden(a.uid), locked = ed.isLocked(a.uid);
+    const number = ed.objectNumber(a.uid);
     row.dataset.label = String(a.label);
     row.dataset.source = a.source;
     row.dataset.kind = a.geometry.type;
+    row.dataset.number = String(number);
     const held = ed.autosave.heldReason(a.uid);
     row.dataset.held = String(held !== null);
     row.classList.toggle("ed-held", held !== null);
+    const missing = this.missing.get(a.uid);
+    row.dataset.missing = String(!!missing);
     row.classList.toggle("ed-selected", ed.selectedUid() === a.uid);
     row.setAttribute("aria-selected", String(ed.selectedUid() === a.uid));
+    row.hidden = !matchesFilter(a.attributes, ed.state.filter);
     const children: Node[] = [
       h("span", { class: "ed-swatch", style: `background:${ed.labelColor(a.label)}` }),
+      h("span", { class: "ed-number", testid: "instance-number", title: `Object #${number}` }, `#${number}`),
       h("span", { class: "ed-name", testid: "instance-label" }, ed.labelName(a.label)),
       h("span", { class: "ed-small", testid: "instance-source" }, `${a.geometry.type === "mask" ? "mask" : "poly"} · ${source}`),
       h("button", { type: "button", class: "ed-icon", testid: "instance-visibility", title: hidden ? "Show" : "Hide", "aria-label": hidden ? "Show" : "Hide", "aria-pressed": String(hidden), onclick: () => ed.toggleHidden(a.uid) }, icon(hidden ? "eye-off" : "eye")),
       h("button", { type: "button", class: "ed-icon", testid: "instance-lock", title: locked ? "Unlock" : "Lock", "aria-label": locked ? "Unlock" : "Lock", "aria-pressed": String(locked), onclick: () => ed.toggleLocked(a.uid) }, icon(locked ? "lock" : "unlock")),
     ];
-    if (held !== null) children.splice(3, 0, h("span", { class: "ed-badge-held", testid: "instance-held", title: `Not saved: ${held}` }, icon("warning", 12), "not saved"));
+    if (held !== null) children.splice(4, 0, h("span", { class: "ed-badge-held", testid: "instance-held", title: `Not saved: ${held}` }, icon("warning", 12), "not saved"));
+    else if (missing) children.splice(4, 0, h("span", { class: "ed-badge-held", testid: "instance-missing", title: `Required before submitting: ${missing.join(", ")}` }, icon("asterisk", 12), `needs ${missing.join(", ")}`));
     row.replaceChildren(...children);
     for (const decorate of this.rowDecorators) decorate(a, row);
   }
@@ -360,6 +444,20 @@ export class EditorUI {
   onRowState(uid: string): void {
     const a = this.ed.store.get(uid), row = this.rows.get(uid);
     if (a && row) this.fillRow(row, a);
+  }
+
+  /** The objects-list filter changed: rows that do not match are hidden. */
+  onFilter(): void {
+    this.refreshRows();
+    this.updateCount();
+  }
+
+  /** A refused submit: these objects are marked until their required attributes are set. */
+  onMissingAttributes(list: { uid: string; names: string[] }[]): void {
+    const before = [...this.missing.keys()];
+    this.missing = new Map(list.map((m) => [m.uid, m.names]));
+    for (const uid of new Set([...before, ...this.missing.keys()])) this.onRowState(uid);
+    this.attributes.refresh(true);
   }
 
   private selectedRow: string | null = null;
@@ -373,7 +471,42 @@ export class EditorUI {
       this.onRowState(uid);
       this.rows.get(uid)?.scrollIntoView({ block: "nearest" });
     }
+    this.attributes.refresh();
     for (const r of this.proposalList.children) (r as HTMLElement).classList.toggle("ed-selected", Number((r as HTMLElement).dataset.predictionId) === this.ed.selectedProposal());
+  }
+
+  /** The object under the cursor: its name and number beside the cursor. */
+  onPointed(uid: string | null, screen: Point | null): void {
+    if (!this.built) return;
+    const tag = this.pointedTag;
+    if (!uid || !screen) {
+      tag.hidden = true;
+      return;
+    }
+    tag.textContent = this.ed.objectName(uid);
+    tag.dataset.uid = uid;
+    tag.style.transform = `translate(${Math.round(screen[0] + 14)}px, ${Math.round(screen[1] + 16)}px)`;
+    tag.hidden = false;
+  }
+
+  /** Read-only: the banner says why and what to do; editing controls are disabled. */
+  onReadOnly(): void {
+    if (!this.built) return;
+    const ro = this.ed.state.readOnly;
+    this.banner.hidden = !ro;
+    this.banner.replaceChildren(
+      ...(ro
+        ? [
+            icon("lock"),
+            h("strong", {}, "Read only"),
+            h("span", { testid: "readonly-reason" }, ro.reason),
+            h("span", { class: "ed-banner-hint", testid: "readonly-hint" }, ro.hint),
+          ]
+        : []),
+    );
+    for (const b of this.ed.root.querySelectorAll<HTMLButtonElement>('.ed-root [data-edit="1"]')) b.disabled = !!ro;
+    this.ed.root.querySelector(".ed-root")?.classList.toggle("ed-readonly", !!ro);
+    this.attributes.refresh(true);
   }
 
   onProposals(): void {
@@ -382,6 +515,7 @@ export class EditorUI {
     const vis = ed.visibleProposals();
     this.proposalCount.textContent = `(${vis.length} shown / ${ed.proposals.length})`;
     const frag = document.createDocumentFragment();
+    const ro = ed.readOnly();
     for (const p of vis.slice().sort((a, b) => b.score - a.score)) {
       const row = h(
         "div",
@@ -389,9 +523,9 @@ export class EditorUI {
         h("span", { class: "ed-swatch ed-dashed", style: `border-color:${ed.labelColor(p.label)}` }),
         h("span", { class: "ed-name" }, p.label != null ? ed.labelName(p.label) : p.class_name),
         h("span", { class: "ed-small" }, p.score.toFixed(2)),
-        h("button", { type: "button", class: "ed-icon", testid: "proposal-accept", title: "Accept", "aria-label": "Accept", onclick: () => ed.acceptProposal(p.id) }, icon("check")),
-        h("button", { type: "button", class: "ed-icon", testid: "proposal-edit", title: "Accept and edit", "aria-label": "Accept and edit", onclick: () => ed.editProposal(p.id) }, icon("pencil")),
-        h("button", { type: "button", class: "ed-icon", testid: "proposal-dismiss", title: "Dismiss", "aria-label": "Dismiss", onclick: () => ed.dismissProposal(p.id) }, icon("cross")),
+        h("button", { type: "button", class: "ed-icon", testid: "proposal-accept", title: "Accept", "aria-label": "Accept", disabled: ro, onclick: () => ed.acceptProposal(p.id) }, icon("check")),
+        h("button", { type: "button", class: "ed-icon", testid: "proposal-edit", title: "Accept and edit", "aria-label": "Accept and edit", disabled: ro, onclick: () => ed.editProposal(p.id) }, icon("pencil")),
+        h("button", { type: "button", class: "ed-icon", testid: "proposal-dismiss", title: "Dismiss", "aria-label": "Dismiss", disabled: ro, onclick: () => ed.dismissProposal(p.id) }, icon("cross")),
       );
       row.classList.toggle("ed-selected", p.id === ed.selectedProposal());
       frag.append(row);
@@ -427,8 +561,11 @@ export class EditorUI {
   onToolbarState(): void {
     const b = this.toolbar.querySelector<HTMLElement>('[data-testid="btn-toggle-all"]');
     if (b) {
-      b.textContent = this.ed.showAll() ? "Hide all" : "Show all";
-      b.setAttribute("aria-pressed", String(!this.ed.showAll()));
+      const all = this.ed.showAll();
+      b.replaceChildren(icon(all ? "eye" : "eye-off"));
+      b.setAttribute("aria-label", all ? "Hide all" : "Show all");
+      b.title = `${all ? "Hide" : "Show"} all objects (T)`;
+      b.setAttribute("aria-pressed", String(!all));
     }
   }
 
@@ -524,13 +661,15 @@ export class EditorUI {
     return this.dialog !== null;
   }
 
-  private openDialog(testid: string, title: string, body: (Node | string)[], buttons: HTMLElement[], dismissable = true): void {
+  private openDialog(testid: string, title: string, body: (Node | string)[], buttons: HTMLElement[], dismissable = true, wide = false): void {
     this.closeDialog();
-    const box = h("div", { class: "ed-dialog", role: "dialog", "aria-modal": "true", "aria-label": title, testid }, h("h2", {}, title), ...body, h("div", { class: "ed-dialog-buttons" }, ...buttons));
+    const box = h("div", { class: `ed-dialog${wide ? " ed-wide" : ""}`, role: "dialog", "aria-modal": "true", "aria-label": title, testid }, h("h2", {}, title), ...body, h("div", { class: "ed-dialog-buttons" }, ...buttons));
     const overlay = h("div", { class: "ed-overlay", "data-dismissable": String(dismissable) }, box);
     this.ed.root.querySelector(".ed-root")!.append(overlay);
     this.dialog = overlay;
-    buttons[0]?.focus();
+    // Focusing a button at the bottom of a long dialog must not scroll its title out of view.
+    buttons[0]?.focus({ preventScroll: true });
+    box.scrollTop = 0;
   }
 
   closeDialog(onlyDismissable = false): void {
@@ -541,7 +680,7 @@ export class EditorUI {
   }
 
   showConflict(info: ConflictInfo): void {
-    const when = info.updated_at ? new Date(info.updated_at).toLocaleString() : "just now";
+    const when = shortTime(info.updated_at);
     this.openDialog(
       "conflict-dialog",
       "Someone else saved this image",
@@ -588,13 +727,26 @@ export class EditorUI {
     );
   }
 
+  /** The cheat sheet, made from the same keymap rows that dispatch the keys (keymap.ts). */
   toggleCheatsheet(): void {
     if (this.dialog?.querySelector('[data-testid="cheatsheet"]')) return this.closeDialog();
+    const tools = this.ed.toolNames().map((n) => this.ed.toolByName(n)!);
+    const sections = cheatSheet(this.ed.keymap, tools);
     this.openDialog(
       "cheatsheet",
       "Keyboard shortcuts",
-      [h("table", { class: "ed-keys" }, ...SHORTCUTS.map(([k, d]) => h("tr", {}, h("th", {}, k), h("td", {}, d))))],
+      [
+        h(
+          "div",
+          { class: "ed-keys-columns" },
+          ...sections.map((s) =>
+            h("section", { class: "ed-keys-section" }, h("h3", {}, s.title), h("table", { class: "ed-keys" }, ...s.rows.map(([k, d]) => h("tr", {}, h("th", {}, k), h("td", {}, d))))),
+          ),
+        ),
+      ],
       [h("button", { type: "button", class: "ed-btn", testid: "dialog-close", onclick: () => this.closeDialog() }, "Close")],
+      true,
+      true,
     );
   }
 }

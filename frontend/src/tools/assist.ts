@@ -5,58 +5,56 @@
  * click points along an edge, the server snaps the path; Enter or double click closes it into a
  * polygon. Both land as ordinary, editable objects; a missing endpoint (404/501) is reported.
  */
-import type { Editor } from "../editor";
-import { isUnavailable } from "../editor";
-import { errorText } from "../api";
+import { errorText, isUnavailable } from "../api";
 import { newPolygons, type Geometry, type Point } from "../geometry";
 import { AddAnnotation, setGeometry } from "../store";
-import type { Tool, ToolPointer } from "./types";
+import type { Tool, ToolContext, ToolPointer } from "./types";
 
-export function createBoxMaskTool(ed: Editor): Tool {
+export function createBoxMaskTool(ctx: ToolContext): Tool {
   let dragStart: Point | null = null;
   let cursor: Point | null = null;
   let job: { uid: string | null; box: [number, number, number, number]; fg: Point[]; bg: Point[] } | null = null;
   let busy = false;
-  let sam = ed.opts.sam === true;
+  let sam = ctx.sam;
 
   const run = async () => {
     if (!job || busy) return;
     busy = true;
     const j = job;
-    ed.ui.message(`Box → mask${sam ? " (SAM)" : ""}: asking the server…`);
+    ctx.message(`Box → mask${sam ? " (SAM)" : ""}: asking the server…`);
     try {
       let result;
       try {
-        result = sam ? await ed.api.sam(ed.image.id, j.box, j.fg, j.bg) : await ed.api.boxToMask(ed.image.id, j.box, j.fg, j.bg);
+        result = sam ? await ctx.api.sam(ctx.image.id, j.box, j.fg, j.bg) : await ctx.api.boxToMask(ctx.image.id, j.box, j.fg, j.bg);
       } catch (e) {
         if (!sam || !isUnavailable(e)) throw e;
         // SAM was configured but cannot run (package or file missing): GrabCut still can.
         sam = false;
-        ed.ui.message(`SAM is not available (${errorText(e)}); using GrabCut`, "error");
-        result = await ed.api.boxToMask(ed.image.id, j.box, j.fg, j.bg);
+        ctx.message(`SAM is not available (${errorText(e)}); using GrabCut`, "error");
+        result = await ctx.api.boxToMask(ctx.image.id, j.box, j.fg, j.bg);
       }
       if (result.area === 0) {
-        ed.ui.message("Box → mask found no object in this box: draw it by hand or try another box", "error");
+        ctx.message("Box → mask found no object in this box: draw it by hand or try another box", "error");
         if (!j.uid) job = null;
         return;
       }
       const g = result.geometry;
-      const cur = j.uid ? ed.store.get(j.uid) : undefined;
-      if (cur) ed.execute(setGeometry(cur, g, "refine box → mask"));
+      const cur = j.uid ? ctx.store.get(j.uid) : undefined;
+      if (cur) ctx.execute(setGeometry(cur, g, "refine box → mask"));
       else {
-        const a = ed.newAnnotation(g);
-        ed.execute(new AddAnnotation(a));
+        const a = ctx.newAnnotation(g);
+        ctx.execute(new AddAnnotation(a));
         j.uid = a.uid;
-        ed.select(a.uid);
+        ctx.select(a.uid);
       }
-      ed.ui.message("Box → mask done: click inside to add foreground (Shift/right-click: background), Enter to finish");
+      ctx.message("Box → mask done: click inside to add foreground (Shift/right-click: background), Enter to finish");
     } catch (e) {
-      if (isUnavailable(e)) ed.ui.message("Box → mask is not available on this server yet", "error");
-      else ed.ui.message(`Box → mask failed: ${errorText(e)}`, "error");
+      if (isUnavailable(e)) ctx.message("Box → mask is not available on this server yet", "error");
+      else ctx.message(`Box → mask failed: ${errorText(e)}`, "error");
       if (!j.uid) job = null;
     } finally {
       busy = false;
-      ed.renderer.invalidate("interaction");
+      ctx.invalidate("interaction");
     }
   };
 
@@ -66,6 +64,11 @@ export function createBoxMaskTool(ed: Editor): Tool {
     label: "Box→mask",
     shortcut: "x",
     cursor: "crosshair",
+    keys: [
+      ["Drag a box", "segment the object in it"],
+      ["Click / Shift-click inside", "add a foreground / background point and refine"],
+      ["Enter / Esc", "finish the object"],
+    ],
     deactivate() {
       job = null;
       dragStart = null;
@@ -75,15 +78,15 @@ export function createBoxMaskTool(ed: Editor): Tool {
     },
     onPointerMove(p: ToolPointer) {
       cursor = p.image;
-      if (dragStart) ed.renderer.invalidate("interaction");
+      if (dragStart) ctx.invalidate("interaction");
     },
     onPointerUp(p: ToolPointer) {
       const s = dragStart;
       dragStart = null;
       if (!s) return;
       const w = Math.abs(p.image[0] - s[0]), h = Math.abs(p.image[1] - s[1]);
-      if (w * ed.viewport.scale < 4 && h * ed.viewport.scale < 4) {
-        if (!job) return ed.ui.message("Drag a box around the object");
+      if (w * ctx.viewport.scale < 4 && h * ctx.viewport.scale < 4) {
+        if (!job) return ctx.message("Drag a box around the object");
         (p.shift || p.button === 2 ? job.bg : job.fg).push([p.image[0], p.image[1]]);
         void run();
         return;
@@ -94,36 +97,36 @@ export function createBoxMaskTool(ed: Editor): Tool {
     onKey(e: KeyboardEvent) {
       if ((e.key === "Enter" || e.key === "Escape") && job) {
         job = null;
-        ed.renderer.invalidate("interaction");
+        ctx.invalidate("interaction");
         return true;
       }
       return false;
     },
-    renderOverlay(ctx) {
-      const v = ed.viewport;
+    renderOverlay(g) {
+      const v = ctx.viewport;
       let box = job?.box ?? null;
       if (dragStart && cursor) box = [Math.min(dragStart[0], cursor[0]), Math.min(dragStart[1], cursor[1]), Math.abs(cursor[0] - dragStart[0]), Math.abs(cursor[1] - dragStart[1])];
       if (!box) return;
       const [x, y] = v.toScreen([box[0], box[1]]);
-      ctx.setLineDash([5, 4]);
-      ctx.strokeStyle = "#00e5ff";
-      ctx.lineWidth = 1.5;
-      ctx.strokeRect(x, y, box[2] * v.scale, box[3] * v.scale);
-      ctx.setLineDash([]);
+      g.setLineDash([5, 4]);
+      g.strokeStyle = "#00e5ff";
+      g.lineWidth = 1.5;
+      g.strokeRect(x, y, box[2] * v.scale, box[3] * v.scale);
+      g.setLineDash([]);
       for (const [pts, color] of [[job?.fg ?? [], "#30ff60"], [job?.bg ?? [], "#ff4040"]] as [Point[], string][]) {
-        ctx.fillStyle = color;
+        g.fillStyle = color;
         for (const pt of pts) {
           const [px, py] = v.toScreen(pt);
-          ctx.beginPath();
-          ctx.arc(px, py, 4, 0, Math.PI * 2);
-          ctx.fill();
+          g.beginPath();
+          g.arc(px, py, 4, 0, Math.PI * 2);
+          g.fill();
         }
       }
     },
   };
 }
 
-export function createScissorsTool(ed: Editor): Tool {
+export function createScissorsTool(ctx: ToolContext): Tool {
   let pts: Point[] = [];
   let path: Point[] | null = null;
   let unavailable = false;
@@ -133,41 +136,41 @@ export function createScissorsTool(ed: Editor): Tool {
     if (pts.length < 2 || unavailable) return;
     const my = ++seq;
     try {
-      const res = await ed.api.scissors(ed.image.id, pts, false);
+      const res = await ctx.api.scissors(ctx.image.id, pts, false);
       if (my === seq) path = res.path;
     } catch (e) {
       if (isUnavailable(e)) {
         unavailable = true;
-        ed.ui.message("Intelligent scissors are not available on this server yet; Enter makes a plain polygon from your clicks", "error");
-      } else ed.ui.message(`Scissors failed: ${errorText(e)}`, "error");
+        ctx.message("Intelligent scissors are not available on this server yet; Enter makes a plain polygon from your clicks", "error");
+      } else ctx.message(`Scissors failed: ${errorText(e)}`, "error");
     }
-    ed.renderer.invalidate("interaction");
+    ctx.invalidate("interaction");
   };
 
   const finish = async () => {
-    if (pts.length < 3) return ed.ui.message("Click at least 3 points");
+    if (pts.length < 3) return ctx.message("Click at least 3 points");
     let geometry: Geometry = newPolygons(pts);
     let repaired: string | null = null;
     if (!unavailable) {
       try {
-        const res = await ed.api.scissors(ed.image.id, pts, true);
+        const res = await ctx.api.scissors(ctx.image.id, pts, true);
         // The server's polygon is the path made valid (an edge that doubles back makes the raw
         // path cross itself); older servers send only the path, which the save then repairs.
         geometry = res.geometry ?? newPolygons(res.path);
         repaired = res.repaired ?? null;
       } catch (e) {
-        if (!isUnavailable(e)) return ed.ui.message(`Scissors failed: ${errorText(e)}`, "error");
-        ed.ui.message("Scissors not available: used the clicked points as a polygon", "error");
+        if (!isUnavailable(e)) return ctx.message(`Scissors failed: ${errorText(e)}`, "error");
+        ctx.message("Scissors not available: used the clicked points as a polygon", "error");
       }
     }
-    const a = ed.newAnnotation(geometry);
-    if (ed.execute(new AddAnnotation(a))) {
-      ed.select(a.uid);
-      if (repaired) ed.ui.message(`Scissors outline repaired: ${repaired.replace(/\.$/, "").toLowerCase()}`);
+    const a = ctx.newAnnotation(geometry);
+    if (ctx.execute(new AddAnnotation(a))) {
+      ctx.select(a.uid);
+      if (repaired) ctx.message(`Scissors outline repaired: ${repaired.replace(/\.$/, "").toLowerCase()}`);
     }
     pts = [];
     path = null;
-    ed.renderer.invalidate("interaction");
+    ctx.invalidate("interaction");
   };
 
   return {
@@ -176,6 +179,11 @@ export function createScissorsTool(ed: Editor): Tool {
     label: "Scissors",
     shortcut: "s",
     cursor: "crosshair",
+    keys: [
+      ["Click points along an edge", "the path snaps to it"],
+      ["Enter / double-click", "close the outline"],
+      ["Backspace", "remove the last point"],
+    ],
     deactivate() {
       pts = [];
       path = null;
@@ -183,9 +191,9 @@ export function createScissorsTool(ed: Editor): Tool {
     onPointerDown(p) {
       if (p.button !== 0) return;
       if (p.detail >= 2) return void finish();
-      const q = ed.clampPoint(p.image);
+      const q = ctx.clampPoint(p.image);
       pts.push([q[0], q[1]]);
-      ed.renderer.invalidate("interaction");
+      ctx.invalidate("interaction");
       void preview();
     },
     onKey(e) {
@@ -199,26 +207,26 @@ export function createScissorsTool(ed: Editor): Tool {
         path = null;
         void preview();
       } else return false;
-      ed.renderer.invalidate("interaction");
+      ctx.invalidate("interaction");
       return true;
     },
-    renderOverlay(ctx) {
-      const v = ed.viewport;
+    renderOverlay(g) {
+      const v = ctx.viewport;
       const line = path ?? pts;
       if (!line.length) return;
-      ctx.strokeStyle = "#ffd400";
-      ctx.lineWidth = 2;
-      ctx.beginPath();
+      g.strokeStyle = "#ffd400";
+      g.lineWidth = 2;
+      g.beginPath();
       line.forEach((pt, i) => {
         const [x, y] = v.toScreen(pt);
-        if (i) ctx.lineTo(x, y);
-        else ctx.moveTo(x, y);
+        if (i) g.lineTo(x, y);
+        else g.moveTo(x, y);
       });
-      ctx.stroke();
-      ctx.fillStyle = "#ffd400";
+      g.stroke();
+      g.fillStyle = "#ffd400";
       for (const pt of pts) {
         const [x, y] = v.toScreen(pt);
-        ctx.fillRect(x - 3, y - 3, 6, 6);
+        g.fillRect(x - 3, y - 3, 6, 6);
       }
     },
   };

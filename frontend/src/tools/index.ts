@@ -9,11 +9,11 @@ export function defaultTools(): ToolRegistry {
   const r = new ToolRegistry();
   r.register("edit", createEditTool);
   r.register("pan", createPanTool);
-  r.register("polygon", (ed) => createPolygonTool(ed, "new"));
-  r.register("hole", (ed) => createPolygonTool(ed, "hole"));
-  r.register("part", (ed) => createPolygonTool(ed, "part"));
-  r.register("brush", (ed) => createBrushTool(ed, false));
-  r.register("eraser", (ed) => createBrushTool(ed, true));
+  r.register("polygon", (ctx) => createPolygonTool(ctx, "new"));
+  r.register("hole", (ctx) => createPolygonTool(ctx, "hole"));
+  r.register("part", (ctx) => createPolygonTool(ctx, "part"));
+  r.register("brush", (ctx) => createBrushTool(ctx, false));
+  r.register("eraser", (ctx) => createBrushTool(ctx, true));
   r.register("boxmask", createBoxMaskTool);
   r.register("scissors", createScissorsTool);
   return r;

@@ -3,10 +3,9 @@
  * selected object, or an extra part of the selected object. Click adds a vertex; clicking the
  * first vertex, Enter or a double click closes; Backspace removes the last vertex; Esc cancels.
  */
-import type { Editor } from "../editor";
-import { addHole, addPart, newPolygons, ringSelfIntersects, type Point, type Ring } from "../geometry";
+import { addHole, addPart, newPolygons, type Point, type Ring } from "../geometry";
 import { AddAnnotation, setGeometry } from "../store";
-import type { Tool, ToolPointer } from "./types";
+import type { Tool, ToolContext, ToolPointer } from "./types";
 
 export type PolygonMode = "new" | "hole" | "part";
 
@@ -16,50 +15,48 @@ const TITLES: Record<PolygonMode, [string, string, string, string]> = {
   part: ["part", "Add part to selected", "n", "Part"],
 };
 
-export function createPolygonTool(ed: Editor, mode: PolygonMode): Tool {
+export function createPolygonTool(ctx: ToolContext, mode: PolygonMode): Tool {
   let pts: Ring = [];
   let cursor: Point | null = null;
   const [name, title, shortcut, label] = TITLES[mode];
 
   const target = () => {
-    const uid = ed.selectedUid();
-    const a = uid ? ed.store.get(uid) : undefined;
-    return a && a.geometry.type === "polygons" && !ed.isLocked(a.uid) ? a : null;
+    const uid = ctx.selectedUid();
+    const a = uid ? ctx.store.get(uid) : undefined;
+    return a && a.geometry.type === "polygons" && !ctx.isLocked(a.uid) ? a : null;
   };
 
   const finish = () => {
     if (pts.length < 3) {
-      ed.ui.message("A polygon needs at least 3 points");
+      ctx.message("A polygon needs at least 3 points");
       return;
     }
-    if (ringSelfIntersects(pts)) {
-      ed.ui.message("The outline crosses itself; move or remove points (Backspace)", "error");
-      return;
-    }
+    // An outline that crosses itself is closed as drawn: the server untangles it when it saves and
+    // the editor takes its repair over in place (see autosave.ts), so a slip of the hand costs nothing.
     const ring = pts;
     if (mode === "new") {
-      const a = ed.newAnnotation(newPolygons(ring));
-      ed.execute(new AddAnnotation(a));
-      ed.select(a.uid);
+      const a = ctx.newAnnotation(newPolygons(ring));
+      ctx.execute(new AddAnnotation(a));
+      ctx.select(a.uid);
     } else {
       const a = target();
       if (!a || a.geometry.type !== "polygons") {
-        ed.ui.message("Select a polygon object first", "error");
+        ctx.message("Select a polygon object first", "error");
         return;
       }
       if (mode === "hole") {
         const g = addHole(a.geometry, ring);
         if (!g) {
-          ed.ui.message("A hole must lie inside one part of the object, apart from other holes", "error");
+          ctx.message("A hole must lie inside one part of the object, apart from other holes", "error");
           return;
         }
-        ed.execute(setGeometry(a, g, "cut hole"));
+        ctx.execute(setGeometry(a, g, "cut hole"));
       } else {
-        ed.execute(setGeometry(a, addPart(a.geometry, ring), "add part"));
+        ctx.execute(setGeometry(a, addPart(a.geometry, ring), "add part"));
       }
     }
     pts = [];
-    ed.renderer.invalidate("interaction");
+    ctx.invalidate("interaction");
   };
 
   return {
@@ -68,9 +65,17 @@ export function createPolygonTool(ed: Editor, mode: PolygonMode): Tool {
     label,
     shortcut,
     cursor: "crosshair",
+    keys: mode === "new"
+      ? [
+          ["Click / click the first vertex", "add a vertex / close the outline"],
+          ["Enter / double-click", "close the outline (one that crosses itself is untangled when saved)"],
+          ["Backspace", "remove the last vertex"],
+          ["Esc", "cancel the outline"],
+        ]
+      : [["Enter / double-click", `close the ${mode}`]],
     activate() {
       pts = [];
-      if (mode !== "new" && !target()) ed.ui.message(`Select a polygon object, then draw the ${mode}`);
+      if (mode !== "new" && !target()) ctx.message(`Select a polygon object, then draw the ${mode}`);
     },
     deactivate() {
       pts = [];
@@ -78,24 +83,24 @@ export function createPolygonTool(ed: Editor, mode: PolygonMode): Tool {
     onPointerDown(p: ToolPointer) {
       if (p.button !== 0) return;
       if (mode !== "new" && !target() && pts.length === 0) {
-        ed.ui.message("Select a polygon object first (V, then click it)", "error");
+        ctx.message("Select a polygon object first (V, then click it)", "error");
         return;
       }
       // The second click of a double click closes instead of adding a duplicate point.
       if (p.detail >= 2 && pts.length >= 3) return finish();
       if (pts.length >= 3) {
-        const [fx, fy] = ed.viewport.toScreen(pts[0]);
+        const [fx, fy] = ctx.viewport.toScreen(pts[0]);
         if (Math.hypot(fx - p.screen[0], fy - p.screen[1]) <= 8) return finish();
       }
       // A click in the margin (or on the very edge, a hair outside after the screen -> image
       // transform) puts the vertex on the image's edge, where it is drawn and saved.
-      const q = ed.clampPoint(p.image);
+      const q = ctx.clampPoint(p.image);
       pts.push([q[0], q[1]]);
-      ed.renderer.invalidate("interaction");
+      ctx.invalidate("interaction");
     },
     onPointerMove(p: ToolPointer) {
-      cursor = ed.clampPoint(p.image);
-      if (pts.length) ed.renderer.invalidate("interaction");
+      cursor = ctx.clampPoint(p.image);
+      if (pts.length) ctx.invalidate("interaction");
     },
     onDoubleClick() {
       if (pts.length >= 3) finish();
@@ -106,34 +111,34 @@ export function createPolygonTool(ed: Editor, mode: PolygonMode): Tool {
       else if (e.key === "Escape") pts = [];
       else if (e.key === "Backspace" || e.key === "Delete") pts.pop();
       else return false;
-      ed.renderer.invalidate("interaction");
+      ctx.invalidate("interaction");
       return true;
     },
-    renderOverlay(ctx: CanvasRenderingContext2D) {
+    renderOverlay(g: CanvasRenderingContext2D) {
       if (!pts.length) return;
-      const v = ed.viewport;
-      const color = mode === "hole" ? "#ff4040" : ed.labelColor(mode === "new" ? ed.activeLabel : target()?.label ?? null);
-      ctx.strokeStyle = color;
-      ctx.lineWidth = 2;
-      ctx.beginPath();
+      const v = ctx.viewport;
+      const color = mode === "hole" ? "#ff4040" : ctx.labelColor(mode === "new" ? ctx.activeLabel : target()?.label ?? null);
+      g.strokeStyle = color;
+      g.lineWidth = 2;
+      g.beginPath();
       pts.forEach((pt, i) => {
         const [x, y] = v.toScreen(pt);
-        if (i) ctx.lineTo(x, y);
-        else ctx.moveTo(x, y);
+        if (i) g.lineTo(x, y);
+        else g.moveTo(x, y);
       });
       if (cursor) {
         const [x, y] = v.toScreen(cursor);
-        ctx.lineTo(x, y);
+        g.lineTo(x, y);
       }
-      ctx.stroke();
-      ctx.fillStyle = "#fff";
+      g.stroke();
+      g.fillStyle = "#fff";
       for (const pt of pts) {
         const [x, y] = v.toScreen(pt);
-        ctx.fillRect(x - 3, y - 3, 6, 6);
+        g.fillRect(x - 3, y - 3, 6, 6);
       }
       const [fx, fy] = v.toScreen(pts[0]);
-      ctx.strokeStyle = "#ff0";
-      ctx.strokeRect(fx - 6, fy - 6, 12, 12);
+      g.strokeStyle = "#ff0";
+      g.strokeRect(fx - 6, fy - 6, 12, 12);
     },
   };
 }
