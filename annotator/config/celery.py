@@ -25,6 +25,10 @@ def celery_settings(*, redis_url: str | None, data_dir: Path, queue_prefix: str)
             "reap-stale-jobs": {"task": "jobs.reap_stale", "schedule": 60.0},
             # Files and temporary folders that a killed import left behind (older than a day).
             "sweep-orphans": {"task": "core.sweep_orphans", "schedule": 3600.0},
+            # The image counts' appended +1/-1 rows, folded back to one per status and person.
+            "compact-image-counts": {"task": "images.compact_counts", "schedule": 60.0},
+            # Scheduled project backups that are due (each schedule says how often and how many to keep).
+            "scheduled-backups": {"task": "backups.start_due", "schedule": 300.0},
         },
     }
     if redis_url:

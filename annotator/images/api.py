@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import FileResponse
+from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -18,7 +21,7 @@ from annotator.core.errors import DomainError
 
 from . import services
 from .models import Image, ImageStatus
-from .selectors import ImageFilters, edit_access, image_neighbours, images_of
+from .selectors import ImageFilters, edit_access, image_neighbours, images_count, images_of
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -64,10 +67,40 @@ class UploadResultSerializer(serializers.Serializer):
     duplicates = serializers.ListField(child=serializers.CharField())
 
 
+class _CountedPaginator(Paginator):
+    """A paginator that is told the count (from the kept image counts) instead of counting rows,
+    and reads a page in the second half of the list from its end (`ORDER BY id DESC`), so that
+    the last page of a million images reads 50 index entries instead of skipping 999,950."""
+
+    def __init__(self, object_list: QuerySet[Image], per_page: int, *, known_count: int | None = None, **kwargs: object):
+        super().__init__(object_list, per_page, **kwargs)  # type: ignore[arg-type]
+        self._known_count = known_count
+
+    @cached_property
+    def count(self) -> int:
+        return self._known_count if self._known_count is not None else super().count
+
+    def page(self, number):  # type: ignore[no-untyped-def]
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        if bottom <= self.count // 2:
+            return super().page(number)
+        rows = list(self.object_list.reverse()[self.count - top:self.count - bottom])
+        return self._get_page(rows[::-1], number, self)
+
+
+class _ImagePagination(PageNumberPagination):
+    known_count: int | None = None
+
+    def django_paginator_class(self, object_list, per_page, **kwargs):  # type: ignore[no-untyped-def,override]
+        return _CountedPaginator(object_list, per_page, known_count=self.known_count, **kwargs)
+
+
 class ImageListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
     # Declared on the view so that the schema documents the page (count, next, previous, results).
-    pagination_class = PageNumberPagination
+    pagination_class = _ImagePagination
 
     @extend_schema(
         parameters=[
@@ -80,14 +113,10 @@ class ImageListApi(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         project = load_project(request, pk)
-        qs = images_of(
-            project,
-            status=request.query_params.get("status"),
-            assignee=request.query_params.get("assignee"),
-            reviewer=request.query_params.get("reviewer"),
-            search=request.query_params.get("search"),
-        )
+        filters = {name: request.query_params.get(name) for name in ("status", "assignee", "reviewer", "search")}
+        qs = images_of(project, **filters)
         paginator = self.pagination_class()
+        paginator.known_count = images_count(project, **filters)
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(ImageSerializer(page, many=True).data)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 
 from annotator.projects.models import Project
 
@@ -64,7 +65,38 @@ class Image(models.Model):
             models.UniqueConstraint(fields=["project", "checksum"], name="image_unique_checksum"),
             models.CheckConstraint(condition=models.Q(width__gt=0, height__gt=0), name="image_positive_size"),
         ]
-        indexes = [models.Index(fields=["project", "status", "-priority", "id"], name="image_queue_idx")]
+        indexes = [
+            models.Index(fields=["project", "status", "-priority", "id"], name="image_queue_idx"),
+            # The queues' "nobody holds it yet" candidates, in their order, so that taking the next
+            # image reads one index entry instead of sorting every new image (a million of them).
+            models.Index(F("project"), F("status"), F("priority").desc(), F("id"),
+                         condition=Q(assignee__isnull=True), name="image_queue_free_idx"),
+            # The uncertainty-ordered queue and the review queue have indexes too, written in SQL by
+            # migration images 0002: their NULLS FIRST/LAST order is spelled per database.
+            models.Index(fields=["assignee", "project", "status"], name="image_assignee_idx"),
+            models.Index(fields=["reviewer", "project", "status"], name="image_reviewer_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class ImageCount(models.Model):
+    """A number of images of a project in one (status, assignee, reviewer) combination.
+
+    The dashboard, the stats and the image list's page count sum these rows instead of counting
+    a project's images (a million of them) each time. Database triggers on the image table
+    (migration images 0002, PostgreSQL and SQLite) write them: every insert, delete and change
+    of an image's status, assignee or reviewer — a service, `update()`, a bulk insert, a cascade,
+    a restore, whichever app makes it — appends +1 / -1 rows in the writer's own transaction.
+    Appending, never updating, means no writer waits on a counter row held by another (an
+    updated counter row was a lock every transition of a project shared, and deadlocked
+    opposite transitions). `images.compact_counts` (beat, every minute) folds the rows back to
+    one per combination. 0 stands for nobody.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    status = models.CharField(max_length=20, choices=ImageStatus.choices)
+    assignee_pk = models.IntegerField(default=0)
+    reviewer_pk = models.IntegerField(default=0)
+    count = models.BigIntegerField(default=0)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import NamedTuple, TypedDict
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
-from annotator.core.access import Capability, can
+from annotator.core.access import Capability, can, state_reason
 from annotator.projects.models import Project
 
-from .models import Image, ImageStatus
+from .models import Image, ImageCount, ImageStatus
 
 EDITABLE_BY_ANNOTATOR = (ImageStatus.NEW, ImageStatus.IN_PROGRESS, ImageStatus.REJECTED)
 
@@ -29,8 +30,42 @@ def images_of(project: Project, *, status: str | None = None, assignee: str | No
     return qs.order_by("id")
 
 
+def image_status_counts(project: Project | int) -> dict[str, int]:
+    """How many images the project has in each status (every status present, 0 when none).
+
+    Read from the trigger-kept ImageCount rows: a few rows whatever the project's size.
+    """
+    counts = {status.value: 0 for status in ImageStatus}
+    rows = ImageCount.objects.filter(project=project).order_by().values("status").annotate(n=Sum("count"))
+    for row in rows:
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def images_count(project: Project, *, status: str | None = None, assignee: str | None = None,
+                 reviewer: str | None = None, search: str | None = None) -> int | None:
+    """The length of `images_of(...)` with the same filters from the kept counts, or None when a
+    filter (a name search) needs the rows counted."""
+    if search:
+        return None
+    qs = ImageCount.objects.filter(project=project)
+    if status:
+        qs = qs.filter(status__in=status.split(","))
+    users = get_user_model().objects
+    if assignee == "none":
+        qs = qs.filter(assignee_pk=0)
+    elif assignee:
+        qs = qs.filter(assignee_pk=users.filter(username=assignee).values("pk")[:1])
+    if reviewer:
+        qs = qs.filter(reviewer_pk=users.filter(username=reviewer).values("pk")[:1])
+    return qs.aggregate(n=Sum("count"))["n"] or 0
+
+
 def edit_denied_reason(user: AbstractBaseUser, image: Image) -> str | None:
     """Why `user` may not change this image's annotations now, or None when they may."""
+    archived = state_reason(image.project, Capability.ANNOTATE)
+    if archived is not None:
+        return archived  # an archived project (or one being deleted): nobody may, admins included
     if can(user, image.project, Capability.MANAGE):
         return None
     if can(user, image.project, Capability.ANNOTATE) and image.status in EDITABLE_BY_ANNOTATOR:
@@ -60,7 +95,9 @@ def edit_access(user: AbstractBaseUser, image: Image) -> EditAccess:
     project = image.project
     annotator = can(user, project, Capability.ANNOTATE)
     reviewer = can(user, project, Capability.REVIEW)
-    if annotator and image.status in EDITABLE_BY_ANNOTATOR:
+    if state_reason(project, Capability.ANNOTATE) is not None:
+        hint = "A manager can unarchive the project (on its Backups page) to change it again." if project.archived_at else None
+    elif annotator and image.status in EDITABLE_BY_ANNOTATOR:
         hint = "Ask a manager to reassign it to you, or take the next image from your queue."
     elif image.status == ImageStatus.IN_REVIEW and reviewer:
         hint = "Wait for their decision, or ask a manager to give it back to the review queue."

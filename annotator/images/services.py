@@ -1,6 +1,7 @@
 """Writes on images: adding files (single, many, zip, folder), the annotate queue, submission."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,7 +23,7 @@ from ml.formats.archive import SafeZip, ZipMember, iter_files
 from ml.formats.model import FormatError
 
 from .imaging import IMAGE_SUFFIXES, DecodedImage, image_decode, image_size_check
-from .models import Image, ImageStatus
+from .models import Image, ImageCount, ImageStatus
 
 
 @dataclass
@@ -230,14 +231,17 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
             )
             if mine is not None:
                 return mine
-            # New images nobody holds, and those a manager assigned to this user (those first): an
-            # image assigned to someone else is never handed out to anybody but them.
+            # New images a manager assigned to this user first, then those nobody holds: an image
+            # assigned to someone else is never handed out to anybody but them. Two queries rather
+            # than one ordered by "assignee nulls last": each reads the first entry of an index in
+            # queue order (image_assignee_idx, image_queue_free_idx), where the single query sorted
+            # every new image of the project.
             free_or_mine = Q(assignee__isnull=True) | Q(assignee=user)
+            new_images = Image.objects.select_for_update(skip_locked=True).filter(project=project, status=ImageStatus.NEW)
+            order = _queue_order(project)
             candidate = (
-                Image.objects.select_for_update(skip_locked=True)
-                .filter(free_or_mine, project=project, status=ImageStatus.NEW)
-                .order_by(F("assignee").asc(nulls_last=True), *_queue_order(project))
-                .first()
+                new_images.filter(assignee=user).order_by(*order).first()
+                or new_images.filter(assignee__isnull=True).order_by(*order).first()
             )
             if candidate is None:
                 return None
@@ -304,3 +308,29 @@ def image_delete(*, image: Image) -> None:
     with transaction.atomic():
         image.delete()
         transaction.on_commit(lambda: files_delete([n for n in names if n]))
+
+
+@transaction.atomic
+def image_counts_compact(*, project_id: int | None = None) -> int:
+    """Fold the ImageCount rows the triggers appended into one per (project, status, assignee,
+    reviewer); the number of rows folded.
+
+    `DELETE … RETURNING` hands this transaction exactly the rows it removed, so two compactions
+    at once cannot count a row twice, and the triggers' inserts meanwhile wait for nothing.
+    """
+    where, params = ("WHERE project_id = %s", [project_id]) if project_id is not None else ("", [])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {ImageCount._meta.db_table} {where} RETURNING project_id, status, assignee_pk, reviewer_pk, count",
+            params,
+        )
+        rows = cursor.fetchall()
+    totals: Counter[tuple[int, str, int, int]] = Counter()
+    for project, status, assignee, reviewer, count in rows:
+        totals[(project, status, assignee, reviewer)] += count
+    live = set(Project.objects.filter(pk__in={key[0] for key in totals}).values_list("pk", flat=True))
+    ImageCount.objects.bulk_create(
+        ImageCount(project_id=project, status=status, assignee_pk=assignee, reviewer_pk=reviewer, count=count)
+        for (project, status, assignee, reviewer), count in totals.items() if count and project in live
+    )
+    return len(rows)

@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from annotator.annotations.models import Prediction, Revision
 from annotator.annotations.selectors import annotation_to_dict, annotations_of, predictions_of
 from annotator.images.models import Image, ImageStatus
+from annotator.images.selectors import image_status_counts
 from annotator.projects.models import Project
 from ml.geometry import GeometryError, geometry_iou
 
@@ -285,6 +286,7 @@ def review_stats(project: Project) -> dict[str, Any]:
         for taken, created in decisions.filter(taken_at__isnull=False).values_list("taken_at", "created_at")
     ]
     changed = (totals["added"] or 0) + (totals["removed"] or 0) + (totals["modified"] or 0)
+    by_status = image_status_counts(project)
     return {
         "decisions": totals["total"],
         "accepted": totals["accepted"],
@@ -295,7 +297,7 @@ def review_stats(project: Project) -> dict[str, Any]:
         "objects_modified_by_reviewers": totals["modified"] or 0,
         "mean_iou_submitted_vs_accepted": (totals["iou_sum"] / totals["iou_count"]) if totals["iou_count"] else None,
         "mean_seconds_in_review": sum(durations) / len(durations) if durations else None,
-        "waiting_for_review": Image.objects.filter(project=project, status=ImageStatus.SUBMITTED).count(),
-        "in_review": Image.objects.filter(project=project, status=ImageStatus.IN_REVIEW).count(),
+        "waiting_for_review": by_status[ImageStatus.SUBMITTED],
+        "in_review": by_status[ImageStatus.IN_REVIEW],
         "annotators": annotators,
     }
