@@ -1,6 +1,8 @@
 """Forms of the server-rendered pages (validation only; writes go through services)."""
 from __future__ import annotations
 
+import json
+
 from django import forms
 
 from annotator.projects.models import QueueOrder, Role
@@ -45,3 +47,98 @@ class LabelForm(forms.Form):
 class MemberForm(forms.Form):
     username = forms.CharField(max_length=254, label="Username or e-mail")
     role = forms.ChoiceField(choices=Role.choices)
+
+
+KINDS = [
+    ("text", "Text"),
+    ("number", "Number"),
+    ("integer", "Whole number"),
+    ("boolean", "Yes / no"),
+    ("one", "One of the choices"),
+    ("several", "Several of the choices"),
+]
+
+
+def spec_kind(spec: dict) -> str:
+    """The editor's kind for a schema spec (annotations/attributes.py)."""
+    if spec.get("choices"):
+        return "several" if spec.get("multiple") else "one"
+    return {"boolean": "boolean", "integer": "integer", "number": "number"}.get(spec.get("type", ""), "text")
+
+
+def _words(values: list | None) -> str:
+    return ", ".join(str(v) for v in values or [])
+
+
+class AttributeSpecForm(forms.Form):
+    """One attribute of a label's schema, in words (turned into a schema spec by `spec()`)."""
+
+    name = forms.CharField(max_length=100, required=False)
+    kind = forms.ChoiceField(choices=KINDS, initial="text")
+    choices = forms.CharField(required=False, max_length=4000, help_text="Comma-separated")
+    min = forms.FloatField(required=False)
+    max = forms.FloatField(required=False)
+    default = forms.CharField(required=False, max_length=2000)
+    required = forms.BooleanField(required=False)
+    # Keys of an existing spec this form does not show (max_length): kept as they were.
+    keep = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    @classmethod
+    def initial_for(cls, name: str, spec: dict) -> dict:
+        kind = spec_kind(spec)
+        default = spec.get("default")
+        if isinstance(default, bool):
+            default = "yes" if default else "no"
+        elif isinstance(default, list):
+            default = _words(default)
+        return {
+            "name": name, "kind": kind, "choices": _words(spec.get("choices")), "min": spec.get("min"), "max": spec.get("max"),
+            "default": "" if default is None else str(default), "required": bool(spec.get("required")),
+            "keep": json.dumps({k: v for k, v in spec.items() if k == "max_length"}),
+        }
+
+    def spec(self) -> dict:
+        """The schema spec; ValidationError naming the field when the words do not make one."""
+        data = self.cleaned_data
+        kind = data["kind"]
+        spec: dict = {"type": {"boolean": "boolean", "integer": "integer", "number": "number"}.get(kind, "string")}
+        choices = [c.strip() for c in (data.get("choices") or "").split(",") if c.strip()]
+        if kind in ("one", "several"):
+            if not choices:
+                raise forms.ValidationError(f"{data['name']}: list the choices, separated by commas.")
+            spec["choices"] = choices
+            if kind == "several":
+                spec["multiple"] = True
+        for bound in ("min", "max"):
+            value = data.get(bound)
+            if value is not None:
+                if kind not in ("number", "integer"):
+                    raise forms.ValidationError(f"{data['name']}: {bound} is for numbers.")
+                spec[bound] = int(value) if kind == "integer" and float(value).is_integer() else value
+        default = (data.get("default") or "").strip()
+        if default:
+            if kind == "boolean":
+                spec["default"] = default.lower() in ("yes", "true", "1", "on")
+            elif kind in ("number", "integer"):
+                try:
+                    number = float(default)
+                except ValueError:
+                    raise forms.ValidationError(f"{data['name']}: the default must be a number.") from None
+                spec["default"] = int(number) if kind == "integer" and number.is_integer() else number
+            elif kind == "several":
+                spec["default"] = [c.strip() for c in default.split(",") if c.strip()]
+            else:
+                spec["default"] = default
+        if data.get("required"):
+            spec["required"] = True
+        if kind == "text":
+            try:
+                kept = json.loads(data.get("keep") or "{}")
+            except ValueError:
+                kept = {}
+            if isinstance(kept, dict) and isinstance(kept.get("max_length"), int):
+                spec["max_length"] = kept["max_length"]
+        return spec
+
+
+AttributeSpecFormSet = forms.formset_factory(AttributeSpecForm, extra=2, can_delete=True, max_num=64, validate_max=True)

@@ -20,6 +20,7 @@ urlpatterns = [
     path("projects/<int:pk>/", views.project_dashboard, name="project-dashboard"),
     path("projects/<int:pk>/edit/", views.project_edit, name="project-edit"),
     path("projects/<int:pk>/labels/", views.project_labels, name="project-labels"),
+    path("projects/<int:pk>/labels/<int:label_pk>/attributes/", views.label_attributes, name="label-attributes"),
     path("projects/<int:pk>/members/", views.project_members, name="project-members"),
     path("projects/<int:pk>/images/", views.image_list, name="image-list"),
     path("projects/<int:pk>/upload/", views.image_upload, name="image-upload"),

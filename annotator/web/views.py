@@ -1,6 +1,7 @@
 """Views of the server-rendered pages: thin, they check access and call services and selectors."""
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from annotator.accounts.services import member_invite
 from annotator.accounts.views import pop_access, remember_access
+from annotator.annotations.attributes import attribute_schema_clean
 from annotator.core.access import Capability, can, effective_role
 from annotator.core.errors import DomainError
 from annotator.images.models import Image, ImageStatus
@@ -24,7 +26,7 @@ from annotator.projects.api import guidelines_html
 from annotator.projects.models import Label, Membership, Project, Role
 from annotator.projects.selectors import project_stats, projects_visible_to
 
-from .forms import LabelForm, MemberForm, ProjectForm
+from .forms import AttributeSpecForm, AttributeSpecFormSet, LabelForm, MemberForm, ProjectForm
 
 
 def _project(request: HttpRequest, pk: int, capability: Capability = Capability.VIEW) -> Project:
@@ -160,6 +162,40 @@ def project_labels(request: HttpRequest, pk: int) -> HttpResponse:
         except DomainError as exc:
             messages.error(request, exc.detail)
     return render(request, "web/labels.html", _context(request, project, form=form, labels=project.labels.all()))
+
+
+@login_required
+def label_attributes(request: HttpRequest, pk: int, label_pk: int) -> HttpResponse:
+    """Edit one label's attribute schema in words (kind, choices, range, default, required)."""
+    project = _project(request, pk, Capability.MANAGE)
+    label = _in_project(Label, project, str(label_pk))
+    schema = label.attributes_schema if isinstance(label.attributes_schema, dict) else {}
+    errors: list[str] = []
+    if request.method == "POST":
+        formset = AttributeSpecFormSet(request.POST)
+        if formset.is_valid():
+            specs: dict = {}
+            try:
+                for form in formset.forms:
+                    name = (form.cleaned_data.get("name") or "").strip()
+                    if not name or form.cleaned_data.get("DELETE"):
+                        continue
+                    if name in specs:
+                        raise forms.ValidationError(f"{name}: two attributes have this name.")
+                    specs[name] = form.spec()
+                project_services.label_update(label=label, attributes_schema=attribute_schema_clean(specs))
+            except forms.ValidationError as exc:
+                errors += exc.messages
+            except DomainError as exc:
+                errors.append(exc.detail)
+            else:
+                messages.success(request, f"Attributes of {label.name} saved.")
+                return redirect("project-labels", pk=pk)
+        else:
+            errors += [f"{k}: {' '.join(v)}" for form in formset.forms for k, v in form.errors.items()] + list(formset.non_form_errors())
+    else:
+        formset = AttributeSpecFormSet(initial=[AttributeSpecForm.initial_for(name, spec) for name, spec in sorted(schema.items()) if isinstance(spec, dict)])
+    return render(request, "web/label_attributes.html", _context(request, project, label=label, formset=formset, errors=errors))
 
 
 @login_required

@@ -27,7 +27,11 @@ export type AttrControl = "checkbox" | "number" | "text" | "select" | "multi";
 
 const TYPES = new Set<string>(["boolean", "integer", "number", "string"]);
 
-/** The declared attributes of a schema, in its order; malformed entries are skipped. */
+/**
+ * The declared attributes of a schema, by name (PostgreSQL's jsonb does not keep the order keys
+ * were written in, so alphabetical is the one order every server agrees on); malformed entries
+ * are skipped.
+ */
 export function parseSchema(schema: unknown): AttrSpec[] {
   if (!schema || typeof schema !== "object" || Array.isArray(schema)) return [];
   const specs: AttrSpec[] = [];
@@ -35,7 +39,7 @@ export function parseSchema(schema: unknown): AttrSpec[] {
     if (!raw || typeof raw !== "object" || !TYPES.has(String((raw as { type?: unknown }).type))) continue;
     specs.push({ ...(raw as Omit<AttrSpec, "name">), name });
   }
-  return specs;
+  return specs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 export function controlOf(spec: AttrSpec): AttrControl {

@@ -13,8 +13,8 @@ const SCHEMA = {
 describe("attribute schemas", () => {
   it("keeps the declared attributes in order and picks a control for each", () => {
     const specs = parseSchema(SCHEMA);
-    expect(specs.map((s) => s.name)).toEqual(["occluded", "colour", "parts", "count", "note"]);
-    expect(specs.map(controlOf)).toEqual(["checkbox", "select", "multi", "number", "text"]);
+    expect(specs.map((s) => s.name)).toEqual(["colour", "count", "note", "occluded", "parts"]);
+    expect(specs.map(controlOf)).toEqual(["select", "number", "text", "checkbox", "multi"]);
     expect(parseSchema(null)).toEqual([]);
     expect(parseSchema(["x"])).toEqual([]);
   });
@@ -30,7 +30,7 @@ describe("attribute schemas", () => {
   });
 
   it("checks values as the server does", () => {
-    const [occluded, colour, parts, count, note] = parseSchema(SCHEMA);
+    const [colour, count, note, occluded, parts] = parseSchema(SCHEMA);
     expect(valueProblem(occluded, "yes")).toBe("must be true or false");
     expect(valueProblem(colour, "blue")).toBe("must be one of red, green");
     expect(valueProblem(parts, ["wheel", "wing"])).toContain("wing");
@@ -42,7 +42,7 @@ describe("attribute schemas", () => {
   });
 
   it("reads typed-in values", () => {
-    const [, , , count, note] = parseSchema(SCHEMA);
+    const [, count, note] = parseSchema(SCHEMA);
     expect(parseInput(count, " 7 ")).toEqual({ value: 7 });
     expect(parseInput(count, "")).toEqual({ value: null });
     expect(parseInput(count, "x")).toEqual({ error: "must be a number" });
@@ -52,7 +52,7 @@ describe("attribute schemas", () => {
 
   it("says values and specs in words", () => {
     expect([formatValue(true), formatValue(["a", "b"]), formatValue(null), formatValue(3)]).toEqual(["yes", "a, b", "–", "3"]);
-    const [occluded, colour, , count] = parseSchema(SCHEMA);
+    const [colour, count, , occluded] = parseSchema(SCHEMA);
     expect(describeSpec(count)).toBe("whole number, 0 to 10");
     expect(describeSpec(colour)).toBe("one of: red, green, required");
     expect(describeSpec(occluded)).toBe("yes / no");

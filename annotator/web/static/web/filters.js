@@ -1,8 +1,5 @@
-// Filter forms (image list): a select marked data-autosubmit sends its form as soon as it changes.
+// Buttons that only matter without JavaScript: a select marked data-autosubmit sends its form
+// itself (web/page.js), so its submit button is hidden.
 (function () {
-  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
-    select.addEventListener("change", () => select.form.submit());
-  }
+  for (const button of document.querySelectorAll(".js-hidden")) button.hidden = true;
 })();
-// Buttons that only matter without JavaScript (the select sends the form itself).
-for (const button of document.querySelectorAll(".js-hidden")) button.hidden = true;
