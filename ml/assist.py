@@ -113,7 +113,7 @@ def box_to_mask(
     iterations: int = 4,
     margin: float = 0.15,
     max_side: int = 240,
-    min_side: int = 64,
+    min_side: int = 0,
     hole_share: float = 0.02,
     shape_prior: bool = True,
 ) -> np.ndarray:
@@ -123,8 +123,9 @@ def box_to_mask(
     as certainly object / certainly not object. Falls back to the plain box when GrabCut finds
     nothing, so the user always gets an editable shape.
 
-    Boxes whose short side is under ``min_side`` pixels are upsampled first: GrabCut's colour
-    models and smoothness term have too few pixels to work with on a 15-pixel object. With
+    With ``min_side`` > 0, boxes whose short side is under it are upsampled first. Off by
+    default: on coco_tinycoco it changed the mean IoU by less than GrabCut's run-to-run noise
+    (±0.01), cost ~100 ms per small box, and made blurred small discs worse. With
     ``shape_prior`` (and no clicks) a GrabCut result that hardly overlaps the ellipse inscribed in
     the box is replaced by that ellipse (see :func:`_reconcile_with_ellipse`).
     """
@@ -148,7 +149,7 @@ def box_to_mask(
     crop = image[cy0:cy1, cx0:cx1]
     crop_h, crop_w = crop.shape[:2]
     # GrabCut's cost grows with pixels x iterations; a bounded working size keeps big boxes interactive.
-    # Small boxes are upsampled so that the object spans enough pixels for GrabCut's models.
+    # With min_side, small boxes are upsampled so that the object spans more pixels.
     scale = min(max_side / max(crop_h, crop_w), max(1.0, min_side / min(x1 - x0, y1 - y0)))
     work_w, work_h = max(1, round(crop_w * scale)), max(1, round(crop_h * scale))
     if scale < 1:

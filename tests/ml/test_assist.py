@@ -95,7 +95,7 @@ def _textured(height: int, width: int, colour: tuple[int, int, int], seed: int) 
 
 
 def test_a_small_object_gets_a_mask_much_closer_than_its_box() -> None:
-    # A 12-pixel object: small boxes are worked on upsampled, and must come back at the right place and size.
+    # A 12-pixel object on texture: the mask must come back at the right place and size.
     image = _textured(120, 160, (90, 110, 90), seed=1)
     truth = np.zeros((120, 160), np.uint8)
     cv2.fillPoly(truth, [np.array([[70, 50], [82, 50], [76, 62]], np.int32)], 1)
