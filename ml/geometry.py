@@ -18,7 +18,7 @@ part only.  Indices in error messages are 0-based, like the JSON arrays they poi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 import cv2
@@ -136,9 +136,22 @@ def validate_geometries(geometries: Sequence[Any], *, width: int, height: int) -
     saving an image with hundreds of objects several times faster than validating them one by
     one.  A problem raises GeometryError whose ``index`` is the position of the geometry at fault.
     """
+    out, batch = _parse(geometries, width=width, height=height, batch=_RingBatch())
+    if batch.rings:
+        for i, parts in batch.check(width, height).items():
+            out[i] = {"type": "polygons", "polygons": parts}
+    return out  # type: ignore[return-value]  # every slot was filled above
+
+
+def _parse(
+    geometries: Sequence[Any], *, width: int, height: int, batch: _RingBatch
+) -> tuple[list[Geometry | None], _RingBatch]:
+    """Structural checks of every geometry: masks checked and set, polygon rings into ``batch``.
+
+    A mask whose RLE is already in canonical form is returned as the object given.
+    """
     _check_image_size(width, height)
     out: list[Geometry | None] = [None] * len(geometries)
-    batch = _RingBatch()
     for i, geometry in enumerate(geometries):
         try:
             if not isinstance(geometry, dict):
@@ -150,16 +163,13 @@ def validate_geometries(geometries: Sequence[Any], *, width: int, height: int) -
             elif kind == "mask":
                 _check_keys(geometry, {"type", "rle"}, "geometry")
                 rle = _validate_rle(geometry.get("rle"), width=width, height=height, allow_empty=False)
-                out[i] = {"type": "mask", "rle": rle}
+                out[i] = geometry if rle == geometry.get("rle") else {"type": "mask", "rle": rle}
             else:
                 raise GeometryError('geometry type must be "polygons" or "mask"')
         except GeometryError as exc:
             exc.index = i
             raise
-    if batch.rings:
-        for i, parts in batch.check(width, height).items():
-            out[i] = {"type": "polygons", "polygons": parts}
-    return out  # type: ignore[return-value]  # every slot was filled above
+    return out, batch
 
 
 def _check_image_size(width: Any, height: Any) -> None:
@@ -575,27 +585,8 @@ def normalize_geometries(
     the result is deterministic and idempotent: ``normalize(normalize(g)) == normalize(g)``.
     Only the geometries that need a repair leave the vectorised fast path.
     """
-    _check_image_size(width, height)
-    out: list[Geometry | None] = [None] * len(geometries)
+    out, batch = _parse(geometries, width=width, height=height, batch=_RingBatch(strict=False))
     repairs: list[Repair | None] = [None] * len(geometries)
-    batch = _RingBatch(strict=False)
-    for i, geometry in enumerate(geometries):
-        try:
-            if not isinstance(geometry, dict):
-                raise GeometryError('geometry must be an object with a "type"')
-            kind = geometry.get("type")
-            if kind == "polygons":
-                _check_keys(geometry, {"type", "polygons"}, "geometry")
-                batch.add(i, geometry.get("polygons"))
-            elif kind == "mask":
-                _check_keys(geometry, {"type", "rle"}, "geometry")
-                rle = _validate_rle(geometry.get("rle"), width=width, height=height, allow_empty=False)
-                out[i] = geometry if rle == geometry.get("rle") else {"type": "mask", "rle": rle}
-            else:
-                raise GeometryError('geometry type must be "polygons" or "mask"')
-        except GeometryError as exc:
-            exc.index = i
-            raise
     if batch.rings:
         for i, (parts, same, changes) in batch.normalize(width, height).items():
             out[i] = geometries[i] if same else {"type": "polygons", "polygons": parts}
