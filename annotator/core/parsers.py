@@ -13,7 +13,7 @@ from drf_orjson_renderer.parsers import ORJSONParser
 from rest_framework.exceptions import ParseError
 
 from .errors import RequestTooLarge
-from .jsoncheck import json_problem
+from .jsoncheck import json_problem, json_text_is_plain
 
 
 class JSONParser(ORJSONParser):
@@ -28,7 +28,7 @@ class JSONParser(ORJSONParser):
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        problem = json_problem(data)
+        problem = None if json_text_is_plain(body) else json_problem(data)
         if problem:
             raise ParseError(f"JSON body refused: {problem}")
         return data
