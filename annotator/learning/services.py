@@ -390,6 +390,17 @@ def preannotate_start(
     return job_start(kind=JobKind.PREANNOTATE, project=project, params=params, user=user, enqueue=enqueue)
 
 
+def _forget_unusable_coco(version: ModelVersion) -> None:
+    """The COCO model's record is made when a pre-annotation first asks for it; if its weights cannot
+    be loaded here, a record that never produced anything goes again, so that a failed run does not
+    leave a model with Activate and Evaluate buttons behind (the job's error says what to install)."""
+    if version.kind != ModelKind.COCO or version.is_active or version.metrics:
+        return
+    if Prediction.objects.filter(model_version=version).exists():
+        return
+    version.delete()
+
+
 def _default_images(project: Project, scope: str) -> Any:
     return images_without_annotations(project) if scope == "unannotated" else Image.objects.filter(project=project).order_by("id")
 
@@ -437,7 +448,11 @@ def preannotate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     batch_size = int(params.get("batch_size", 4))
     total = len(images)
     ctx.progress(0, total, f"Loading {version.name}", force=True)
-    segmenter = model_load(version)
+    try:
+        segmenter = model_load(version)
+    except DomainError:
+        _forget_unusable_coco(version)
+        raise
     floor = min(threshold, UNCERTAIN_FLOOR)
     errors: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()

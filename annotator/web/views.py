@@ -5,8 +5,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -79,7 +80,8 @@ def project_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_create(request: HttpRequest) -> HttpResponse:
     if not (request.user.is_superuser or request.user.is_staff):
-        return HttpResponseForbidden("Only administrators can create projects.")
+        # The site's error page (403.html), not a bare text response.
+        raise DjangoPermissionDenied("Only administrators can create projects.")
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.test import Client
 import torch
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
 from PIL import Image as PILImage
 
 from annotator.annotations.models import Prediction
@@ -346,6 +346,25 @@ def test_coco_model_is_registered_once_and_fails_with_instructions_without_weigh
     assert "person" in version.class_names and len(version.class_names) == 90
     with pytest.raises(services.DomainError, match="ANNOTATOR_COCO_CHECKPOINT"):
         services.preannotate(job=job, ctx=JobContext(job))
+
+
+def test_a_failed_coco_preannotation_leaves_no_model_to_activate(world, dated, settings, monkeypatch):
+    settings.ANNOTATOR_COCO_CHECKPOINT = None
+    from ml.models import WeightsUnavailable
+
+    def offline(arch):  # type: ignore[no-untyped-def]
+        raise WeightsUnavailable("could not load pretrained COCO weights (no network)")
+
+    monkeypatch.setattr("ml.models.maskrcnn.coco_state_dict", offline)
+    job = services.preannotate_start(project=world.project, user=None, model="coco", enqueue=False)
+    with pytest.raises(services.DomainError):
+        services.preannotate(job=job, ctx=JobContext(job))
+    assert not ModelVersion.objects.filter(project=world.project, kind=ModelKind.COCO).exists()
+    client = Client()
+    client.force_login(world.users["manager"])
+    page = client.get(f"/projects/{world.project.pk}/models/").content.decode()
+    versions = page.split('data-testid="model-versions"', 1)[1].split("</table>", 1)[0]
+    assert "COCO Mask R-CNN" not in versions and 'value="activate"' not in versions and 'value="evaluate"' not in versions
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,3 +38,32 @@ def schema_summary(schema: object) -> str:
             kind += f" {spec.get('min', '…')}–{spec.get('max', '…')}"
         parts.append(f"{name} ({kind}{', required' if spec.get('required') else ''})")
     return " · ".join(parts)
+
+
+@register.filter
+def export_filters(filters: object) -> str:
+    """A dataset version's filters in words: "accepted images · labels cat, dog · with the image files"."""
+    if not isinstance(filters, dict):
+        return ""
+    status = filters.get("status") or "all"
+    statuses = [str(s) for s in (status if isinstance(status, (list, tuple)) else [status])]
+    parts = ["all images" if statuses in (["all"], []) else f"{' and '.join(s.replace('_', ' ') for s in statuses)} images"]
+    labels = filters.get("labels")
+    if labels:
+        parts.append(f"labels {', '.join(str(label) for label in labels)}")
+    if filters.get("include_images"):
+        parts.append("with the image files")
+    if filters.get("predictions"):
+        parts.append("with model predictions")
+    return " · ".join(parts)
+
+
+@register.filter
+def short_error(text: object, limit: int = 100) -> str:
+    """The first sentence of a job's error, at most `limit` characters (the whole text goes in a details box)."""
+    first = str(text or "").strip().split("\n", 1)[0]
+    for stop in (". ", "; "):
+        if stop in first:
+            first = first.split(stop, 1)[0] + ("." if stop == ". " else "")
+            break
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"

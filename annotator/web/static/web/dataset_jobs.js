@@ -46,6 +46,38 @@
     }
   }
 
+  const size = (bytes) => (bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`);
+
+  // An export's result in words, with a link to the zip (never the raw result object).
+  function showExport(job) {
+    const r = job.result || {};
+    const parts = [];
+    if ("images" in r) parts.push(`${r.images} image${r.images === 1 ? "" : "s"}`);
+    if ("annotations" in r) parts.push(`${r.annotations} object${r.annotations === 1 ? "" : "s"}`);
+    if (r.size) parts.push(size(r.size));
+    const text = `Export finished: ${r.name ? `“${r.name}”, ` : ""}${parts.join(", ")}. `;
+    status.className = "ok";
+    const url = job.result_url || (r.dataset_version ? `/api/datasets/${r.dataset_version}/download/` : null);
+    if (!url) return void (status.textContent = text.trim());
+    const link = document.createElement("a");
+    link.href = url;
+    link.textContent = "Download";
+    status.replaceChildren(text, link);
+  }
+
+  // The new dataset version joins the table without reloading the page (the message stays).
+  async function refreshVersions() {
+    const table = document.querySelector('[data-testid="dataset-versions"]');
+    try {
+      const response = await fetch(window.location.href, { credentials: "same-origin" });
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.querySelector('[data-testid="dataset-versions"] tbody');
+      if (table && fresh) table.querySelector("tbody").replaceWith(document.importNode(fresh, true));
+    } catch (e) {
+      /* the list updates on the next visit */
+    }
+  }
+
   async function follow(job) {
     bar.hidden = false;
     for (;;) {
@@ -55,8 +87,8 @@
       if (job.state === "succeeded") {
         fill.style.width = "100%";
         if (job.result && "created_count" in job.result) showImport(job.result);
-        else show(form.dataset.done.replace("{result}", JSON.stringify(job.result)), "ok");
-        if (form.dataset.reload) setTimeout(() => window.location.reload(), 800);
+        else showExport(job);
+        if (form.dataset.reload) await refreshVersions();
         return;
       }
       if (job.state === "failed" || job.state === "cancelled") {

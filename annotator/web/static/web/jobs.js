@@ -6,13 +6,30 @@
   const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
   const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
+  // The first sentence of an error, at most 100 characters (as the page's short_error filter).
+  function shortError(text) {
+    let first = String(text || "").trim().split("\n")[0];
+    if (first.includes(". ")) first = first.split(". ")[0] + ".";
+    else if (first.includes("; ")) first = first.split("; ")[0];
+    return first.length <= 100 ? first : first.slice(0, 99).trimEnd() + "…";
+  }
+
+  // Managers get the error's first sentence and the whole text folded under it; others a short line.
+  function errorHtml(job) {
+    if (!job.error) return "";
+    if (table.dataset.canManage === "1") {
+      return `<details class="job-error" data-testid="job-error"><summary>${esc(shortError(job.error))}</summary><div class="job-error-text">${esc(job.error)}</div></details>`;
+    }
+    return '<div class="job-error" data-testid="job-error">The job failed; a manager can see why.</div>';
+  }
+
   function row(job) {
     const finished = ["succeeded", "failed", "cancelled"].includes(job.state);
     const cancel = !finished && table.dataset.canManage === "1" ? `<button data-cancel="${job.id}">Cancel</button>` : "";
     const download = job.result_url ? `<a href="${job.result_url}">Download</a>` : "";
     return `<tr data-job="${job.id}"><td>${esc(job.kind)} #${job.id}<div class="muted">${esc(job.created_by)} · ${esc((job.created_at || "").slice(0, 16).replace("T", " "))}</div></td>
       <td class="state">${esc(job.state)}</td>
-      <td><div class="bar"><div data-percent="${Number(job.percent)}"></div></div><div class="muted job-msg">${esc(job.message)}${job.error ? " — " + esc(job.error) : ""}${job.progress_total ? ` (${job.progress_done}/${job.progress_total})` : ""}</div></td>
+      <td><div class="bar"><div data-percent="${Number(job.percent)}"></div></div><div class="muted job-msg">${esc(job.message)}${job.progress_total ? ` (${job.progress_done}/${job.progress_total})` : ""}</div>${errorHtml(job)}</td>
       <td class="actions">${cancel}${download}</td></tr>`;
   }
 

@@ -1,11 +1,37 @@
-// The upload page: sends the chosen files to the images API with a progress bar.
+// The upload page: files chosen or dropped on the drop zone go to the images API with a progress bar.
 (function () {
   const form = document.getElementById("upload-form");
   const input = document.getElementById("upload-files");
+  const drop = document.getElementById("upload-drop");
+  const chosen = document.getElementById("upload-chosen");
   const bar = document.getElementById("upload-bar");
   const fill = document.getElementById("upload-progress");
   const status = document.getElementById("upload-status");
   const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
+
+  function showChosen() {
+    const names = [...input.files].map((f) => f.name);
+    chosen.textContent = names.length
+      ? `${names.length} file${names.length === 1 ? "" : "s"}: ${names.slice(0, 6).join(", ")}${names.length > 6 ? ", …" : ""}`
+      : "";
+  }
+  input.addEventListener("change", showChosen);
+  // Drag and drop: the dropped files become the input's files (then Upload sends them).
+  for (const type of ["dragenter", "dragover"]) {
+    drop.addEventListener(type, (event) => {
+      event.preventDefault();
+      drop.classList.add("over");
+    });
+  }
+  for (const type of ["dragleave", "dragend"]) drop.addEventListener(type, () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+    input.files = event.dataTransfer.files;
+    showChosen();
+  });
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!input.files.length) { status.textContent = "Choose at least one file."; status.className = "error"; return; }
@@ -30,6 +56,7 @@
         link.textContent = "See images";
         status.replaceChildren(`${body.created_count} image(s) added.${dup} `, link);
         form.reset();
+        showChosen();
       } else {
         status.className = "error";
         status.textContent = "Upload failed, nothing was added: " + (body.detail || xhr.statusText || ("HTTP " + xhr.status));
