@@ -6,7 +6,9 @@ saving their own image of 100 polygons; each save moves one vertex of one polygo
 autosave after a drag does (`--rewrite` changes every polygon on every save instead). Loads:
   - closed loop: every client saves again as soon as the previous save returned (max throughput);
   - autosave pace: every client saves once per second (what the editor's autosave does).
-Usage: .venv/bin/python bench/api_save.py [--clients 32] [--seconds 15]
+Then autosave pace again in halves alternating with a floor: the same clients at the same pace
+asking for the image's metadata (GET /api/images/<id>/), printed side by side with the ratio.
+Usage: .venv/bin/python bench/api_save.py [--clients 32] [--seconds 15] [--workers 2]
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def setup(clients: int) -> tuple[list[tuple[str, int]], int]:
 
 def client_loop(
     url: str, token: str, image_id: int, label: int, stop: float, pace: float | None, rewrite: bool,
-    out: list[float], errors: list[str],
+    out: list[float], errors: list[str], floor: bool = False,
 ) -> None:
     session = requests.Session()
     # As the editor's autosave does: only the new version is needed back.
@@ -74,6 +76,19 @@ def client_loop(
     step = 0
     while time.monotonic() < stop:
         step += 1
+        if floor:
+            # The floor: the same client, pace and server, asking for the image's metadata (log-in,
+            # access check, one row) instead of saving.
+            started = time.monotonic()
+            response = session.get(f"{url}/api/images/{image_id}/")
+            elapsed = time.monotonic() - started
+            if response.status_code != 200:
+                errors.append(f"{response.status_code} {response.text[:200]}")
+                return
+            out.append(elapsed * 1000)
+            if pace:
+                time.sleep(max(0.0, pace - elapsed))
+            continue
         for k in range(100) if rewrite else [step % 100]:
             vertex = annotations[k]["geometry"]["polygons"][0]["exterior"][step % 50]
             vertex[0] = round(vertex[0] + (0.5 if step % 2 else -0.5), 2)
@@ -90,11 +105,12 @@ def client_loop(
             time.sleep(max(0.0, pace - elapsed))
 
 
-def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pace: float | None, rewrite: bool) -> dict[str, float]:
+def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pace: float | None, rewrite: bool,
+        floor: bool = False) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[str] = []
     stop = time.monotonic() + seconds
-    threads = [threading.Thread(target=client_loop, args=(url, t, i, label, stop, pace, rewrite, latencies, errors)) for t, i in tokens]
+    threads = [threading.Thread(target=client_loop, args=(url, t, i, label, stop, pace, rewrite, latencies, errors, floor)) for t, i in tokens]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -116,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 2), help="as scripts/run.sh: one per core, at most 4")
     parser.add_argument("--rewrite", action="store_true", help="change all 100 polygons on every save")
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="annotator-bench-")
@@ -132,6 +148,18 @@ def main() -> None:
         for name, pace in (("closed loop", None), ("autosave pace (1 save/s per client)", 1.0)):
             result = run(url, tokens, label, args.seconds, pace, args.rewrite)
             print(f"  {name:<38} saves={result['saves']:<6} median={result['median_ms']:7.1f} ms  p99={result['p99_ms']:7.1f} ms  {result['rps']:6.1f} req/s")
+        # Autosave pace against its floor, in alternating halves so that load drift hits both.
+        saves, floors = [], []
+        for half in range(4):
+            is_floor = half % 2 == 0
+            result = run(url, tokens, label, args.seconds / 2, 1.0, args.rewrite, floor=is_floor)
+            (floors if is_floor else saves).append(result)
+        save_median = statistics.median(r["median_ms"] for r in saves)
+        floor_median = statistics.median(r["median_ms"] for r in floors)
+        print("  autosave pace, interleaved with a floor (GET /api/images/<id>/, same clients and pace):")
+        print(f"    save  median={save_median:7.1f} ms  p99={max(r['p99_ms'] for r in saves):7.1f} ms")
+        print(f"    floor median={floor_median:7.1f} ms  p99={max(r['p99_ms'] for r in floors):7.1f} ms"
+              f"    save / floor = {save_median / floor_median:4.1f}x")
     finally:
         server.terminate()
         server.wait()
