@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from annotator.accounts import api as accounts
 from annotator.annotations import api as annotations
+from annotator.backups import api as backups
 from annotator.core.docs import RedocView, SwaggerView
 from annotator.datasets import api as datasets
 from annotator.images import api as images
@@ -70,4 +71,14 @@ urlpatterns = [
     path("models/<int:pk>/", learning.ModelDetailApi.as_view()),
     path("models/<int:pk>/activate/", learning.ModelActivateApi.as_view()),
     path("models/<int:pk>/evaluate/", learning.EvaluateApi.as_view()),
+    # Backups, restores, duplicates; archiving and deleting a project (annotator.backups, annotator.projects)
+    path("projects/<int:pk>/archive/", projects.ProjectArchiveApi.as_view()),
+    path("projects/<int:pk>/unarchive/", projects.ProjectUnarchiveApi.as_view()),
+    path("projects/<int:pk>/backups/", backups.BackupListApi.as_view()),
+    path("projects/<int:pk>/backup-schedule/", backups.BackupScheduleApi.as_view()),
+    path("projects/<int:pk>/duplicate/", backups.DuplicateApi.as_view()),
+    path("backups/<int:pk>/", backups.BackupDetailApi.as_view()),
+    path("backups/<int:pk>/download/", backups.BackupDownloadApi.as_view()),
+    path("backups/<int:pk>/restore/", backups.BackupRestoreApi.as_view()),
+    path("restores/", backups.RestoreUploadApi.as_view()),
 ]

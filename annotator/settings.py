@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "annotator.datasets",
     "annotator.review",
     "annotator.accounts",
+    "annotator.backups",
     "annotator.web",
 ]
 
@@ -126,6 +127,9 @@ ANNOTATOR_MAX_ZIP_FILES = env_int("ANNOTATOR_MAX_ZIP_FILES", 20_000)
 ANNOTATOR_MAX_ZIP_BYTES = env_int("ANNOTATOR_MAX_ZIP_MB", 4096) * 1024 * 1024
 # A member that inflates more than this many times is refused before it is read (zip bomb).
 ANNOTATOR_MAX_ZIP_RATIO = env_int("ANNOTATOR_MAX_ZIP_RATIO", 200)
+# Project backups (restores, uploads of archives) are big by nature: their own limits.
+ANNOTATOR_MAX_BACKUP_FILES = env_int("ANNOTATOR_MAX_BACKUP_FILES", 5_000_000)
+ANNOTATOR_MAX_BACKUP_BYTES = env_int("ANNOTATOR_MAX_BACKUP_GB", 2048) * 1024**3
 # One image file (uploaded, or a zip member) is read into memory to be decoded: at most this big.
 ANNOTATOR_MAX_IMAGE_BYTES = env_int("ANNOTATOR_MAX_IMAGE_MB", 256) * 1024 * 1024
 # Temporary files (uploads being received, imports being unpacked) live under the data dir, where

@@ -357,3 +357,10 @@ def revision_restore(*, image: Image, version: int, user: AbstractBaseUser, base
         image=image, user=user, base_version=base_version, items=items,
         action=RevisionAction.RESTORE, restored_from=version,
     )
+
+
+def annotation_digest(row: Annotation) -> str:
+    """The digest a save stores for this row (a restore recomputes it once the row's ids are remapped)."""
+    return _digest(
+        row.label_id, row.geometry, row.z_order, row.attributes, row.source, row.score, row.model_version_id, row.prediction_id
+    )

@@ -7,6 +7,11 @@ Everything reached through a project (jobs and their results, dataset versions, 
 comments, predictions, model versions) is checked here against the caller's *current* role:
 having created an object gives no access of its own, so a member who is removed or demoted
 loses what the role gave at once. Roles are cached for one request only.
+
+This is also the one place where an archived project is read-only: every capability that changes
+the project (comment, annotate, review, manage) is refused to everybody, admins included, with a
+403 that says so; viewing, exporting and backing up (``EXPORT``) and archiving, unarchiving and
+deleting (``ARCHIVE``) still work. A project being deleted refuses everything but viewing.
 """
 from __future__ import annotations
 
@@ -25,17 +30,31 @@ from .errors import Forbidden, NotFound
 
 class Capability(str, Enum):
     VIEW = "view"
+    COMMENT = "comment"  # any member; a write, so refused on an archived project
     ANNOTATE = "annotate"
     REVIEW = "review"
     MANAGE = "manage"
+    # Managers, also on an archived project: reading the whole project out (exports, backups,
+    # duplicates, their jobs and schedules) changes nothing in it.
+    EXPORT = "export"
+    # Managers: archive, unarchive, delete (the way out of the read-only state).
+    ARCHIVE = "archive"
 
 
 _ROLES_FOR: dict[Capability, set[str]] = {
     Capability.VIEW: {Role.ANNOTATOR, Role.REVIEWER, Role.MANAGER},
+    Capability.COMMENT: {Role.ANNOTATOR, Role.REVIEWER, Role.MANAGER},
     Capability.ANNOTATE: {Role.ANNOTATOR, Role.MANAGER},
     Capability.REVIEW: {Role.REVIEWER, Role.MANAGER},
     Capability.MANAGE: {Role.MANAGER},
+    Capability.EXPORT: {Role.MANAGER},
+    Capability.ARCHIVE: {Role.MANAGER},
 }
+
+# What an archived project still allows; a project being deleted allows VIEW only.
+_ALLOWED_WHEN_ARCHIVED = {Capability.VIEW, Capability.EXPORT, Capability.ARCHIVE}
+ARCHIVED_REASON = "This project is archived: it is read-only. A manager can unarchive it to change it."
+DELETING_REASON = "This project is being deleted."
 
 
 # (user id, project id) -> role, for the request being handled; None outside requests (workers,
@@ -56,6 +75,24 @@ request_started.connect(_start_request_cache, dispatch_uid="annotator.access.rol
 request_finished.connect(_end_request_cache, dispatch_uid="annotator.access.roles.end")
 
 
+def state_reason(project: Project | int, capability: Capability) -> str | None:
+    """Why the project's state (archived, being deleted) refuses `capability` to everybody, or None."""
+    if capability == Capability.VIEW:
+        return None
+    if isinstance(project, Project):
+        archived, deleting = project.archived_at is not None, project.delete_requested_at is not None
+    else:
+        state = Project.objects.filter(pk=project).values_list("archived_at", "delete_requested_at").first()
+        if state is None:
+            return None
+        archived, deleting = state[0] is not None, state[1] is not None
+    if deleting:
+        return DELETING_REASON
+    if archived and capability not in _ALLOWED_WHEN_ARCHIVED:
+        return ARCHIVED_REASON
+    return None
+
+
 def role_of(user: AbstractBaseUser | AnonymousUser, project: Project | int) -> str | None:
     if not user.is_authenticated:
         return None
@@ -70,7 +107,7 @@ def role_of(user: AbstractBaseUser | AnonymousUser, project: Project | int) -> s
     return role
 
 
-def can(user: AbstractBaseUser | AnonymousUser, project: Project | int, capability: Capability) -> bool:
+def _role_allows(user: AbstractBaseUser | AnonymousUser, project: Project | int, capability: Capability) -> bool:
     if not user.is_authenticated:
         return False
     if user.is_superuser:
@@ -79,12 +116,24 @@ def can(user: AbstractBaseUser | AnonymousUser, project: Project | int, capabili
     return role is not None and role in _ROLES_FOR[capability]
 
 
+def can(user: AbstractBaseUser | AnonymousUser, project: Project | int, capability: Capability) -> bool:
+    return _role_allows(user, project, capability) and state_reason(project, capability) is None
+
+
+def denied_reason(user: AbstractBaseUser | AnonymousUser, project: Project | int, capability: Capability) -> str | None:
+    """Why a member may not do `capability` now (their role, or the project's state), or None."""
+    if not _role_allows(user, project, capability):
+        return f"Your role in this project does not allow you to {capability.value} it."
+    return state_reason(project, capability)
+
+
 def check(user: AbstractBaseUser | AnonymousUser, project: Project | int, capability: Capability) -> None:
-    """Raise NotFound for outsiders and Forbidden for members without the capability."""
-    if not can(user, project, Capability.VIEW):
+    """Raise NotFound for outsiders and Forbidden (with the reason) for members who may not do it now."""
+    if not _role_allows(user, project, Capability.VIEW):
         raise NotFound("Not found.")
-    if not can(user, project, capability):
-        raise Forbidden(f"Your role in this project does not allow you to {capability.value} it.")
+    reason = denied_reason(user, project, capability)
+    if reason is not None:
+        raise Forbidden(reason)
 
 
 def effective_role(user: AbstractBaseUser | AnonymousUser, project: Project | int) -> str | None:

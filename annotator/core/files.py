@@ -26,14 +26,25 @@ def domain_error(exc: FormatError) -> DomainError:
     return DomainError(str(exc), extra={"file": exc.file, "problem": exc.problem})
 
 
-def zip_open(source: str | os.PathLike[str] | BinaryIO, *, name: str, max_file_bytes: int | None = None) -> SafeZip:
-    """Open and check a zip with the limits from settings; DomainError naming the member otherwise."""
+def zip_open(
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    name: str,
+    max_file_bytes: int | None = None,
+    max_files: int | None = None,
+    max_total_bytes: int | None = None,
+) -> SafeZip:
+    """Open and check a zip with the limits from settings; DomainError naming the member otherwise.
+
+    ``max_files`` / ``max_total_bytes`` replace the upload limits for archives that are big by
+    nature (project backups, see settings.ANNOTATOR_MAX_BACKUP_*).
+    """
     try:
         return SafeZip(
             source,
             name=name,
-            max_files=settings.ANNOTATOR_MAX_ZIP_FILES,
-            max_total_bytes=settings.ANNOTATOR_MAX_ZIP_BYTES,
+            max_files=max_files if max_files is not None else settings.ANNOTATOR_MAX_ZIP_FILES,
+            max_total_bytes=max_total_bytes if max_total_bytes is not None else settings.ANNOTATOR_MAX_ZIP_BYTES,
             max_ratio=settings.ANNOTATOR_MAX_ZIP_RATIO,
             max_file_bytes=max_file_bytes,
         )

@@ -31,11 +31,13 @@ from django.utils.text import slugify
 from annotator.annotations.attributes import attributes_coerce
 from annotator.annotations.models import Annotation, GeometryKind, Prediction, RevisionAction, Source
 from annotator.annotations.services import annotations_replace
-from annotator.core.errors import DomainError
+from annotator.core.errors import DomainError, Forbidden
 from annotator.core.files import domain_error, temp_folder, tmp_root, zip_open
 from annotator.images.imaging import image_decode, image_size_check
 from annotator.images.models import Image, ImageStatus
 from annotator.images.services import files_delete, image_store
+from annotator.jobs.models import Job, JobKind
+from annotator.jobs.services import job_start
 from annotator.projects.models import Label, Project
 from annotator.projects.services import label_create
 from ml.formats import (
@@ -813,3 +815,69 @@ def upload_fetch(storage_name: str, dest_dir: Path) -> Path:
         shutil.copyfileobj(src, dst, 1 << 20)
     return target
 
+
+
+# --------------------------------------------------------------------------------------------
+# Starting the jobs (one path for the API, the pages and the commands)
+# --------------------------------------------------------------------------------------------
+
+
+def _refuse_read_only(project: Project) -> None:
+    from annotator.core.access import ARCHIVED_REASON, DELETING_REASON
+
+    if project.delete_requested_at is not None:
+        raise Forbidden(DELETING_REASON)
+    if project.archived_at is not None:
+        raise Forbidden(ARCHIVED_REASON)
+
+
+def dataset_import_start(
+    *,
+    project: Project,
+    fmt: str,
+    user: AbstractBaseUser | None,
+    options: dict[str, Any],
+    path: Path | None = None,
+    upload: str | None = None,
+    filename: str = "",
+    enqueue: bool = True,
+) -> Job:
+    """Check the options and start an import job: of a file or folder on the worker's machine
+    (commands), or of an upload kept in storage (API, pages), which is removed if the job cannot start."""
+    from .importers import IMPORTERS
+
+    try:
+        if fmt not in IMPORTERS:
+            raise DomainError(f"Unknown dataset format {fmt!r}; use one of {', '.join(sorted(IMPORTERS))}")
+        _refuse_read_only(project)
+        ImportOptions.from_dict(options)  # refuse bad options now, not in the worker
+        params: dict[str, Any] = {"format": fmt, "options": options}
+        if upload is not None:
+            params.update(upload=upload, filename=filename)
+        elif path is not None:
+            params["path"] = str(path)
+        else:
+            raise DomainError("Nothing to import: give a file, a folder or an upload.")
+        with transaction.atomic():
+            return job_start(kind=JobKind.IMPORT, project=project, params=params, user=user, enqueue=enqueue)
+    except BaseException:
+        if upload is not None:
+            default_storage.delete(upload)
+        raise
+
+
+def dataset_export_start(*, project: Project, params: dict[str, Any], user: AbstractBaseUser | None, enqueue: bool = True) -> Job:
+    """Check an export's options (ExportOptions fields and an optional version name) and start its job.
+
+    An archived project can be exported: an export changes nothing in it.
+    """
+    from annotator.core.access import DELETING_REASON
+
+    if project.delete_requested_at is not None:
+        raise Forbidden(DELETING_REASON)
+    ExportOptions.from_dict(params)
+    name = (params.get("name") or "").strip()
+    if name and DatasetVersion.objects.filter(project=project, name=name).exists():
+        raise DomainError(f"A dataset version named {name!r} already exists in this project.")
+    with transaction.atomic():
+        return job_start(kind=JobKind.EXPORT, project=project, params={**params, "name": name}, user=user, enqueue=enqueue)

@@ -77,7 +77,8 @@ class JobDetailApi(APIView):
 class JobCancelApi(APIView):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        job = load_job(request, pk, Capability.MANAGE)
+        # EXPORT: managers, also on an archived project (whose only jobs are exports and backups).
+        job = load_job(request, pk, Capability.EXPORT)
         return Response(JobSerializer(job_cancel(job=job)).data)
 
 

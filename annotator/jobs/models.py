@@ -13,6 +13,10 @@ class JobKind(models.TextChoices):
     PREANNOTATE = "preannotate", "Pre-annotation"
     TRAIN = "train", "Training"
     EVALUATE = "evaluate", "Evaluation"
+    BACKUP = "backup", "Backup"
+    RESTORE = "restore", "Restore"
+    DUPLICATE = "duplicate", "Duplication"
+    DELETE_PROJECT = "delete_project", "Project deletion"
 
 
 class JobState(models.TextChoices):

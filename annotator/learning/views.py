@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from annotator.core.access import Capability, can, effective_role
+from annotator.core.access import Capability, can, denied_reason, effective_role
 from annotator.core.errors import DomainError
 from annotator.jobs.models import JobKind
 from annotator.jobs.selectors import jobs_visible_to
@@ -25,8 +25,9 @@ def _project(request: HttpRequest, pk: int, capability: Capability = Capability.
     project = get_object_or_404(Project, pk=pk)
     if not can(request.user, project, Capability.VIEW):
         raise Http404("Not found")  # outsiders must not learn that the project exists
-    if not can(request.user, project, capability):
-        raise PermissionDenied(f"Your role does not allow you to {capability.value} this project.")
+    reason = denied_reason(request.user, project, capability)
+    if reason is not None:
+        raise PermissionDenied(reason)  # the role, or the project's state (archived)
     return project
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import markdown
 import nh3
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +15,7 @@ from annotator.annotations.attributes import attribute_schema_clean
 from annotator.core.access import Capability, effective_role
 from annotator.core.api import load_in_project, load_project, validated
 from annotator.core.errors import DomainError, Forbidden
+from annotator.jobs.api import JobSerializer
 
 from . import services
 from .models import Label, Membership, Project, QueueOrder, Role
@@ -50,9 +51,9 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "description", "guidelines", "guidelines_html", "required_accepts", "queue_order",
-            "labels", "my_role", "created_at",
+            "labels", "my_role", "created_at", "archived_at",
         ]
-        read_only_fields = ["id", "created_at"]
+        read_only_fields = ["id", "created_at", "archived_at"]
 
     def get_guidelines_html(self, project: Project) -> str:
         return guidelines_html(project.guidelines)
@@ -122,10 +123,32 @@ class ProjectDetailApi(APIView):
         project = services.project_update(project=project, **validated(ProjectUpdateSerializer, request.data))
         return Response(ProjectSerializer(project, context={"request": request}).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        parameters=[OpenApiParameter("confirm", str, description="The project's name, exactly (or in a JSON body)")],
+        responses={202: JobSerializer},
+    )
     def delete(self, request: Request, pk: int) -> Response:
-        services.project_delete(project=load_project(request, pk, Capability.MANAGE))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        """Delete the project with all its rows and files: a job. ``confirm`` (body or query) must be its name."""
+        project = load_project(request, pk, Capability.ARCHIVE)
+        body = request.data if isinstance(request.data, dict) else {}
+        confirm = body.get("confirm") or request.query_params.get("confirm") or ""
+        job = services.project_delete_start(project=project, confirm=str(confirm), user=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectArchiveApi(APIView):
+    @extend_schema(request=None, responses=ProjectSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """Archive: read-only for everybody (still exportable and backed up) until unarchived."""
+        project = services.project_archive(project=load_project(request, pk, Capability.ARCHIVE), user=request.user)
+        return Response(ProjectSerializer(project, context={"request": request}).data)
+
+
+class ProjectUnarchiveApi(APIView):
+    @extend_schema(request=None, responses=ProjectSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        project = services.project_unarchive(project=load_project(request, pk, Capability.ARCHIVE))
+        return Response(ProjectSerializer(project, context={"request": request}).data)
 
 
 class ProjectStatsApi(APIView):

@@ -13,7 +13,8 @@ from .models import Project
 
 
 def projects_visible_to(user: AbstractBaseUser) -> QuerySet[Project]:
-    qs = Project.objects.all()
+    # A project being deleted is gone for its users already (its delete job is still visible).
+    qs = Project.objects.filter(delete_requested_at__isnull=True)
     if not user.is_superuser:
         qs = qs.filter(memberships__user=user)
     return qs.annotate(image_count=Count("images", distinct=True)).order_by("name")

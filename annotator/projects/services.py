@@ -1,14 +1,19 @@
 """Writes on projects, labels and memberships."""
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
-from annotator.core.errors import DomainError
+from annotator.core.errors import Conflict, DomainError
 
 from .models import Label, Membership, Project, Role
 
@@ -49,26 +54,134 @@ def project_update(*, project: Project, **changes: Any) -> Project:
     return project
 
 
-def project_delete(*, project: Project) -> None:
-    """Delete a project with everything in it: images, annotations, revisions, jobs, and their files."""
-    from annotator.annotations.models import Annotation
+# Jobs that only read the project: they may go on while it is archived.
+READ_ONLY_JOB_KINDS = ("export", "backup", "duplicate")
+DELETE_CHUNK = 500  # images (with everything on them) per transaction of a delete
+
+
+def _unfinished_jobs(project: Project, *, exclude_kinds: tuple[str, ...] = ()) -> list[Any]:
+    from annotator.jobs.models import FINISHED_STATES, Job
+
+    return list(Job.objects.filter(project=project).exclude(state__in=FINISHED_STATES).exclude(kind__in=exclude_kinds)[:5])
+
+
+def _busy(jobs: list[Any], then: str) -> Conflict:
+    job = jobs[0]
+    return Conflict(
+        f"Job #{job.pk} ({job.get_kind_display().lower()}) is still {job.state}: wait for it to finish or cancel it, then {then}.",
+        extra={"jobs": [j.pk for j in jobs]},
+    )
+
+
+@transaction.atomic
+def project_archive(*, project: Project, user: AbstractBaseUser | None) -> Project:
+    """Make the project read-only for everybody (core.access refuses every change); exports and backups go on."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    if project.delete_requested_at is not None:
+        raise Conflict("The project is being deleted.")
+    if project.archived_at is not None:
+        raise Conflict("The project is archived already.")
+    busy = _unfinished_jobs(project, exclude_kinds=READ_ONLY_JOB_KINDS)
+    if busy:
+        raise _busy(busy, "archive the project")
+    project.archived_at = timezone.now()
+    project.archived_by = user if user is not None and user.is_authenticated else None
+    project.save(update_fields=["archived_at", "archived_by", "updated_at"])
+    return project
+
+
+@transaction.atomic
+def project_unarchive(*, project: Project) -> Project:
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    if project.archived_at is None:
+        raise Conflict("The project is not archived.")
+    project.archived_at = None
+    project.archived_by = None
+    project.save(update_fields=["archived_at", "archived_by", "updated_at"])
+    return project
+
+
+def project_delete_start(*, project: Project, confirm: str, user: AbstractBaseUser | None, enqueue: bool = True) -> Any:
+    """Start deleting a project (a job): ``confirm`` must be its name. From now on it is hidden and refuses all but viewing."""
+    from annotator.jobs.models import Job, JobKind, JobState
+    from annotator.jobs.services import job_start
+
+    if (confirm or "").strip() != project.name:
+        raise DomainError(f"To delete the project, confirm with its name, {project.name!r}, exactly.",
+                          extra={"field": "confirm"})
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().get(pk=project.pk)
+        if locked.delete_requested_at is not None:
+            raise Conflict("The project is being deleted already.")
+        # Its other jobs stop: queued ones never start, running ones stop at their next progress report.
+        Job.objects.filter(project=locked, state=JobState.QUEUED).update(
+            state=JobState.CANCELLED, cancel_requested=True, finished_at=timezone.now(), message="Cancelled: the project is being deleted")
+        Job.objects.filter(project=locked, state=JobState.RUNNING).update(cancel_requested=True)
+        locked.delete_requested_at = timezone.now()
+        locked.save(update_fields=["delete_requested_at", "updated_at"])
+        return job_start(kind=JobKind.DELETE_PROJECT, project=locked, params={"project": locked.pk, "name": locked.name},
+                         user=user, enqueue=enqueue)
+
+
+def project_delete(*, project_id: int, job_id: int | None = None, progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """Delete a project with all its rows and all its files in storage, a chunk of images per transaction.
+
+    Rows go before files: a delete stopped half-way (a killed worker) leaves a consistent, hidden
+    project that the job's next attempt finishes, and at worst files no row references, which
+    ``sweep_orphans`` removes. The job itself is detached from the project at the end, so that it
+    outlives it (its creator still sees it).
+    """
+    from annotator.annotations.models import Annotation, Prediction, Revision
     from annotator.images.models import Image
     from annotator.jobs.models import Job
+    from annotator.review.models import ObjectDecision, ReviewComment, ReviewDecision, ReviewTask
 
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return {"project": project_id, "images": 0, "files": 0}
+    name = project.name
+    total = Image.objects.filter(project_id=project_id).count() + 1
+    done = files = 0
+    if progress:
+        progress(0, total, "Deleting images")
+    while True:
+        chunk = list(Image.objects.filter(project_id=project_id).order_by("id").values_list("id", "file", "thumbnail")[:DELETE_CHUNK])
+        if not chunk:
+            break
+        ids = [pk for pk, _, _ in chunk]
+        with transaction.atomic():
+            # Children first, so that no delete has to load rows to null or cascade references.
+            ObjectDecision.objects.filter(decision__image_id__in=ids).delete()
+            ReviewComment.objects.filter(image_id__in=ids).only("id").delete()
+            ReviewDecision.objects.filter(image_id__in=ids).only("id").delete()
+            ReviewTask.objects.filter(image_id__in=ids).only("id").delete()
+            Annotation.objects.filter(image_id__in=ids).delete()
+            Revision.objects.filter(image_id__in=ids).delete()
+            Prediction.objects.filter(image_id__in=ids).only("id").delete()
+            Image.objects.filter(pk__in=ids).only("id").delete()
+        names = [n for _, file, thumb in chunk for n in (file, thumb) if n]
+        _storage_delete(names)
+        files += len(names)
+        done += len(ids)
+        if progress:
+            progress(done, total, "Deleting images")
+    from annotator.backups.models import ProjectBackup
+    from annotator.datasets.models import DatasetVersion
+
+    names = [n for n in Job.objects.filter(project_id=project_id).values_list("result_file", flat=True) if n]
+    names += [p["upload"] for p in Job.objects.filter(project_id=project_id).values_list("params", flat=True)
+              if isinstance(p, dict) and isinstance(p.get("upload"), str)]
+    names += [n for n in DatasetVersion.objects.filter(project_id=project_id).values_list("file", flat=True) if n]
+    names += [n for n in ProjectBackup.objects.filter(project_id=project_id).values_list("file", flat=True) if n]
     with transaction.atomic():
-        files = [
-            name
-            for pair in Image.objects.filter(project=project).values_list("file", "thumbnail")
-            for name in pair
-            if name
-        ]
-        files += [name for name in Job.objects.filter(project=project).values_list("result_file", flat=True) if name]
-        # Annotation.label is PROTECT (a label in use must not vanish from under its objects), and
-        # Django's collector refuses the cascade even though the annotations go too: delete them first.
-        Annotation.objects.filter(image__project=project).delete()
-        project.delete()
-        # Files only go once the rows are gone for good; a rolled-back delete keeps them.
-        transaction.on_commit(lambda: _storage_delete(files))
+        if job_id is not None:
+            Job.objects.filter(pk=job_id).update(project=None)
+        Project.objects.filter(pk=project_id).delete()
+    _storage_delete(names)
+    files += len(names) + _storage_delete_folder(f"projects/{project_id}") + _model_files_delete(project_id)
+    if progress:
+        progress(total, total, "Deleted")
+    return {"project": project_id, "name": name, "images": done, "files": files}
 
 
 def _storage_delete(names: list[str]) -> None:
@@ -76,6 +189,47 @@ def _storage_delete(names: list[str]) -> None:
 
     for name in names:
         default_storage.delete(name)
+
+
+def _storage_delete_folder(folder: str) -> int:
+    """Remove every stored file under ``folder`` (what no row named: leftovers of killed jobs); returns how many."""
+    from django.core.files.storage import default_storage
+
+    if not default_storage.exists(folder):
+        return 0
+    count = 0
+    subfolders, names = default_storage.listdir(folder)
+    for name in names:
+        default_storage.delete(f"{folder}/{name}")
+        count += 1
+    for sub in subfolders:
+        count += _storage_delete_folder(f"{folder}/{sub}")
+    try:
+        local = Path(default_storage.path(folder))
+    except NotImplementedError:
+        return count  # object stores have no folders to remove
+    shutil.rmtree(local, ignore_errors=True)
+    return count
+
+
+def _model_files_delete(project_id: int) -> int:
+    """Remove the project's model folder, except checkpoints another project's model versions use."""
+    from annotator.learning.models import ModelVersion
+
+    folder = Path(settings.ANNOTATOR_MODEL_DIR) / f"project-{project_id}"
+    if not folder.is_dir():
+        return 0
+    used = set(ModelVersion.objects.filter(checkpoint__startswith=str(folder)).values_list("checkpoint", flat=True))
+    count = 0
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file() and str(path) not in used:
+            path.unlink(missing_ok=True)
+            count += 1
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()
+    return count
 
 
 @transaction.atomic

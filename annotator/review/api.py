@@ -130,8 +130,8 @@ class CommentListApi(APIView):
 
     @extend_schema(request=CommentInSerializer, responses={201: CommentSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        # Any member may comment: reviewers pin remarks, annotators answer them.
-        image = load_image(request, pk)
+        # Any member may comment: reviewers pin remarks, annotators answer them (not on an archived project).
+        image = load_image(request, pk, Capability.COMMENT)
         data = validated(CommentInSerializer, request.data)
         comment = services.comment_add(image=image, user=request.user, comment=CommentInSerializer().to_input(data))
         return Response(comment_to_dict(comment), status=status.HTTP_201_CREATED)
@@ -140,14 +140,14 @@ class CommentListApi(APIView):
 class CommentDetailApi(APIView):
     @extend_schema(request=CommentPatchSerializer, responses=CommentSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        comment = load_comment(request, pk)
+        comment = load_comment(request, pk, Capability.COMMENT)
         data = validated(CommentPatchSerializer, request.data)
         return Response(comment_to_dict(services.comment_resolve(comment=comment, user=request.user, resolved=data["resolved"])))
 
 
-def load_comment(request: Request, pk: int) -> ReviewComment:
+def load_comment(request: Request, pk: int, capability: Capability = Capability.VIEW) -> ReviewComment:
     # Its author gets nothing more than their role in the project gives them now.
-    return load_in_project(request, ReviewComment, pk, Capability.VIEW, via="image__project", related=("author", "resolved_by"))
+    return load_in_project(request, ReviewComment, pk, capability, via="image__project", related=("author", "resolved_by"))
 
 
 class ReviewStatsApi(APIView):

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from annotator.accounts.services import member_invite
 from annotator.accounts.views import pop_access, remember_access
 from annotator.annotations.attributes import attribute_schema_clean
-from annotator.core.access import Capability, can, effective_role
+from annotator.core.access import Capability, can, denied_reason, effective_role
 from annotator.core.errors import DomainError
 from annotator.images.models import Image, ImageStatus
 from annotator.images.selectors import EditAccess, ImageFilters, edit_access, image_neighbours, images_of
@@ -35,8 +35,11 @@ def _project(request: HttpRequest, pk: int, capability: Capability = Capability.
     if not can(request.user, project, Capability.VIEW):
         # Outsiders must not learn that the project exists.
         raise _not_found()
-    if not can(request.user, project, capability):
-        raise _forbidden(capability)
+    reason = denied_reason(request.user, project, capability)
+    if reason is not None:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(reason)  # the role, or the project's state (archived)
     return project
 
 
@@ -44,12 +47,6 @@ def _not_found() -> Exception:
     from django.http import Http404
 
     return Http404("Not found")
-
-
-def _forbidden(capability: Capability) -> Exception:
-    from django.core.exceptions import PermissionDenied
-
-    return PermissionDenied(f"Your role does not allow you to {capability.value} this project.")
 
 
 def _in_project(model: type[Label] | type[Membership], project: Project, pk: str | None) -> Label | Membership:
@@ -66,6 +63,8 @@ def _context(request: HttpRequest, project: Project, **extra: object) -> dict:
         "can_manage": can(request.user, project, Capability.MANAGE),
         "can_annotate": can(request.user, project, Capability.ANNOTATE),
         "can_review": can(request.user, project, Capability.REVIEW),
+        "can_export": can(request.user, project, Capability.EXPORT),
+        "can_archive": can(request.user, project, Capability.ARCHIVE),
         **extra,
     }
 
@@ -132,8 +131,7 @@ def project_labels(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
     form = LabelForm(request.POST or None)
     if request.method == "POST":
-        if not can(request.user, project, Capability.MANAGE):
-            raise _forbidden(Capability.MANAGE)
+        _project(request, pk, Capability.MANAGE)  # 403 with the reason (role, or an archived project)
         action = request.POST.get("action", "add")
         try:
             if action == "delete":
@@ -205,8 +203,7 @@ def project_members(request: HttpRequest, pk: int) -> HttpResponse:
     project = _project(request, pk)
     form = MemberForm(request.POST or None)
     if request.method == "POST":
-        if not can(request.user, project, Capability.MANAGE):
-            raise _forbidden(Capability.MANAGE)
+        _project(request, pk, Capability.MANAGE)  # 403 with the reason (role, or an archived project)
         try:
             action = request.POST.get("action")
             if action == "remove":

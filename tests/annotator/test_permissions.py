@@ -19,6 +19,7 @@ from django.urls import URLPattern
 
 from annotator import api_urls
 from annotator.annotations.services import annotations_replace
+from annotator.backups.models import ProjectBackup
 from annotator.datasets.models import DatasetVersion
 from annotator.images.models import ImageStatus
 from annotator.jobs.models import Job
@@ -50,6 +51,7 @@ class Objects:
     comment: int
     dataset: int
     model: int
+    backup: int
 
 
 @dataclass
@@ -112,7 +114,8 @@ ROWS: list[Row] = [
     Row("read project", "get", "/api/projects/{project}/", members(200), route="projects/<int:pk>/"),
     Row("edit project", "patch", "/api/projects/{project}/", manage(200),
         body=lambda o: {"description": "changed"}, route="projects/<int:pk>/"),
-    Row("delete project", "delete", "/api/projects/{project}/", manage(204), route="projects/<int:pk>/"),
+    # Deleting is a job; without the confirming name it is refused after the permission check.
+    Row("delete project", "delete", "/api/projects/{project}/", manage(400), route="projects/<int:pk>/"),
     Row("project stats", "get", "/api/projects/{project}/stats/", members(200), route="projects/<int:pk>/stats/"),
     Row("list labels", "get", "/api/projects/{project}/labels/", members(200), route="projects/<int:pk>/labels/"),
     Row("add label", "post", "/api/projects/{project}/labels/", manage(201),
@@ -201,6 +204,25 @@ ROWS: list[Row] = [
     Row("activate model", "post", "/api/models/{model}/activate/", manage(200), route="models/<int:pk>/activate/"),
     Row("evaluate model", "post", "/api/models/{model}/evaluate/", manage(400),
         body=lambda o: {"label_map": "not a map"}, route="models/<int:pk>/evaluate/"),
+    # Backups, restores, duplicates; archiving. Restoring and duplicating create projects: administrators only.
+    Row("archive project", "post", "/api/projects/{project}/archive/", manage(200), route="projects/<int:pk>/archive/"),
+    Row("unarchive project", "post", "/api/projects/{project}/unarchive/", manage(409), route="projects/<int:pk>/unarchive/"),
+    Row("list backups", "get", "/api/projects/{project}/backups/", manage(200), route="projects/<int:pk>/backups/"),
+    Row("start backup", "post", "/api/projects/{project}/backups/", manage(400),
+        body=lambda o: {"images": "nonsense"}, route="projects/<int:pk>/backups/"),
+    Row("read backup schedule", "get", "/api/projects/{project}/backup-schedule/", manage(200),
+        route="projects/<int:pk>/backup-schedule/"),
+    Row("set backup schedule", "put", "/api/projects/{project}/backup-schedule/", manage(400),
+        body=lambda o: {"every_hours": 0, "keep": 1}, route="projects/<int:pk>/backup-schedule/"),
+    Row("duplicate project", "post", "/api/projects/{project}/duplicate/", _expect(404, 403, 403, 403, 400),
+        body=lambda o: {"name": "x" * 300}, route="projects/<int:pk>/duplicate/"),
+    Row("read backup", "get", "/api/backups/{backup}/", manage(200), route="backups/<int:pk>/"),
+    Row("delete backup", "delete", "/api/backups/{backup}/", manage(204), route="backups/<int:pk>/"),
+    Row("download backup", "get", "/api/backups/{backup}/download/", manage(200), route="backups/<int:pk>/download/"),
+    Row("restore backup", "post", "/api/backups/{backup}/restore/", _expect(404, 403, 403, 403, 400),
+        body=lambda o: {"create_users": "nonsense"}, route="backups/<int:pk>/restore/"),
+    Row("restore upload", "post", "/api/restores/", _expect(403, 403, 403, 403, 400),
+        body=lambda o: {"name": "no file"}, format="multipart", route="restores/"),
 ]
 
 CASES = [pytest.param(row, persona, id=f"{row.name}-{persona}") for row in ROWS for persona in PERSONAS]
@@ -227,12 +249,14 @@ def objects(world) -> Objects:
     dataset = DatasetVersion(project=world.project, name="v1", format="coco", sha256="0" * 64, size=4)
     dataset.file.save("v1.zip", ContentFile(b"PK.."), save=True)
     model = ModelVersion.objects.create(project=world.project, name="m1", kind="coco")
+    backup = ProjectBackup(project=world.project, sha256="0" * 64, size=4, format_version=1, created_by=world.users["manager"])
+    backup.file.save("b.zip", ContentFile(b"PK.."), save=True)
     for persona, now in FORMER.items():
         world.users[persona] = former_member(world.project, username=persona, now=now)
     return Objects(
         project=world.project.pk, image=image.pk, label=cat.pk, spare_label=spare.pk, membership=membership.pk,
         job=job.pk, version=saved.version, submitted=submitted.pk, in_review=in_review.pk, comment=comment.pk,
-        dataset=dataset.pk, model=model.pk,
+        dataset=dataset.pk, model=model.pk, backup=backup.pk,
     )
 
 
@@ -274,6 +298,7 @@ def _hand_over(o: Objects, user: Any) -> None:
     DatasetVersion.objects.filter(pk=o.dataset).update(created_by=user)
     ModelVersion.objects.filter(pk=o.model).update(created_by=user)
     ReviewComment.objects.filter(pk=o.comment).update(author=user)
+    ProjectBackup.objects.filter(pk=o.backup).update(created_by=user)
 
 
 def test_permission_table_covers_every_api_route() -> None:

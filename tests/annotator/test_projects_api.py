@@ -8,6 +8,7 @@ from annotator.annotations.models import Annotation
 from annotator.annotations.services import annotations_replace
 from annotator.images.models import Image
 from annotator.jobs.models import Job
+from annotator.jobs.services import job_execute
 from annotator.projects.models import Label, Membership, Project
 from tests.factories import make_images, polygon_geometry, square
 
@@ -110,7 +111,7 @@ def test_adding_an_unknown_user_is_refused(world) -> None:
     assert "no user named 'ghost'" in response.data["detail"]
 
 
-def test_deleting_a_project_removes_its_images_annotations_jobs_and_files(world, django_capture_on_commit_callbacks) -> None:
+def test_deleting_a_project_removes_its_images_annotations_jobs_and_files(world) -> None:
     image = make_images(world.project, 1, width=50, height=50)[0]
     annotations_replace(image=image, user=world.users["manager"], base_version=0,
                         items=[{"label": world.labels[0].pk, "geometry": polygon_geometry(square(1, 1, 9))}])
@@ -118,9 +119,9 @@ def test_deleting_a_project_removes_its_images_annotations_jobs_and_files(world,
     storage, names = image.file.storage, [image.file.name, image.thumbnail.name]
     assert all(storage.exists(name) for name in names)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = world.client("manager").delete(f"/api/projects/{world.project.pk}/")
-    assert response.status_code == 204
+    response = world.client("manager").delete(f"/api/projects/{world.project.pk}/", {"confirm": world.project.name}, format="json")
+    assert response.status_code == 202  # a job: run it here
+    job_execute(job_id=response.json()["id"])
     assert not Project.objects.filter(pk=world.project.pk).exists()
     assert not Image.objects.exists() and not Annotation.objects.exists() and not Job.objects.filter(project__isnull=False).exists()
     assert not any(storage.exists(name) for name in names)

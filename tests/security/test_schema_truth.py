@@ -31,6 +31,7 @@ import requests
 import schemathesis
 from django.core.files.base import ContentFile
 from django.db import connections
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
@@ -49,6 +50,7 @@ from annotator.images.services import image_submit, images_add
 from annotator.jobs.models import Job
 from annotator.jobs.services import job_execute
 from annotator.learning.models import ModelVersion
+from annotator.projects.models import Project
 from annotator.review.models import ReviewComment
 from tests.conftest import World
 from tests.factories import LabelFactory, MembershipFactory, ProjectFactory, make_images, png_bytes, polygon_geometry, square
@@ -135,7 +137,7 @@ MAX_EXAMPLES = 5
 # Which seeded object a path's `id` names, by the path's first segment after /api/.
 _RESOURCE = {
     "projects": "project", "images": "image", "labels": "label", "members": "member", "jobs": "job",
-    "datasets": "dataset", "comments": "comment", "models": "model",
+    "datasets": "dataset", "comments": "comment", "models": "model", "backups": "backup",
 }
 
 
@@ -162,10 +164,18 @@ class Seed:
             return LabelFactory(project=project).pk
         if resource == "member":
             return MembershipFactory(project=project, role="annotator").pk
+        if resource == "backup":
+            return _backup_of(project).pk
         return self.ids[resource]
 
 
 _colors = itertools.count(1)
+
+
+def _backup_of(project):  # type: ignore[no-untyped-def]
+    from annotator.backups.services import BackupOptions, backup_create
+
+    return backup_create(project=project, options=BackupOptions(images=False))
 
 
 def _unique_png() -> bytes:
@@ -189,10 +199,11 @@ def seeded(transactional_db, world) -> Iterator[Seed]:
     job.result_file.save("result.txt", ContentFile(b"x"), save=True)
     comment = ReviewComment.objects.create(image=image, author=world.users["annotator"], text="Check the tail.", version=1)
     model = ModelVersion.objects.create(project=world.project, name="m1", kind="coco", class_names=["cat", "dog"])
+    backup = _backup_of(world.project)
     ids = {
         "project": world.project.pk, "image": image.pk, "label": world.labels[1].pk,
         "member": world.project.memberships.get(user=world.users["annotator2"]).pk, "job": job.pk,
-        "dataset": version.pk, "comment": comment.pk, "model": model.pk,
+        "dataset": version.pk, "comment": comment.pk, "model": model.pk, "backup": backup.pk,
     }
     # The admin: every operation is open to them, so that the successful answers get checked too.
     seed = Seed(world=world, ids=ids, token=Token.objects.create(user=world.users["admin"]).key)
@@ -219,6 +230,12 @@ def _point_at_seeded_objects(case, seed: Seed) -> None:  # type: ignore[no-untyp
     if case.path_parameters:
         if "id" in case.path_parameters and resource in _RESOURCE:
             case.path_parameters["id"] = seed.id_for(_RESOURCE[resource], case.method.upper())
+        if case.path.endswith(("/archive/", "/unarchive/")):
+            # Archiving makes a project read-only: a project of its own (archived already, to unarchive).
+            archived = timezone.now() if case.path.endswith("/unarchive/") else None
+            case.path_parameters["id"] = ProjectFactory(archived_at=archived).pk
+        if resource == "projects" and case.method.upper() == "DELETE":
+            case.query = {**(case.query or {}), "confirm": Project.objects.get(pk=case.path_parameters["id"]).name}
         if "version" in case.path_parameters:
             case.path_parameters["version"] = 1  # the seeded image's one revision
     if isinstance(case.body, dict):

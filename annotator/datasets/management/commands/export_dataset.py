@@ -9,10 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.core.errors import DomainError
 from annotator.datasets.models import DatasetVersion
-from annotator.datasets.services import ExportOptions
+from annotator.datasets.services import dataset_export_start
 from annotator.jobs.cli import run_job_here
-from annotator.jobs.models import JobKind
-from annotator.jobs.services import job_start
 from annotator.projects.models import Project
 
 
@@ -42,8 +40,7 @@ class Command(BaseCommand):
             "labels": [n.strip() for n in options["labels"].split(",") if n.strip()] or None,
         }
         try:
-            ExportOptions.from_dict(params)  # refuse bad options before creating a job
-            job = job_start(kind=JobKind.EXPORT, project=project, params=params, user=None, enqueue=False)
+            job = dataset_export_start(project=project, params=params, user=None, enqueue=False)
             job = run_job_here(job, stream=self.stdout)
         except DomainError as exc:
             raise CommandError(exc.detail) from None

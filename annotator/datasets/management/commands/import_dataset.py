@@ -8,9 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.core.errors import DomainError
 from annotator.datasets.importers import IMPORTERS
+from annotator.datasets.services import dataset_import_start
 from annotator.jobs.cli import run_job_here
-from annotator.jobs.models import JobKind
-from annotator.jobs.services import job_start
 from annotator.projects.models import Project
 from annotator.projects.services import project_create
 
@@ -33,13 +32,11 @@ class Command(BaseCommand):
         if project is None:
             project = project_create(name=options["project"], creator=None)
             self.stdout.write(f"Created project {project.name!r}")
-        params = {
-            "format": options["format"],
-            "path": str(path),
-            "options": {"images_dir": options["images"], "status": options["status"]},
-        }
         try:
-            job = job_start(kind=JobKind.IMPORT, project=project, params=params, user=None, enqueue=False)
+            job = dataset_import_start(
+                project=project, fmt=options["format"], user=None, path=path,
+                options={"images_dir": options["images"], "status": options["status"]}, enqueue=False,
+            )
             job = run_job_here(job, stream=self.stdout)
         except DomainError as exc:
             raise CommandError(exc.detail) from None

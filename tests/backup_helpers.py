@@ -1,0 +1,224 @@
+"""A project with a bit of everything (for backups), and a canonical dump to compare two projects row by row.
+
+``project_content`` reads every row of every table a project owns straight from the models (not
+from the backup's own table specs, so a field the backup forgot shows up as a difference): ids
+become positions in their table, users become usernames, files become their bytes' SHA-256.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import models
+
+from annotator.annotations.models import Annotation, Prediction, Revision
+from annotator.annotations.services import annotations_replace, revision_restore
+from annotator.datasets.models import DatasetVersion
+from annotator.datasets.services import ImportOptions, dataset_export_start, dataset_import
+from annotator.images.models import Image
+from annotator.images.services import image_submit
+from annotator.jobs.models import Job
+from annotator.jobs.services import job_execute
+from annotator.learning.models import ModelKind, ModelVersion
+from annotator.projects.models import Label, Membership, Project
+from annotator.review.models import ObjectDecision, ReviewComment, ReviewDecision, ReviewTask
+from annotator.review.services import (
+    CommentInput,
+    ObjectVerdict,
+    comment_add,
+    comment_resolve,
+    review_decide,
+    review_release,
+    review_take,
+)
+from ml.geometry import polygons_to_rle
+from tests.datasets import FRUITS
+from tests.factories import make_images, polygon_geometry, square
+
+User = get_user_model()
+
+
+def rich_project(world: Any, *, fruits: bool = True) -> Project:
+    """The world's project with the fruits dataset (accepted), edits over several revisions, a restored
+    revision, a model version with predictions (one accepted as an object), a rejection with
+    per-object verdicts and pinned comments (one resolved), an open review and a dataset version."""
+    project = world.project
+    users = world.users
+    Project.objects.filter(pk=project.pk).update(description="Fruit and nuts", guidelines="# Rules\nOutline every nut.",
+                                                 required_accepts=1, queue_order="uncertainty")
+    Label.objects.filter(project=project, name="cat").update(
+        attributes_schema={"occluded": {"type": "boolean"}, "colour": {"type": "choice", "choices": ["red", "black"]}}
+    )
+    project.refresh_from_db()
+    if fruits:
+        dataset_import(project=project, fmt="coco", path=FRUITS / "trainval.json", options=ImportOptions.from_dict({"status": "accepted"}),
+                       user=users["manager"])
+    cat, dog = Label.objects.get(project=project, name="cat"), Label.objects.get(project=project, name="dog")
+    edited, in_review = make_images(project, 2, width=120, height=90)
+
+    weights = Path(settings.ANNOTATOR_MODEL_DIR) / f"project-{project.pk}" / "round-1.pt"
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    weights.write_bytes(b"not really torch weights " * 100)
+    model = ModelVersion.objects.create(
+        project=project, name="round 1", kind=ModelKind.TRAINED, checkpoint=str(weights), class_names=["cat", "dog"],
+        metrics={"segm_map": 0.41, "per_class": {"cat": 0.5}}, curve=[{"epoch": 1, "loss": 1.25}, {"epoch": 2, "loss": 0.5}],
+        params={"epochs": 2}, is_active=True, created_by=users["manager"],
+    )
+    job = Job.objects.create(kind="preannotate", project=project, state="succeeded", params={"threshold": 0.5},
+                             result={"predictions": 2}, created_by=users["manager"], progress_done=2, progress_total=2)
+    predictions = [
+        Prediction.objects.create(
+            image=edited, job=job, model_version=model, rank=rank, label=label, class_name=label.name, score=score,
+            rle=polygons_to_rle([{"exterior": square(10 + 40 * rank, 10, 25), "holes": []}], width=120, height=90),
+            bbox=[10 + 40 * rank, 10, 25, 25], area=625.0,
+        )
+        for rank, (label, score) in enumerate([(cat, 0.93), (dog, 0.61)])
+    ]
+    mask = {"type": "mask", "rle": polygons_to_rle([{"exterior": square(60, 50, 20), "holes": []}], width=120, height=90)}
+    ring_with_hole = polygon_geometry([[5.5, 5.25], [55.125, 5.0], [55.0, 45.75], [5.0, 45.0]],
+                                      holes=[[[15.0, 15.0], [30.0, 15.0], [30.0, 30.0], [15.0, 30.0]]])
+    two_parts = polygon_geometry(square(70, 5, 10), square(90, 5, 10.333333333333334))
+    uids = [str(uuid.uuid4()) for _ in range(4)]
+    annotator = users["annotator"]
+    steps = [
+        [{"uid": uids[0], "label": cat.pk, "geometry": ring_with_hole, "attributes": {"occluded": True}}],
+        [{"uid": uids[0], "label": cat.pk, "geometry": ring_with_hole, "attributes": {"occluded": False, "colour": "red"}},
+         {"uid": uids[1], "label": dog.pk, "geometry": two_parts, "z_order": 2}],
+        [{"uid": uids[1], "label": dog.pk, "geometry": two_parts, "z_order": 2},
+         {"uid": uids[2], "label": cat.pk, "geometry": mask},
+         {"uid": uids[3], "label": cat.pk, "geometry": predictions[0].geometry, "source": "model", "score": 0.93,
+          "model_version": model.pk, "prediction": predictions[0].pk}],
+    ]
+    image = edited
+    for items in steps:
+        image, _, _ = annotations_replace(image=image, user=annotator, base_version=image.version, items=items, claim=True)
+    image, _, _ = revision_restore(image=image, version=2, user=annotator, base_version=image.version)
+    image, _, _ = annotations_replace(image=image, user=annotator, base_version=image.version, items=steps[2], claim=True)
+    image = image_submit(image=image, user=annotator, is_manager=False)
+    reviewer = users["reviewer"]
+    image = review_take(image=image, user=reviewer)
+    review_decide(
+        image=image, user=reviewer, decision="reject", version=image.version, comment="Two objects need work",
+        objects=[ObjectVerdict(uid=uuid.UUID(uids[1]), decision="reject", comment="the second part is too wide"),
+                 ObjectVerdict(uid=uuid.UUID(uids[2]), decision="accept")],
+        comments=[CommentInput(text="Tighten this outline", uid=uuid.UUID(uids[1])), CommentInput(text="A nut is missing here", x=12.5, y=80.25)],
+    )
+    answer = comment_add(image=Image.objects.get(pk=image.pk), user=annotator, comment=CommentInput(text="Which nut?", x=3.0, y=4.0))
+    comment_resolve(comment=ReviewComment.objects.filter(image=image).order_by("id").first(), user=annotator, resolved=True)
+    del answer
+
+    in_review, _, _ = annotations_replace(image=in_review, user=users["annotator2"], base_version=0, claim=True,
+                                          items=[{"label": dog.pk, "geometry": polygon_geometry(square(1, 1, 30))}])
+    in_review = image_submit(image=in_review, user=users["annotator2"], is_manager=False)
+    review_take(image=in_review, user=users["manager"])
+    review_release(image=in_review, user=users["manager"], is_manager=True)  # a released task, then an open one
+    review_take(image=in_review, user=reviewer)
+
+    export = dataset_export_start(project=project, params={"format": "coco", "status": "all", "name": "v1"}, user=users["manager"],
+                                  enqueue=False)
+    job_execute(job_id=export.pk)
+    export.refresh_from_db()
+    assert export.state == "succeeded", export.error
+    return Project.objects.get(pk=project.pk)
+
+
+# --- Comparing two projects ----------------------------------------------------------------
+
+# (model, lookup to the project, fields left out: ids derived from other ids, where files are stored)
+_TABLES: list[tuple[type[models.Model], str, set[str]]] = [
+    (Label, "project", set()),
+    (Membership, "project", set()),
+    (ModelVersion, "project", {"checkpoint"}),
+    (Job, "project", {"worker", "heartbeat_at", "sent_at", "result_file", "cancel_requested"}),
+    (Image, "project", {"file", "thumbnail"}),
+    (Prediction, "image__project", set()),
+    (Annotation, "image__project", {"digest"}),
+    (Revision, "image__project", set()),
+    (ReviewTask, "image__project", set()),
+    (ReviewDecision, "image__project", set()),
+    (ObjectDecision, "decision__image__project", set()),
+    (ReviewComment, "image__project", set()),
+    (DatasetVersion, "project", {"file"}),
+]
+
+
+def _sha(field_file: Any) -> str | None:
+    if not field_file:
+        return None
+    with field_file.open("rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def project_content(project: Project, *, skip_jobs: tuple[str, ...] = ("backup", "restore", "duplicate")) -> dict[str, Any]:
+    """Every row the project owns, ids replaced by positions (see the module docstring). Geometry is compared as
+    the bytes orjson writes for it, so a float that changed in its last digit is a difference."""
+    positions: dict[type[models.Model], dict[int, int]] = {}
+    querysets = {}
+    for model, via, _ in _TABLES:
+        qs = model._default_manager.filter(**{via: project}).order_by("id")
+        if model is Job:
+            qs = qs.exclude(kind__in=skip_jobs)
+        querysets[model] = qs
+        positions[model] = {pk: index for index, pk in enumerate(qs.values_list("id", flat=True))}
+    usernames = dict(User.objects.values_list("id", "username"))
+    out: dict[str, Any] = {
+        "project": {f: getattr(project, f) for f in ("description", "guidelines", "required_accepts", "queue_order", "created_at")},
+        "created_by": usernames.get(project.created_by_id),
+    }
+    for model, _via, skip in _TABLES:
+        rows = []
+        for obj in querysets[model]:
+            row: dict[str, Any] = {}
+            for f in model._meta.concrete_fields:
+                if f.primary_key or f.name in skip or f.name == "project":
+                    continue
+                value = getattr(obj, f.attname)
+                if f.is_relation:
+                    target = f.related_model
+                    if target is User:
+                        value = usernames.get(value)
+                    elif value is not None:
+                        value = ("missing", value) if value not in positions[target] else positions[target][value]
+                elif f.name in ("polygons", "rle"):
+                    value = orjson.dumps(value)
+                elif model is Revision and f.name == "annotations":
+                    value = [_revision_object(o, positions, usernames) for o in value]
+                row[f.name] = value
+            if model is Image:
+                row["file_sha256"], row["thumbnail_sha256"] = _sha(obj.file), _sha(obj.thumbnail)
+            if model is ModelVersion:
+                path = Path(obj.checkpoint) if obj.checkpoint else None
+                row["weights_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path and path.is_file() else None
+            if model is DatasetVersion:
+                row["file_sha256"] = _sha(obj.file)
+            rows.append(row)
+        out[model.__name__] = rows
+    return out
+
+
+def _revision_object(obj: dict[str, Any], positions: dict[Any, dict[int, int]], usernames: dict[int, str]) -> dict[str, Any]:
+    restored = dict(obj)
+    restored["label"] = positions[Label].get(obj["label"])
+    restored["model_version"] = positions[ModelVersion].get(obj["model_version"]) if obj.get("model_version") else None
+    restored["prediction"] = positions[Prediction].get(obj["prediction"]) if obj.get("prediction") else None
+    restored["author"] = usernames.get(obj["author"]) if obj.get("author") else None
+    restored["geometry"] = orjson.dumps(obj["geometry"])
+    return restored
+
+
+def assert_same_content(original: dict[str, Any], restored: dict[str, Any]) -> None:
+    """Table by table, row by row, so that a failure names the first row that differs."""
+    assert original.keys() == restored.keys()
+    for table in original:
+        a, b = original[table], restored[table]
+        if isinstance(a, list):
+            assert len(a) == len(b), f"{table}: {len(a)} rows, restored {len(b)}"
+            for index, (row_a, row_b) in enumerate(zip(a, b)):
+                assert row_a == row_b, f"{table} row {index} differs:\n{row_a}\n{row_b}"
+        else:
+            assert a == b, f"{table} differs"
