@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotator.accounts import views as account_views
+from annotator.backups import views as backup_views
 from annotator.learning import views as learning_views
 
 from . import dataset_views, views
@@ -30,4 +31,6 @@ urlpatterns = [
     path("projects/<int:pk>/datasets/", dataset_views.datasets_page, name="dataset-list"),
     path("projects/<int:pk>/import/", dataset_views.import_page, name="dataset-import"),
     path("projects/<int:pk>/models/", learning_views.models_page, name="project-models"),
+    path("projects/<int:pk>/backups/", backup_views.backups_page, name="project-backups"),
+    path("restore/", backup_views.restore_page, name="project-restore"),
 ]

@@ -328,3 +328,41 @@ class ReviewPanel:
         expect(summary).to_have_attribute("data-added", str(added))
         expect(summary).to_have_attribute("data-modified", str(modified))
         expect(summary).to_have_attribute("data-removed", str(removed))
+
+
+@dataclass
+class BackupsPage:
+    """A project's Backups page: back up, duplicate, archive, delete; and the Restore page."""
+
+    page: Page
+
+    def open(self, project_id: int) -> "BackupsPage":
+        self.page.goto(f"/projects/{project_id}/backups/")
+        return self
+
+    def back_up(self) -> None:
+        self.page.get_by_test_id("backup-button").click()
+        expect(self.page.get_by_test_id("backup-status")).to_contain_text("Backed up", timeout=60_000)
+
+    def duplicate(self, name: str) -> None:
+        self.page.get_by_test_id("duplicate-name").fill(name)
+        self.page.get_by_test_id("duplicate-button").click()
+        expect(self.page.get_by_test_id("duplicate-status")).to_contain_text("Duplicated", timeout=60_000)
+
+    def archive(self) -> None:
+        self.page.get_by_test_id("archive-button").click()
+        expect(self.page.get_by_test_id("unarchive-button")).to_be_visible()
+
+    def delete(self, typed_name: str) -> None:
+        button = self.page.get_by_test_id("delete-button")
+        expect(button).to_be_disabled()
+        self.page.get_by_test_id("delete-confirm").fill(typed_name)
+        expect(button).to_be_enabled()
+        button.click()
+
+    def restore_upload(self, path: str, name: str) -> None:
+        self.page.goto("/restore/")
+        self.page.get_by_test_id("restore-file").set_input_files(path)
+        self.page.get_by_test_id("restore-name").fill(name)
+        self.page.get_by_test_id("restore-button").click()
+        expect(self.page.get_by_test_id("restore-status")).to_contain_text("Restored", timeout=60_000)
