@@ -54,8 +54,8 @@ KINDS = [
     ("number", "Number"),
     ("integer", "Whole number"),
     ("boolean", "Yes / no"),
-    ("one", "One of the choices"),
-    ("several", "Several of the choices"),
+    ("one", "One of"),
+    ("several", "Several of"),
 ]
 
 

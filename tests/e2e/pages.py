@@ -23,7 +23,7 @@ class LoginPage:
 class UploadPage:
     page: Page
 
-    def open(self, project_id: int) -> "UploadPage":
+    def open(self, project_id: int) -> UploadPage:
         self.page.goto(f"/projects/{project_id}/upload/")
         return self
 
@@ -55,7 +55,7 @@ class EditorPage:
 
     page: Page
 
-    def open(self, image_id: int, *, mode: str | None = None) -> "EditorPage":
+    def open(self, image_id: int, *, mode: str | None = None) -> EditorPage:
         self.page.goto(f"/images/{image_id}/edit/" + (f"?mode={mode}" if mode else ""))
         self.wait_ready()
         if mode == "review":
@@ -264,6 +264,48 @@ class EditorPage:
     def version(self) -> int:
         return self.page.evaluate("() => window.__editor.autosave.version")
 
+    # ------------------------------------------------------------------ everyday
+
+    @property
+    def attributes(self) -> AttributePanel:
+        return AttributePanel(self)
+
+    @property
+    def history(self) -> HistoryPanel:
+        return HistoryPanel(self)
+
+    def filter_objects(self, attribute: str, value: str | None = None) -> None:
+        """Show only objects whose `attribute` has `value` ("*": any value, "-": none; None: all objects)."""
+        self.page.get_by_test_id("attribute-filter").select_option(attribute or "")
+        if attribute and value is not None:
+            self.page.get_by_test_id("attribute-filter-value").select_option(value)
+
+    @property
+    def visible_rows(self):  # type: ignore[no-untyped-def]
+        return self.page.locator('[data-testid="instance-row"]:visible')
+
+    def next_image(self) -> None:
+        self.page.get_by_test_id("btn-next-image").click()
+
+    def previous_image(self) -> None:
+        self.page.get_by_test_id("btn-prev-image").click()
+
+    @property
+    def list_position(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("list-position")
+
+    @property
+    def readonly_banner(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("readonly-banner")
+
+    def hover(self, point: Point) -> None:
+        x, y = self.to_page(point)
+        self.page.mouse.move(x, y, steps=3)
+
+    @property
+    def hover_tag(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("hover-tag")
+
 
 @dataclass
 class ReviewPanel:
@@ -328,6 +370,168 @@ class ReviewPanel:
         expect(summary).to_have_attribute("data-added", str(added))
         expect(summary).to_have_attribute("data-modified", str(modified))
         expect(summary).to_have_attribute("data-removed", str(removed))
+
+
+# ---------------------------------------------------------------------------------------- everyday
+
+
+@dataclass
+class AttributePanel:
+    """The selected object's attributes in the editor (built from its label's schema)."""
+
+    editor: EditorPage
+
+    @property
+    def page(self) -> Page:
+        return self.editor.page
+
+    @property
+    def panel(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("attribute-panel")
+
+    def field(self, name: str):  # type: ignore[no-untyped-def]
+        return self.panel.locator(f'[data-testid="attribute-field"][data-name="{name}"]')
+
+    def set_yes_no(self, name: str, on: bool) -> None:
+        box = self.field(name).get_by_test_id("attribute-input")
+        box.check() if on else box.uncheck()
+
+    def choose(self, name: str, value: str) -> None:
+        self.field(name).get_by_test_id("attribute-input").select_option(value)
+
+    def tick(self, name: str, *values: str) -> None:
+        for value in values:
+            self.field(name).locator(f'[data-testid="attribute-choice"][data-value="{value}"] input').check()
+
+    def type(self, name: str, text: str) -> None:
+        """Type into a text or number field and press Enter (the value is set when the field is left)."""
+        field = self.field(name).get_by_test_id("attribute-input")
+        field.fill(text)
+        field.press("Enter")
+
+    def error(self, name: str):  # type: ignore[no-untyped-def]
+        return self.field(name).get_by_test_id("attribute-error")
+
+
+@dataclass
+class HistoryPanel:
+    """The editor's history: saved versions, a preview of one over the image, restore."""
+
+    editor: EditorPage
+
+    @property
+    def page(self) -> Page:
+        return self.editor.page
+
+    @property
+    def panel(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("history-panel")
+
+    def open(self) -> None:
+        if self.panel.get_attribute("open") is None:
+            self.panel.locator("summary").click()
+        expect(self.rows.first).to_be_visible()
+
+    @property
+    def rows(self):  # type: ignore[no-untyped-def]
+        return self.panel.get_by_test_id("revision-row")
+
+    def row(self, version: int):  # type: ignore[no-untyped-def]
+        return self.panel.locator(f'[data-testid="revision-row"][data-version="{version}"]')
+
+    def preview(self, version: int) -> None:
+        self.row(version).get_by_test_id("revision-preview").click()
+        expect(self.preview_bar).to_have_attribute("data-version", str(version))
+
+    @property
+    def preview_bar(self):  # type: ignore[no-untyped-def]
+        return self.page.get_by_test_id("preview-bar")
+
+    def restore(self, version: int) -> None:
+        with self.page.expect_response(lambda r: f"/revisions/{version}/restore/" in r.url):
+            self.row(version).get_by_test_id("revision-restore").click()
+
+    def restore_previewed(self) -> None:
+        with self.page.expect_response(lambda r: "/restore/" in r.url):
+            self.preview_bar.get_by_test_id("preview-restore").click()
+
+
+@dataclass
+class PeoplePage:
+    """Admins: accounts made in the app."""
+
+    page: Page
+
+    def open(self) -> PeoplePage:
+        self.page.goto("/people/")
+        return self
+
+    def create_account(self, username: str, *, email: str = "", access: str = "link") -> str:
+        """Returns what to hand the person: the set-password link, or the one-time password."""
+        form = self.page.get_by_test_id("account-form")
+        form.get_by_label("Username").fill(username)
+        if email:
+            form.get_by_label("E-mail (optional)").fill(email)
+        form.locator(f'input[name="access"][value="{access}"]').check()
+        form.get_by_role("button", name="Create account").click()
+        shown = self.page.get_by_test_id("new-access")
+        expect(shown).to_be_visible()
+        if access == "password":
+            return shown.get_by_test_id("new-password").inner_text()
+        return shown.get_by_test_id("set-password-link").input_value()
+
+
+@dataclass
+class MembersPage:
+    """Managers: people of one project and their roles."""
+
+    page: Page
+
+    def open(self, project_id: int) -> MembersPage:
+        self.page.goto(f"/projects/{project_id}/members/")
+        return self
+
+    def invite(self, who: str, role: str) -> str | None:
+        """Add someone by username or e-mail; returns the set-password link when an account was made."""
+        form = self.page.get_by_test_id("invite-form")
+        form.get_by_label("Username or e-mail").fill(who)
+        form.get_by_label("Role").select_option(role)
+        form.get_by_role("button", name="Add").click()
+        expect(self.page.locator(".msg.success")).to_be_visible()
+        link = self.page.get_by_test_id("set-password-link")
+        return link.input_value() if link.count() else None
+
+    def row(self, username: str):  # type: ignore[no-untyped-def]
+        return self.page.locator(f'[data-testid="member-row"][data-username="{username}"]')
+
+    def change_role(self, username: str, role: str) -> None:
+        with self.page.expect_navigation():
+            self.row(username).get_by_test_id("member-role").select_option(role)
+
+    def remove(self, username: str) -> None:
+        self.row(username).get_by_test_id("member-remove").click()
+
+
+@dataclass
+class AccountPages:
+    """A person's own account: choosing a password from a link, changing it later."""
+
+    page: Page
+
+    def choose_password(self, link: str, password: str) -> None:
+        self.page.goto(link)
+        form = self.page.get_by_test_id("set-password-form")
+        form.get_by_label("New password", exact=True).fill(password)
+        form.get_by_label("New password confirmation").fill(password)
+        form.get_by_role("button", name="Set password").click()
+
+    def change_password(self, old: str, new: str) -> None:
+        self.page.goto("/account/")
+        form = self.page.get_by_test_id("password-form")
+        form.get_by_label("Old password").fill(old)
+        form.get_by_label("New password", exact=True).fill(new)
+        form.get_by_label("New password confirmation").fill(new)
+        form.get_by_role("button", name="Change password").click()
 
 
 @dataclass

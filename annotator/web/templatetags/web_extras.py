@@ -34,8 +34,13 @@ def schema_summary(schema: object) -> str:
             kind = f"{'several' if spec.get('multiple') else 'one'} of {len(choices)}"
         else:
             kind = {"boolean": "yes/no", "integer": "whole number", "number": "number"}.get(spec.get("type"), "text")
-        if spec.get("min") is not None or spec.get("max") is not None:
-            kind += f" {spec.get('min', '…')}–{spec.get('max', '…')}"
+        low, high = spec.get("min"), spec.get("max")
+        if low is not None and high is not None:
+            kind += f" {low}–{high}"
+        elif low is not None:
+            kind += f" from {low}"
+        elif high is not None:
+            kind += f" up to {high}"
         parts.append(f"{name} ({kind}{', required' if spec.get('required') else ''})")
     return " · ".join(parts)
 

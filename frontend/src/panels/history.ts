@@ -51,6 +51,8 @@ export class HistoryPanel {
       if (this.el.open) void this.load();
     });
     this.bar = h("div", { class: "ed-preview-bar", testid: "preview-bar", hidden: true });
+    // The bar sits on the stage, whose pointerdown captures the pointer (and so the click): keep ours.
+    this.bar.addEventListener("pointerdown", (e) => e.stopPropagation());
     ed.addDecorator((d) => this.decorate(d));
     // Each save adds a version: keep an open list current (once the saving has settled).
     ed.root.addEventListener("editor:saved", () => this.scheduleRefresh(), { signal: ed.signal });
