@@ -217,14 +217,14 @@ def _run(args: argparse.Namespace) -> None:
                   f"   {median / floor:5.1f}x floor")
 
     print("\nmedian ms by size, then as multiples of that size's floor (growth: largest / smallest size)")
-    print(f"  {'':<28}" + "".join(f"{s:>11,}" for s in sizes) + "    growth" + "".join(f"{s:>9,}" for s in sizes)
+    print(f"  {'':<28}" + "".join(f"{s:>11,}" for s in sizes) + "    growth" + "".join(f"{s:>11,}" for s in sizes)
           + "  x-floor growth   < 50 ms")
     floors = table["floor: labels"]
     for label, by_size in table.items():
         values = [by_size[s] for s in sizes]
         ratios = [by_size[s] / floors[s] for s in sizes]
         print(f"  {label:<28}" + "".join(f"{v:11.1f}" for v in values) + f"   {values[-1] / values[0]:6.1f}x"
-              + "".join(f"{r:8.1f}x" for r in ratios) + f"   {ratios[-1] / ratios[0]:6.1f}x"
+              + "".join(f"{r:10.1f}x" for r in ratios) + f"   {ratios[-1] / ratios[0]:6.1f}x"
               + f"           {'yes' if max(values) < 50 else 'NO'}")
     print(f"  (sizes grow {sizes[-1] / sizes[0]:.0f}x)")
 
