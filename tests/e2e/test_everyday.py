@@ -397,3 +397,25 @@ def test_images_dropped_on_the_upload_page_are_uploaded(page, world):
     page.get_by_test_id("upload-button").click()
     expect(upload.status).to_contain_text("2 image(s) added")
     assert sorted(Image.objects.filter(project=world.project).values_list("original_name", flat=True)) == ["dropped0.png", "dropped1.png"]
+
+
+def test_destroying_the_editor_removes_its_window_listeners(page, world, image):
+    LoginPage(page).login("annotator")
+    EditorPage(page).open(image.pk)
+    cdp = page.context.new_cdp_session(page)
+
+    def window_listeners() -> dict[str, int]:
+        window = cdp.send("Runtime.evaluate", {"expression": "window"})["result"]["objectId"]
+        counts: dict[str, int] = {}
+        for listener in cdp.send("DOMDebugger.getEventListeners", {"objectId": window})["listeners"]:
+            counts[listener["type"]] = counts.get(listener["type"], 0) + 1
+        return counts
+
+    before = window_listeners()
+    assert all(before.get(kind, 0) >= 1 for kind in ("keydown", "keyup", "resize", "beforeunload", "online")), before
+    page.evaluate("() => window.__editor.destroy()")
+    after = window_listeners()
+    for kind in ("keydown", "keyup", "resize", "beforeunload", "online"):
+        assert after.get(kind, 0) == 0, (kind, before, after)
+    page.keyboard.press("p")  # nothing listens any more: no error, nothing happens
+    expect(page.get_by_test_id("stage")).to_have_count(0)
