@@ -11,11 +11,10 @@ from annotator.core.access import Capability, can
 from annotator.core.api import load_image, validated
 from annotator.core.errors import DomainError, Forbidden, NotFound
 from annotator.images.selectors import edit_denied_reason
-
 from ml.geometry import GeometryError, convert
 
 from .models import Revision
-from .selectors import annotation_to_dict, annotations_of, predictions_of, revisions_of
+from .selectors import ANY_VALUE, annotation_to_dict, annotations_of, attribute_matches, predictions_of, revisions_of
 from .services import annotations_replace, revision_restore
 
 
@@ -76,10 +75,27 @@ class RestoreSerializer(serializers.Serializer):
 
 
 class AnnotationSetApi(APIView):
-    @extend_schema(responses=AnnotationSetOutSerializer)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "attribute", str,
+                description="Only objects whose attribute of this name matches `value` (for reading: a PUT replaces the whole set).",
+            ),
+            OpenApiParameter(
+                "value", str,
+                description='"*": has a value, "-": has none, else the value ("yes"/"no" for flags; a member of a list).',
+            ),
+        ],
+        responses=AnnotationSetOutSerializer,
+    )
     def get(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk)
-        annotations = [annotation_to_dict(a) for a in annotations_of(image)]
+        rows = annotations_of(image)
+        name = request.query_params.get("attribute")
+        if name:
+            value = request.query_params.get("value", ANY_VALUE)
+            rows = [a for a in rows if attribute_matches(a.attributes, name, value)]
+        annotations = [annotation_to_dict(a) for a in rows]
         return Response({"image": image.pk, "version": image.version, "annotations": annotations})
 
     @extend_schema(request=AnnotationSetSerializer, responses={200: AnnotationSetOutSerializer})

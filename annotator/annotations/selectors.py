@@ -47,3 +47,28 @@ def predictions_of(image: Image, *, min_score: float = 0.0, model_version: int |
         latest = Prediction.objects.filter(image=image).order_by("-created_at").values_list("model_version_id", flat=True).first()
         qs = qs.filter(model_version_id=latest)
     return qs.order_by("-score")
+
+
+ANY_VALUE, NO_VALUE = "*", "-"
+
+
+def attribute_matches(attributes: Any, name: str, value: str) -> bool:
+    """The editor's objects-list filter (frontend/src/attributes.ts matchesFilter): `value` is "*" (has a
+    value), "-" (has none; false counts as none) or a value compared as words ("yes" for true, any
+    member of a list)."""
+    current = attributes.get(name) if isinstance(attributes, dict) else None
+    empty = current in (None, "", [], False)
+    if value == ANY_VALUE:
+        return not empty
+    if value == NO_VALUE:
+        return empty
+    want = value.strip().lower()
+
+    def words(v: Any) -> str:
+        return ("yes" if v else "no") if isinstance(v, bool) else str(v).lower()
+
+    if isinstance(current, list):
+        return any(words(v) == want for v in current)
+    if isinstance(current, bool):
+        return want in (("yes", "true", "1") if current else ("no", "false", "0"))
+    return current is not None and words(current) == want

@@ -88,3 +88,24 @@ def test_imported_text_values_are_converted_to_the_schema_types():
     assert values == {"occluded": True, "count": 3, "parts": ["wheel", "roof"], "note": "12", "extra": "kept"}
     assert len(warnings) == 1 and "colour" in warnings[0]
     assert attributes_coerce({"parts": '["door"]'}, SCHEMA)[0] == {"parts": ["door"]}
+
+
+def test_the_api_filters_objects_by_attribute_as_the_editor_does(world, image, car):
+    objects = [
+        {"label": car.pk, "geometry": polygon_geometry(square(10, 10, 20)), "attributes": {"colour": "red", "parts": ["wheel"], "occluded": True}},
+        {"label": car.pk, "geometry": polygon_geometry(square(40, 10, 20)), "attributes": {"colour": "green", "occluded": False}},
+    ]
+    assert world.client("annotator").put(f"/api/images/{image.pk}/annotations/", {"version": 0, "annotations": objects}, format="json").status_code == 200
+    client = world.client("reviewer")
+
+    def colours(**params: str) -> list[str]:
+        response = client.get(f"/api/images/{image.pk}/annotations/", params)
+        return sorted(a["attributes"]["colour"] for a in response.json()["annotations"])
+
+    assert colours(attribute="colour", value="RED") == ["red"]
+    assert colours(attribute="parts", value="wheel") == ["red"]
+    assert colours(attribute="parts", value="-") == ["green"]
+    assert colours(attribute="occluded", value="yes") == ["red"]
+    assert colours(attribute="occluded", value="-") == ["green"]
+    assert colours(attribute="note") == []
+    assert colours() == ["green", "red"]

@@ -419,3 +419,48 @@ def test_destroying_the_editor_removes_its_window_listeners(page, world, image):
         assert after.get(kind, 0) == 0, (kind, before, after)
     page.keyboard.press("p")  # nothing listens any more: no error, nothing happens
     expect(page.get_by_test_id("stage")).to_have_count(0)
+
+
+# ------------------------------------------------------------------------------------ pages
+
+
+LONG_ERROR = (
+    "could not load pretrained COCO weights MaskRCNN_ResNet50_FPN_Weights.COCO_V1 for maskrcnn_resnet50_fpn from "
+    "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth (URLError: <urlopen error [Errno -3] "
+    "Temporary failure in name resolution>). This machine probably has no internet access: download the file elsewhere "
+    "and point the ANNOTATOR_COCO_CHECKPOINT setting (checkpoint path) at it, or put it in the torch hub cache "
+    "(/var/lib/annotator/very/long/path/without/any/spaces/torch/hub/checkpoints/)."
+)
+
+
+def test_a_long_job_error_stays_inside_the_dashboard_card(page, world):
+    from annotator.jobs.models import Job
+
+    Job.objects.create(kind="preannotate", project=world.project, state="failed", message="Failed", error=LONG_ERROR)
+    for persona in ("manager", "annotator"):
+        LoginPage(page).login(persona)
+        page.set_viewport_size(SIZES["1024"])
+        page.goto(f"/projects/{world.project.pk}/")
+        error = page.get_by_test_id("job-error")
+        expect(error).to_be_visible()
+        if persona == "manager":
+            expect(error.locator("summary")).to_contain_text("could not load pretrained COCO weights")
+            error.locator("summary").click()
+            expect(error).to_contain_text("torch hub cache")
+            shoot(page, "dashboard-job-error", page.locator(".jobs-card"))
+        else:
+            expect(error).to_have_text("The job failed; a manager can see why.")
+        card = page.locator(".jobs-card").bounding_box()
+        box = error.bounding_box()
+        assert box["x"] + box["width"] <= card["x"] + card["width"] + 0.5, (persona, box, card)
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), persona
+
+
+def test_checkboxes_sit_on_the_line_of_their_label(page, world):
+    LoginPage(page).login("manager")
+    for path, name in (("datasets", "include_images"), ("import", "create_labels")):
+        page.goto(f"/projects/{world.project.pk}/{path}/")
+        box = page.locator(f'input[name="{name}"]').bounding_box()
+        label = page.locator(f'label:has(input[name="{name}"])').bounding_box()
+        assert label["height"] < 32 and box["x"] - label["x"] < 4, (path, box, label)
+    shoot(page, "import-page")

@@ -23,11 +23,14 @@
     return '<div class="job-error" data-testid="job-error">The job failed; a manager can see why.</div>';
   }
 
+  // "2026-12-01 17:22", as the page first renders it (the server's time zone is UTC).
+  const when = (iso) => String(iso || "").slice(0, 16).replace("T", " ");
+
   function row(job) {
     const finished = ["succeeded", "failed", "cancelled"].includes(job.state);
     const cancel = !finished && table.dataset.canManage === "1" ? `<button data-cancel="${job.id}">Cancel</button>` : "";
     const download = job.result_url ? `<a href="${job.result_url}">Download</a>` : "";
-    return `<tr data-job="${job.id}"><td>${esc(job.kind)} #${job.id}<div class="muted">${esc(job.created_by)} · ${esc((job.created_at || "").slice(0, 16).replace("T", " "))}</div></td>
+    return `<tr data-job="${job.id}"><td>${esc(job.kind)} #${job.id}<div class="muted">${job.created_by ? `${esc(job.created_by)} · ` : ""}${esc(when(job.created_at))}</div></td>
       <td class="state">${esc(job.state)}</td>
       <td><div class="bar"><div data-percent="${Number(job.percent)}"></div></div><div class="muted job-msg">${esc(job.message)}${job.progress_total ? ` (${job.progress_done}/${job.progress_total})` : ""}</div>${errorHtml(job)}</td>
       <td class="actions">${cancel}${download}</td></tr>`;
