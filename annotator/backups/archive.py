@@ -291,8 +291,8 @@ class ArchiveReader:
         entry = self._listed.get(path)
         return entry["sha256"] if entry else None
 
-    def rows(self, table: str) -> Iterator[tuple[int, Row]]:
-        """(line number, row) of a table, brought up to the current format version; [] if absent."""
+    def rows(self, table: str) -> Iterator[tuple[int, Row, int]]:
+        """(line number, row, its size in bytes) of a table, brought up to the current format version; [] if absent."""
         path = table_member(table)
         if path not in self._by_path:
             return
@@ -309,7 +309,7 @@ class ArchiveReader:
                     raise self.fail(f"line {number}: a row must be a JSON object", member=path)
                 for step in steps:
                     row = step(row)
-                yield number, row
+                yield number, row, len(line)
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -30,7 +30,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 
-CHUNK = 1000  # rows per database round trip (reads) and per insert batch (writes)
+CHUNK = 1000  # rows per insert batch (reads: per table, see tables.Table.chunk)
+BATCH_BYTES = 2 << 20  # ...or fewer: about this much JSON text per batch (parsed, several times as much)
 _BLOCK = 1 << 20
 
 
@@ -260,7 +261,7 @@ def _backup_tables(
         qs = _table_queryset(table, project, exclude_job).values_list(*columns)
         message = f"Backing up {table.name.replace('_', ' ')}"
         with writer.table(table.name) as rows:
-            for values in qs.iterator(chunk_size=CHUNK):
+            for values in qs.iterator(chunk_size=table.chunk):
                 row = dict(zip(columns, values))
                 out = {"id": row["id"]} if table.has_id else {}
                 for spec in table.fields:
@@ -333,7 +334,7 @@ def _backup_files(
 ) -> None:
     """Second pass over a table that owns files: add them (a zip takes one member at a time, so not beside the rows)."""
     columns = table.columns + list(table.files)
-    for values in _table_queryset(table, project, exclude_job).values_list(*columns).iterator(chunk_size=CHUNK):
+    for values in _table_queryset(table, project, exclude_job).values_list(*columns).iterator(chunk_size=table.chunk):
         row = dict(zip(columns, values))
         paths = _member_paths(table, row, options)
         if table is T.IMAGES and paths["file"]:
@@ -568,7 +569,7 @@ def _check_rows(reader: ArchiveReader, plan: _Plan, steps: _Steps) -> None:
         seen = plan.ids[table.name] = set()
         message = f"Checking {table.name.replace('_', ' ')}"
         plan.counts[table.name] = 0
-        for number, row in reader.rows(table.name):
+        for number, row, _size in reader.rows(table.name):
             plan.counts[table.name] += 1
             if table.has_id:
                 row_id = row.get("id")
@@ -697,6 +698,8 @@ def _insert(model: type[models.Model], objs: list[models.Model]) -> list[int]:
         return []
     meta = model._meta
     fields = [f for f in meta.local_concrete_fields if not f.primary_key]
+    if connection.vendor == "postgresql" and len(objs) > 1:
+        return _copy_insert(model, fields, objs)
     manager = model._base_manager
     batch = max(1, min(CHUNK, connection.ops.bulk_batch_size(fields, objs)))
     if not connection.features.can_return_rows_from_bulk_insert:
@@ -707,6 +710,28 @@ def _insert(model: type[models.Model], objs: list[models.Model]) -> list[int]:
             objs[start:start + batch], fields=fields, returning_fields=[meta.pk], raw=True, using=DEFAULT_DB_ALIAS
         )
         ids += [row[0] for row in rows]
+    for obj, pk in zip(objs, ids):
+        obj.pk = pk
+    return ids
+
+
+def _copy_insert(model: type[models.Model], fields: list[Any], objs: list[models.Model]) -> list[int]:
+    """PostgreSQL: ids from the table's sequence, then the rows through COPY.
+
+    Several times faster than an INSERT of the same rows for big JSON values (geometries,
+    revisions): a multi-row INSERT goes through arrays whose text every value is escaped into.
+    """
+    meta = model._meta
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs a lookup per value
+    quote = db.ops.quote_name
+    with db.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                       [meta.db_table, meta.pk.column, len(objs)])
+        ids = sorted(row[0] for row in cursor.fetchall())
+        columns = ", ".join(quote(column) for column in [meta.pk.column, *(f.column for f in fields)])
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for pk, obj in zip(ids, objs):
+                copy.write_row([pk, *(f.get_db_prep_save(getattr(obj, f.attname), db) for f in fields)])
     for obj, pk in zip(objs, ids):
         obj.pk = pk
     return ids
@@ -857,8 +882,11 @@ def _write_table(
     message = f"Restoring {table.name.replace('_', ' ')}"
     batch: list[models.Model] = []
     olds: list[int] = []
+    batch_bytes = 0
 
     def flush() -> None:
+        nonlocal batch_bytes
+        batch_bytes = 0
         new_ids = _insert(table.model, batch)
         if keep_ids:
             for old, new in zip(olds, new_ids):
@@ -868,7 +896,7 @@ def _write_table(
         batch.clear()
         olds.clear()
 
-    for _number, row in reader.rows(table.name):
+    for _number, row, size in reader.rows(table.name):
         kwargs = _row_kwargs(table, row, ids, users)
         if table.via == "project_id":
             kwargs["project_id"] = project.pk
@@ -877,7 +905,8 @@ def _write_table(
         batch.append(obj)
         if table.has_id:
             olds.append(row["id"])
-        if len(batch) >= CHUNK:
+        batch_bytes += size
+        if len(batch) >= CHUNK or batch_bytes >= BATCH_BYTES:
             flush()
     if batch:
         flush()

@@ -53,6 +53,9 @@ class Table:
     order: tuple[str, ...] = ("id",)
     has_id: bool = True  # rows carry their archive id (other rows may refer to it)
     files: tuple[str, ...] = ()  # file fields the backup reads to add the files (their member paths go in the row)
+    # Rows per database round trip when reading: few for the tables whose rows can be megabytes
+    # (a revision holds an image's whole annotation set), so that memory stays bounded.
+    chunk: int = 1000
 
     def queryset(self, project_id: int) -> models.QuerySet[Any]:
         return self.model._default_manager.filter(**{self.via: project_id}).order_by(*self.order)  # type: ignore[attr-defined]
@@ -95,7 +98,7 @@ PREDICTIONS = Table("predictions", Prediction, (
     F("image", "ref", ref="images"), F("job", "ref", null=True, ref="jobs"), F("model_version", "ref", ref="model_versions"),
     F("rank", types=INT), F("label", "ref", null=True, ref="labels"), F("class_name", types=STR), F("score", types=NUMBER),
     F("rle", "json"), F("bbox", "json"), F("area", types=NUMBER), F("created_at", "time"),
-), via="image__project_id")
+), via="image__project_id", chunk=500)
 
 ANNOTATIONS = Table("annotations", Annotation, (
     F("uid", "uuid"), F("image", "ref", ref="images"), F("label", "ref", ref="labels"),
@@ -104,13 +107,13 @@ ANNOTATIONS = Table("annotations", Annotation, (
     F("model_version", "ref", null=True, ref="model_versions"), F("prediction", "ref", null=True, ref="predictions"),
     F("score", null=True, types=NUMBER), F("attributes", "json"), F("author", "user", null=True),
     F("created_at", "time"), F("updated_at", "time"),
-), via="image__project_id")
+), via="image__project_id", chunk=500)
 
 REVISIONS = Table("revisions", Revision, (
     F("image", "ref", ref="images"), F("version", types=INT), F("action", choices=_choices(RevisionAction)),
     F("author", "user", null=True), F("created_at", "time"), F("annotations", "json"), F("object_count", types=INT),
     F("restored_from", null=True, types=INT), F("summary", "json"),
-), via="image__project_id", has_id=False)
+), via="image__project_id", has_id=False, chunk=50)
 
 REVIEW_TASKS = Table("review_tasks", ReviewTask, (
     F("image", "ref", ref="images"), F("reviewer", "user"), F("submitted_version", types=INT), F("taken_at", "time"),
