@@ -30,6 +30,7 @@ def test_an_archived_project_says_so_on_every_page_and_refuses_page_writes(world
     assert response.status_code == 403 and b"archived" in response.content
     assert world.project.labels.filter(name="bird").count() == 0
     assert b'data-testid="unarchive-button"' in client.get(f"/projects/{world.project.pk}/backups/").content
+    assert b'data-testid="export-button"' in client.get(f"/projects/{world.project.pk}/datasets/").content  # still exportable
 
 
 def test_only_administrators_open_the_restore_page(world, client) -> None:
