@@ -172,7 +172,7 @@ def test_history_shows_who_changed_what_previews_a_version_and_restores_it(page,
     history.open()
     expect(history.rows).to_have_count(3)
     expect(history.row(3)).to_contain_text("current")
-    expect(history.row(2)).to_contain_text("by manager")
+    expect(history.row(2)).to_contain_text("manager")
     expect(history.row(2).get_by_test_id("revision-changes")).to_have_text("+1−0~0")
     expect(history.row(3).get_by_test_id("revision-changes")).to_have_text("+0−1~0")
 

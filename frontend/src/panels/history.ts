@@ -102,24 +102,25 @@ export class HistoryPanel {
         const isCurrent = r.version === current;
         const previewing = this.preview?.version === r.version;
         const previewBtn = h("button", { type: "button", class: "ed-icon", testid: "revision-preview", title: previewing ? "Stop previewing" : `Preview v${r.version} over the image`, "aria-label": `Preview version ${r.version}`, "aria-pressed": String(previewing), onclick: () => void this.togglePreview(r.version) }, icon("eye"));
+        // The current version has nothing to restore: a gap keeps the buttons in their columns.
         const restoreBtn = isCurrent || ed.readOnly()
-          ? null
+          ? h("span", { class: "ed-icon-gap", "aria-hidden": "true" })
           : h("button", { type: "button", class: "ed-icon", testid: "revision-restore", title: `Restore v${r.version} (a new version; nothing is lost)`, "aria-label": `Restore version ${r.version}`, onclick: () => void this.restore(r.version) }, icon("restore"));
         return h(
           "div",
           { class: `ed-row ed-revision${isCurrent ? " ed-current" : ""}${previewing ? " ed-selected" : ""}`, testid: "revision-row", "data-version": r.version, "data-action": r.action },
           h(
             "div",
-            { class: "ed-revision-text" },
-            h("div", {}, h("strong", {}, `v${r.version}`), ` ${ACTIONS[r.action] ?? r.action} by ${r.author ?? "—"}`, isCurrent ? h("span", { class: "ed-small" }, " · current") : null),
+            { class: "ed-revision-text", title: `${ACTIONS[r.action] ?? r.action} by ${r.author ?? "—"} ${shortTime(r.created_at)} · ${plural(r.object_count, "object")}` },
             h(
               "div",
-              { class: "ed-small" },
-              h("span", { title: shortTime(r.created_at) }, timeAgo(r.created_at)),
-              ` · ${plural(r.object_count, "object")} · `,
-              changes,
-              r.restored_from != null ? h("span", { testid: "revision-restored-from" }, ` · from v${r.restored_from}`) : null,
+              {},
+              h("strong", {}, `v${r.version}`),
+              ` ${ACTIONS[r.action] ?? r.action}`,
+              r.restored_from != null ? h("span", { testid: "revision-restored-from" }, ` from v${r.restored_from}`) : null,
+              isCurrent ? h("span", { class: "ed-pill" }, "current") : null,
             ),
+            h("div", { class: "ed-small" }, `${r.author ?? "—"} · `, h("span", {}, timeAgo(r.created_at)), " · ", changes),
           ),
           previewBtn,
           restoreBtn,
