@@ -464,3 +464,21 @@ def test_checkboxes_sit_on_the_line_of_their_label(page, world):
         label = page.locator(f'label:has(input[name="{name}"])').bounding_box()
         assert label["height"] < 32 and box["x"] - label["x"] < 4, (path, box, label)
     shoot(page, "import-page")
+
+
+def test_a_rejection_without_anything_to_fix_is_refused_and_says_why(page, world, image):
+    save_objects(world, image, [cat(world, 20, 20, 60)])
+    assert world.client("annotator").post(f"/api/images/{image.pk}/submit/").status_code == 200
+    LoginPage(page).login("reviewer")
+    EditorPage(page).open(image.pk, mode="review")
+    page.get_by_test_id("review-reject").click()
+    dialog = page.get_by_test_id("review-reject-dialog")
+    dialog.get_by_test_id("review-confirm-reject").click()
+    expect(dialog.get_by_test_id("review-dialog-error")).to_contain_text("Say what must be fixed")
+    assert Image.objects.get(pk=image.pk).status == ImageStatus.IN_REVIEW
+    dialog.get_by_test_id("review-reject-comment").fill("The tail is cut off.")
+    dialog.get_by_test_id("review-confirm-reject").click()
+    expect(page.get_by_test_id("review-decided-dialog")).to_be_visible()
+    assert Image.objects.get(pk=image.pk).status == ImageStatus.REJECTED
+    # The decision closed the image for this reviewer: the editor says so instead of failing saves.
+    expect(EditorPage(page).readonly_banner).to_contain_text("You rejected this image")
