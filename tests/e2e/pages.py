@@ -540,7 +540,7 @@ class BackupsPage:
 
     page: Page
 
-    def open(self, project_id: int) -> "BackupsPage":
+    def open(self, project_id: int) -> BackupsPage:
         self.page.goto(f"/projects/{project_id}/backups/")
         return self
 
