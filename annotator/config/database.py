@@ -8,7 +8,6 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-
 # SQLite serves web and worker processes at once: wait for locks instead of failing, take the
 # write lock at the start of a transaction (no upgrade deadlocks), and let readers run during writes.
 _SQLITE_OPTIONS = {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}

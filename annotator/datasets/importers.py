@@ -6,8 +6,9 @@ up by format name, so adding a format is adding an entry to IMPORTERS. ``options
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from annotator.core.errors import DomainError
 from annotator.images.services import images_add, sources_from_folder, sources_from_zip

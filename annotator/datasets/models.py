@@ -12,7 +12,7 @@ class ExportFormat(models.TextChoices):
     VOC = "voc", "Pascal VOC"
 
 
-def _version_path(instance: "DatasetVersion", filename: str) -> str:
+def _version_path(instance: DatasetVersion, filename: str) -> str:
     return f"projects/{instance.project_id}/datasets/{filename}"
 
 

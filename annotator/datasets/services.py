@@ -24,7 +24,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -87,7 +86,7 @@ class ImportOptions:
     create_labels: bool = True
 
     @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> "ImportOptions":
+    def from_dict(cls, options: dict[str, Any]) -> ImportOptions:
         status = options.get("status") or "new"
         if status not in IMPORT_STATUSES:
             raise DomainError(f"status must be one of {', '.join(IMPORT_STATUSES)}, not {status!r}")
@@ -402,7 +401,7 @@ class ExportOptions:
     model_version: int | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ExportOptions":
+    def from_dict(cls, data: dict[str, Any]) -> ExportOptions:
         fmt = data.get("format", ExportFormat.COCO)
         if fmt not in ExportFormat.values:
             raise DomainError(f"format must be one of {', '.join(ExportFormat.values)}")

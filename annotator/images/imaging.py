@@ -106,7 +106,7 @@ def _thumbnail(image: PILImage.Image) -> bytes:
     return buffer.getvalue()
 
 
-def read_rgb(file) -> "PILImage.Image":  # type: ignore[no-untyped-def]
+def read_rgb(file) -> PILImage.Image:  # type: ignore[no-untyped-def]
     """Open a stored image file as RGB (for models and assists)."""
     with PILImage.open(file) as image:
         return image.convert("RGB")

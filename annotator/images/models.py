@@ -17,11 +17,11 @@ class ImageStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-def _image_path(instance: "Image", filename: str) -> str:
+def _image_path(instance: Image, filename: str) -> str:
     return f"projects/{instance.project_id}/images/{instance.checksum[:2]}/{instance.checksum}{_suffix(filename)}"
 
 
-def _thumb_path(instance: "Image", filename: str) -> str:
+def _thumb_path(instance: Image, filename: str) -> str:
     return f"projects/{instance.project_id}/thumbs/{instance.checksum[:2]}/{instance.checksum}.jpg"
 
 

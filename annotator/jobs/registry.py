@@ -5,8 +5,9 @@ modules at start-up (see apps.py), so the worker and the web process know the sa
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 

@@ -36,7 +36,7 @@ from annotator.jobs.models import Job, JobKind
 from annotator.jobs.services import JobContext, job_start
 from annotator.projects.models import Project
 from ml.assist import AssistError, AssistUnavailable, box_to_mask, sam_predict, scissors_path
-from ml.geometry import GeometryError, geometry_to_mask, mask_to_rle, normalize_geometry
+from ml.geometry import GeometryError, mask_to_rle, normalize_geometry
 
 from .models import ModelKind, ModelVersion
 from .pixels import ImageUnreadable, read_rgb_array, rgb_cache

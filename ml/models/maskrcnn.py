@@ -29,13 +29,13 @@ import numpy as np
 import torch
 from torch import nn
 from torchvision.models import resnet50
-from torchvision.models.detection._utils import overwrite_eps
 from torchvision.models.detection import (
     MaskRCNN,
     MaskRCNN_ResNet50_FPN_V2_Weights,
     MaskRCNN_ResNet50_FPN_Weights,
     maskrcnn_resnet50_fpn_v2,
 )
+from torchvision.models.detection._utils import overwrite_eps
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN, _resnet_fpn_extractor
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead

@@ -156,8 +156,9 @@ def test_an_image_over_the_vertex_limit_is_refused_naming_the_limit(world, image
 def test_infinite_coordinate_is_refused(world, saved) -> None:
     # 1e999 is valid JSON that would read as infinity; the JSON parser refuses it outright.
     body = (
-        '{"version": 1, "annotations": [{"label": %d, "geometry": {"type": "polygons", "polygons": '
-        '[{"exterior": [[1, 1], [1e999, 1], [5, 9]], "holes": []}]}}]}' % world.labels[0].pk
+        '{"version": 1, "annotations": [{"label": LABEL, "geometry": {"type": "polygons", "polygons": '
+        '[{"exterior": [[1, 1], [1e999, 1], [5, 9]], "holes": []}]}}]}'
+    ).replace("LABEL", str(world.labels[0].pk)
     )
     before = {str(a.uid) for a in Annotation.objects.filter(image=saved)}
     response = world.client("annotator").put(f"/api/images/{saved.pk}/annotations/", body, content_type="application/json")
@@ -168,8 +169,9 @@ def test_infinite_coordinate_is_refused(world, saved) -> None:
 
 def test_nan_coordinate_is_refused(world, saved) -> None:
     body = (
-        '{"version": 1, "annotations": [{"label": %d, "geometry": {"type": "polygons", "polygons": '
-        '[{"exterior": [[1, 1], [NaN, 1], [5, 9]], "holes": []}]}}]}' % world.labels[0].pk
+        '{"version": 1, "annotations": [{"label": LABEL, "geometry": {"type": "polygons", "polygons": '
+        '[{"exterior": [[1, 1], [NaN, 1], [5, 9]], "holes": []}]}}]}'
+    ).replace("LABEL", str(world.labels[0].pk)
     )
     before = {str(a.uid) for a in Annotation.objects.filter(image=saved)}
     response = world.client("annotator").put(f"/api/images/{saved.pk}/annotations/", body, content_type="application/json")

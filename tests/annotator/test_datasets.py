@@ -26,9 +26,9 @@ from annotator.learning.models import ModelVersion
 from annotator.projects.models import Label, Project
 from ml import geometry as geo
 from ml.formats import Dataset, read_coco, read_labelme, read_voc
+from tests.datasets import DATASETS
 from tests.factories import ProjectFactory, png_bytes, upload
 
-from tests.datasets import DATASETS
 FRUITS = DATASETS / "fruits_nuts"
 DATUMARO_COCO = DATASETS / "datumaro_coco" / "coco_instances"
 DATUMARO_VOC = DATASETS / "datumaro_voc" / "voc_dataset1"

@@ -51,7 +51,7 @@ def _submitted_image(world, annotator: str = "annotator", count: int = 2) -> tup
     return image, objects
 
 
-def _decide(world, persona: str, image: Image, **body) -> "object":  # type: ignore[no-untyped-def]
+def _decide(world, persona: str, image: Image, **body) -> object:  # type: ignore[no-untyped-def]
     image.refresh_from_db()
     return world.client(persona).post(f"/api/images/{image.pk}/review/", {"version": image.version, **body}, format="json")
 

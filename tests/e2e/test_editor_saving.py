@@ -8,9 +8,11 @@ import re
 
 import numpy as np
 import pytest
-from PIL import Image as PILImage, ImageDraw
+from PIL import Image as PILImage
+from PIL import ImageDraw
 from playwright.sync_api import expect
-from shapely.geometry import Point as ShapelyPoint, Polygon
+from shapely.geometry import Point as ShapelyPoint
+from shapely.geometry import Polygon
 
 from annotator.annotations.models import Annotation, Revision
 from annotator.images.models import Image

@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from annotator.annotations.models import Annotation
 from annotator.datasets.models import DatasetVersion
 from annotator.jobs.models import Job, JobState
-from tests.integration.conftest import wait_for
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory, png_bytes, upload
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.worker
 

@@ -38,8 +38,8 @@ from ml.formats import (
     write_labelme,
     write_voc,
 )
-
 from tests.datasets import DATASETS
+
 FRUITS = DATASETS / "fruits_nuts"
 DATUMARO_COCO = DATASETS / "datumaro_coco" / "coco_instances"
 DATUMARO_VOC = DATASETS / "datumaro_voc"

@@ -19,8 +19,8 @@ from pycocotools.coco import COCO
 
 from ml import geometry as geo
 from ml.geometry import GeometryError
-
 from tests.datasets import DATASETS
+
 FRUITS = DATASETS / "fruits_nuts" / "trainval.json"
 DATUMARO_COCO = DATASETS / "datumaro_coco"
 

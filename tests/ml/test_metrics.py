@@ -17,7 +17,6 @@ from pycocotools.cocoeval import COCOeval
 
 from ml import geometry as geo
 from ml.metrics import coco_evaluate, correction_stats, match_instances, pr_curve
-
 from tests.datasets import FRUITS as _FRUITS
 
 FRUITS = _FRUITS / "trainval.json"
