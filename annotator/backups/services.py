@@ -729,7 +729,8 @@ def _copy_insert(model: type[models.Model], fields: list[Any], objs: list[models
                        [meta.db_table, meta.pk.column, len(objs)])
         ids = sorted(row[0] for row in cursor.fetchall())
         columns = ", ".join(quote(column) for column in [meta.pk.column, *(f.column for f in fields)])
-        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+        # psycopg's own cursor (Django's has no COPY); its errors turned into Django's (IntegrityError…).
+        with db.wrap_database_errors, cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for pk, obj in zip(ids, objs):
                 copy.write_row([pk, *(f.get_db_prep_save(getattr(obj, f.attname), db) for f in fields)])
     for obj, pk in zip(objs, ids):

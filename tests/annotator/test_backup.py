@@ -200,6 +200,29 @@ def test_a_reference_to_a_row_the_archive_lacks_is_named(small_archive: Path, tm
     _assert_refused(resealed, "data/annotations.jsonl", "line 1", "label 9999")
 
 
+def _resealed(source: Path, target: Path, member: str, change) -> Path:  # type: ignore[no-untyped-def]
+    """The archive with one member changed and the manifest's checksum of it updated (a consistent archive)."""
+    import hashlib
+
+    changed = _rewrite(source, target.with_suffix(".tmp.zip"), lambda name, data: change(data) if name == member else data)
+    with zipfile.ZipFile(changed) as archive:
+        data = archive.read(member)
+
+    def reseal(manifest: dict) -> None:
+        for entry in manifest["members"]:
+            if entry["path"] == member:
+                entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    return _rewrite(changed, target, _manifest(reseal))
+
+
+def test_a_failure_while_writing_leaves_no_rows_and_no_files(small_archive: Path, tmp_path: Path) -> None:
+    """Every check passes; the database refuses the second copy of a revision (image, version) half-way
+    through the writes: the transaction rolls back and the image files already stored are removed."""
+    doubled = _resealed(small_archive, tmp_path / "doubled.zip", "data/revisions.jsonl", lambda data: data + data)
+    _assert_refused(doubled, "breaks a rule of the database", "nothing was restored")
+
+
 def test_unknown_users_are_named_and_can_be_mapped_or_created_inactive(world, small_archive: Path) -> None:
     world.users["annotator"].delete()  # the archive's annotator is not on this server (any more)
     with pytest.raises(DomainError) as caught:
