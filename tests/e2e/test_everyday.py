@@ -241,7 +241,8 @@ def test_previous_and_next_follow_the_image_list_as_filtered_and_save_first(page
     images = make_images(world.project, 4, width=200, height=100)
     images[2].status = ImageStatus.ACCEPTED
     images[2].save()
-    save_objects(world, images[1], [cat(world, 20, 20, 40), cat(world, 120, 20, 40)], persona="manager")
+    # Objects are numbered bottom to top: the left one (z 1) is #1, the right one (z 2) #2.
+    save_objects(world, images[1], [cat(world, 20, 20, 40) | {"z_order": 1}, cat(world, 120, 20, 40) | {"z_order": 2}], persona="manager")
     LoginPage(page).login("manager")
 
     # The list, filtered to new and in-progress images, remembers its filters.
