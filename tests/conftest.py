@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
+from tests.browser import browser, csp_violations, page  # noqa: F401 - fixtures
 from tests.factories import LabelFactory, MembershipFactory, ProjectFactory, UserFactory, make_images
 from tests.sam import tiny_sam, tiny_sam_file  # noqa: F401 - fixtures
 
@@ -53,3 +54,10 @@ def world(db) -> World:
 @pytest.fixture
 def image(world):
     return make_images(world.project, 1, width=200, height=100)[0]
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -70,7 +70,7 @@ class RevisionSerializer(serializers.ModelSerializer):
         fields = ["version", "action", "author", "created_at", "object_count", "restored_from", "summary"]
 
 
-class RestoreSerializer(serializers.Serializer):
+class RevisionRestoreSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=0, help_text="The current image version (for the conflict check).")
 
 
@@ -140,13 +140,13 @@ class RevisionDetailApi(APIView):
 
 
 class RevisionRestoreApi(APIView):
-    @extend_schema(request=RestoreSerializer, responses=AnnotationSetOutSerializer)
+    @extend_schema(request=RevisionRestoreSerializer, responses=AnnotationSetOutSerializer)
     def post(self, request: Request, pk: int, version: int) -> Response:
         image = load_image(request, pk)
         reason = edit_denied_reason(request.user, image)
         if reason:
             raise Forbidden(reason)
-        base = validated(RestoreSerializer, request.data)["version"]
+        base = validated(RevisionRestoreSerializer, request.data)["version"]
         image, rows, repaired = revision_restore(image=image, version=version, user=request.user, base_version=base)
         return Response({
             "image": image.pk, "version": image.version, "repaired": repaired,

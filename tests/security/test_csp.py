@@ -2,7 +2,7 @@
 
 Reproduces the report: no Content-Security-Policy on any response; /api/docs/ was a blank page
 without internet because Swagger UI came from a CDN. The browser tests load the pages under the
-policy and fail on any violation Chromium reports (tests/e2e/conftest.py's page fixture).
+policy and fail on any violation Chromium reports (tests/browser.py's page fixture).
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import browser, csp_violations, page  # noqa: F401 - fixtures
 from tests.e2e.pages import LoginPage
 
 PAGES = [

@@ -1,0 +1,62 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright against pytest-django's live server.
+
+Imported by tests/conftest.py so that the whole run has one browser: two sync_playwright loops in
+one process cannot coexist, and the one that is open must stay open until the session ends (the
+tests that follow run beside its event loop, see DJANGO_ALLOW_ASYNC_UNSAFE below).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+SCREENSHOTS = Path(os.environ.get("ANNOTATOR_DATA_DIR", "/tmp")) / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    # Playwright's sync API keeps an event loop in the test thread while the browser is open; the
+    # ORM calls the tests make there (fixtures, assertions) are ordinary synchronous code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+            yield browser
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def csp_violations() -> list[str]:
+    """What Chromium reported as Content-Security-Policy violations on the test's page."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, request, csp_violations) -> Iterator[object]:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The pages run under the site's Content-Security-Policy; Chromium reports each violation
+    # (an inline script, a style="" attribute, a CDN) on the console.
+    page.on("console", lambda msg: csp_violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    yield page
+    # A test may have closed the page (closing a tab); the screenshot is then of nothing.
+    if (request.node.rep_call.failed if hasattr(request.node, "rep_call") else False) and not page.is_closed():
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"))
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not csp_violations, f"Content-Security-Policy violations: {csp_violations}"
+
+
