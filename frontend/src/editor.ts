@@ -33,7 +33,7 @@ import {
   toPayload,
 } from "./store";
 import { ToolRegistry, type Tool, type ToolContext, type ToolPointer } from "./tools/types";
-import { EditorUI } from "./ui";
+import { EditorUI, type UiHost } from "./ui";
 import { Viewport } from "./viewport";
 
 export interface EditorOptions {
@@ -76,7 +76,7 @@ export interface MissingAttributes {
   names: string[];
 }
 
-export class Editor implements RenderModel, ToolContext, KeyActions {
+export class Editor implements RenderModel, ToolContext, KeyActions, UiHost {
   readonly api = api;
   readonly store = new AnnotationStore();
   readonly state = new EditorState();
@@ -841,7 +841,7 @@ export class Editor implements RenderModel, ToolContext, KeyActions {
   /** Adds a button to the toolbar's extension slot (used by review mode). */
   addToolbarAction(a: ToolbarAction): HTMLButtonElement {
     this.extraActions.push(a);
-    return this.ui.addExtensionButton(a);
+    return this.ui.addExtensionButton({ id: a.id, label: a.label, title: a.title, onClick: () => a.onClick(this) });
   }
 
   emit(name: string, detail: Record<string, unknown>): void {

@@ -127,7 +127,7 @@ export interface CheatSection {
 const ORDER: KeyGroup[] = ["Tools", "Drawing", "Objects", "View", "Image and saving", "Mouse"];
 
 /** The cheat sheet: the bindings by group, each tool's own keys under "Drawing" / "Mouse". */
-export function cheatSheet(bindings: Binding[], tools: KeyedTool[]): CheatSection[] {
+export function cheatSheet(bindings: readonly Binding[], tools: readonly KeyedTool[]): CheatSection[] {
   const rows = new Map<KeyGroup, [string, string][]>(ORDER.map((g) => [g, []]));
   for (const b of bindings) rows.get(b.group)!.push([b.keys, b.does]);
   for (const t of tools) {

@@ -2,19 +2,97 @@
  * DOM for the editor: toolbar, read-only banner, stage, side panel (labels, objects with their
  * numbers and the attribute filter, the selected object's attributes, proposals, history,
  * guidelines), status bar and dialogs. Every control a test needs has a stable data-testid
- * (listed in README.md). The UI only calls Editor actions; it never edits annotations itself.
+ * (listed in README.md). The UI sees the editor only through UiHost and calls its actions; it
+ * never edits annotations itself.
  */
-import { ANY_VALUE, NO_VALUE, filterOptions, matchesFilter, missingRequired } from "./attributes";
-import type { ConflictInfo, HeldBack, SaveState } from "./autosave";
-import type { Editor, ToolbarAction } from "./editor";
+import type { ImageInfo, Label, Prediction, ProjectInfo } from "./api";
+import { ANY_VALUE, NO_VALUE, filterOptions, matchesFilter, missingRequired, type AttributeFilter } from "./attributes";
+import type { Autosaver, ConflictInfo, HeldBack, SaveState } from "./autosave";
+import type { EditorOptions } from "./editor";
 import { shortTime } from "./format";
 import type { Point } from "./geometry";
 import { icon, type IconName } from "./icons";
 import type { JournalEntry } from "./journal";
-import { cheatSheet } from "./keymap";
-import { AttributePanel } from "./panels/attributes";
-import { HistoryPanel } from "./panels/history";
-import type { Annotation, ChangeEvent } from "./store";
+import { cheatSheet, type Binding } from "./keymap";
+import { AttributePanel, type AttributeHost } from "./panels/attributes";
+import { HistoryPanel, type HistoryHost } from "./panels/history";
+import type { EditorState } from "./state";
+import type { Annotation, AnnotationStore, ChangeEvent } from "./store";
+import type { Tool } from "./tools/types";
+import type { Viewport } from "./viewport";
+
+/**
+ * Everything the UI uses of the editor (the Editor implements it): what it shows, and the actions
+ * its controls call. Nothing else: not the renderer, the scene, the tools' context or the journal.
+ */
+export interface UiHost extends AttributeHost, HistoryHost {
+  readonly root: HTMLElement;
+  readonly opts: Pick<EditorOptions, "mode" | "list" | "projectId" | "username">;
+  readonly image: Pick<ImageInfo, "id" | "file_url" | "width" | "height" | "original_name">;
+  readonly project: Pick<ProjectInfo, "guidelines_html">;
+  readonly store: Pick<AnnotationStore, "get" | "all" | "size">;
+  readonly state: Readonly<Pick<EditorState, "filter" | "readOnly">>;
+  readonly viewport: Pick<Viewport, "scale" | "toScreen">;
+  readonly autosave: Pick<Autosaver, "heldReason" | "version">;
+  readonly labels: readonly Label[];
+  readonly proposals: readonly Prediction[];
+  /** The keymap rows, for the cheat sheet. */
+  readonly keymap: readonly Binding[];
+  readonly tool: { readonly name: string };
+  readonly activeLabel: number | null;
+  readonly brushSize: number;
+  readonly confidence: number;
+
+  // What the panel and the status bar show.
+  toolNames(): string[];
+  toolByName(name: string): Tool | undefined;
+  drawOrder(): Annotation[];
+  visibleProposals(): Prediction[];
+  selectedProposal(): number | null;
+  isHidden(uid: string): boolean;
+  showAll(): boolean;
+  labelColor(label: number | null): string;
+
+  // What the controls do.
+  setTool(name: string): void;
+  chooseLabel(id: number): void;
+  select(uid: string | null): void;
+  selectProposal(id: number | null): void;
+  setAttributeFilter(f: AttributeFilter | null): void;
+  setBrushSize(v: number): void;
+  setConfidence(v: number): void;
+  undo(): void;
+  redo(): void;
+  deleteSelected(): void;
+  zOrder(direction: 1 | -1): void;
+  convertSelected(to: "mask" | "polygons"): Promise<void>;
+  toggleAll(): void;
+  toggleHidden(uid: string): void;
+  toggleLocked(uid: string): void;
+  acceptProposal(id: number): string | null;
+  acceptAllVisible(): void;
+  editProposal(id: number): void;
+  dismissProposal(id: number): void;
+  goToNeighbour(direction: -1 | 1): Promise<void>;
+  submit(): Promise<void>;
+  zoom(factor: number): void;
+  fit(): void;
+  oneToOne(): void;
+  fixHeld(uid: string): void;
+  deleteHeld(uid: string): void;
+  loadTheirs(): Promise<void>;
+  keepMine(): Promise<void>;
+  restoreJournal(entry: JournalEntry): Promise<void>;
+  discardJournal(): void;
+}
+
+/** A button in the toolbar's extension slot (review mode's). */
+export interface ExtensionButton {
+  id: string;
+  label: string;
+  title?: string;
+  onClick: () => void;
+}
 
 /** Adds extra controls to an instance row (review mode: verdict toggles, diff marker, comment count). */
 export type RowDecorator = (a: Annotation, row: HTMLElement) => void;
@@ -97,7 +175,7 @@ export class EditorUI {
   private listDirty = false;
   private msgTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly ed: Editor) {
+  constructor(private readonly ed: UiHost) {
     this.stage = h("div", { class: "ed-stage", tabindex: 0, testid: "stage" });
     this.imageEl = h("img", { class: "ed-image", alt: "", draggable: "false", testid: "image" });
     this.stage.append(this.imageEl);
@@ -649,8 +727,8 @@ export class EditorUI {
     this.openDialog(testid, title, body, buttons, dismissable);
   }
 
-  addExtensionButton(a: ToolbarAction): HTMLButtonElement {
-    const b = h("button", { type: "button", class: "ed-btn", testid: `ext-${a.id}`, title: a.title ?? a.label, onclick: () => a.onClick(this.ed) }, a.label);
+  addExtensionButton(a: ExtensionButton): HTMLButtonElement {
+    const b = h("button", { type: "button", class: "ed-btn", testid: `ext-${a.id}`, title: a.title ?? a.label, onclick: a.onClick }, a.label);
     this.extensionSlot.append(b);
     return b;
   }

@@ -2,11 +2,24 @@
  * The attribute panel of the selected object, built from its label's schema: a checkbox for yes/no,
  * a number field with its range, a text field, a list for one-of choices and check chips for
  * several-of choices. Required attributes are starred and flagged while unset (submitting is
- * refused until they are set). Every change is one undoable command (Editor.setAttribute).
+ * refused until they are set). Every change is one undoable command (AttributeHost.setAttribute).
  */
 import { controlOf, describeSpec, formatValue, isEmpty, parseInput, valueProblem, type AttrSpec } from "../attributes";
-import type { Editor } from "../editor";
+import type { AnnotationStore } from "../store";
 import { h } from "../ui";
+
+/** What the panel uses of the editor: the selected object, its label's schema, one action. */
+export interface AttributeHost {
+  readonly store: Pick<AnnotationStore, "get">;
+  selectedUid(): string | null;
+  objectName(uid: string): string;
+  labelName(label: number | null): string;
+  schemaOf(label: number | null): AttrSpec[];
+  readOnly(): boolean;
+  isLocked(uid: string): boolean;
+  /** One undoable command; false when nothing changed or the image is read-only. */
+  setAttribute(uid: string, name: string, value: unknown): boolean;
+}
 
 export class AttributePanel {
   readonly el: HTMLElement;
@@ -14,7 +27,7 @@ export class AttributePanel {
   private readonly body: HTMLElement;
   private shown: { uid: string; version: unknown } | null = null;
 
-  constructor(private readonly ed: Editor) {
+  constructor(private readonly ed: AttributeHost) {
     this.title = h("h3", {}, "Attributes");
     this.body = h("div", { class: "ed-attrs" });
     this.el = h("section", { class: "ed-attr-panel", testid: "attribute-panel", hidden: true }, this.title, this.body);

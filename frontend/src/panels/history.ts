@@ -5,7 +5,6 @@
  * on the version the editor holds, so someone else's newer save is never overwritten unseen.
  */
 import { ApiError, errorText, historyApi, type RevisionInfo } from "../api";
-import type { Editor } from "../editor";
 import { plural, shortTime, timeAgo } from "../format";
 import { polygonsBBox } from "../geometry";
 import { icon } from "../icons";
@@ -14,6 +13,28 @@ import { decodeRLECropped } from "../rle";
 import { buildPath, maskToCanvas } from "../scene";
 import type { Annotation } from "../store";
 import { h } from "../ui";
+import type { Viewport } from "../viewport";
+
+/** What the panel uses of the editor: the image, its saved version, drawing over it, restoring. */
+export interface HistoryHost {
+  readonly image: { readonly id: number };
+  readonly root: HTMLElement;
+  /** Aborted when the editor is torn down: the panel's listeners go with it. */
+  readonly signal: AbortSignal;
+  readonly viewport: Pick<Viewport, "toScreen">;
+  readonly autosave: { readonly version: number };
+  addDecorator(fn: (d: Decoration) => void): void;
+  invalidate(layer: "static" | "interaction" | "view" | "all"): void;
+  readOnly(): boolean;
+  saveNow(): Promise<boolean>;
+  unsavedReason(): string;
+  /** The server's set at `version` replaces the store's (after a restore). */
+  loadServerSet(annotations: Annotation[], version: number): void;
+  message(text: string, kind?: "info" | "error"): void;
+  emit(name: string, detail: Record<string, unknown>): void;
+  objectNumber(uid: string): number;
+  labelName(label: number | null): string;
+}
 
 const ACTIONS: Record<RevisionInfo["action"], string> = {
   save: "saved",
@@ -39,7 +60,7 @@ export class HistoryPanel {
   private loading = false;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly ed: Editor) {
+  constructor(private readonly ed: HistoryHost) {
     this.list = h("div", { class: "ed-list ed-history", testid: "revision-list" });
     this.el = h(
       "details",
