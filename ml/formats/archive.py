@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO, Protocol, cast
 
 import ijson
 
@@ -240,6 +240,37 @@ def safe_extract(
     """
     with SafeZip(zip_file, max_files=max_files, max_total_bytes=max_total_bytes, max_ratio=max_ratio) as archive:
         return archive.extract(dest_dir)
+
+
+class OutputSink(Protocol):
+    """Where a writer puts the files of a dataset: a folder or an open zip."""
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+
+class _FolderSink:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def write(self, name: str, data: bytes) -> None:
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+class _ZipSink:
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+
+    def write(self, name: str, data: bytes) -> None:
+        # PNG and JPEG are already compressed; deflating them again only costs CPU.
+        compress = zipfile.ZIP_STORED if name.lower().endswith((".png", ".jpg", ".jpeg")) else zipfile.ZIP_DEFLATED
+        self.archive.writestr(name, data, compress_type=compress)
+
+
+def output_sink(out: zipfile.ZipFile | str | os.PathLike[str]) -> OutputSink:
+    """The writers' output: members of an open zip, or files under a folder (created as needed)."""
+    return _ZipSink(out) if isinstance(out, zipfile.ZipFile) else _FolderSink(Path(out))
 
 
 def _remove(paths: list[Path]) -> None:

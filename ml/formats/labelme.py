@@ -7,22 +7,25 @@ import binascii
 import io
 import json
 import os
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from shapely.geometry import Point, Polygon
 
 from ml import geometry as geo
-from ml.formats.archive import iter_files, json_top_level
+from ml.formats.archive import iter_files, json_top_level, output_sink
 from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError, RepairNote, normalized_geometry
 from ml.formats.paths import resolve_in, safe_relative_path
 
 CIRCLE_VERTICES = 64
 SEGMENT_SHAPES = {"polygon", "rectangle", "circle", "mask"}
 LABELME_VERSION = "5.4.1"
+#: How a painted mask is written: traced into polygon shapes, or one labelme 5.1 mask shape.
+MaskShapes = Literal["polygons", "mask"]
 
 
 def looks_like_labelme(path: str | os.PathLike[str]) -> bool:
@@ -133,6 +136,8 @@ def _read_file(
     except UnicodeDecodeError as exc:
         raise FormatError(display, f"not UTF-8 text ({exc.reason})") from exc
     if not isinstance(data, dict) or "shapes" not in data:
+        if display == "manifest.json" and isinstance(data, dict) and "files" in data:
+            return None  # the manifest of an export (ours), beside the LabelMe folder: not an image
         warnings.append(f"{display}: not a LabelMe file (no 'shapes'), skipped")
         return None
     shapes = data.get("shapes")
@@ -318,55 +323,92 @@ def _shape_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     return {"description": description if isinstance(description, str) else "", "flags": flags, **extra}
 
 
+def _mask_shape_of(mask: np.ndarray) -> dict[str, Any] | None:
+    """A labelme >= 5.1 mask shape: the corners of the mask's box and a PNG of that crop."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return None
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())
+    buffer = io.BytesIO()
+    Image.fromarray(mask[y0 : y1 + 1, x0 : x1 + 1]).save(buffer, format="PNG")
+    return {"shape_type": "mask", "points": [[x0, y0], [x1, y1]], "mask": base64.b64encode(buffer.getvalue()).decode()}
+
+
+def labelme_shapes(
+    instance: DatasetInstance, *, group_id: int, width: int, height: int, masks: MaskShapes = "polygons"
+) -> list[dict[str, Any]]:
+    """The LabelMe shapes of one object, all with its label, ``group_id``, flags and attributes.
+
+    Every part and every hole of an outline is a polygon shape (the reader's group rule puts a
+    ring inside a part back as its hole; tools that union a group's shapes, like labelme2coco,
+    fill holes). An object that only ever had a box (``bbox_only``) is a rectangle. A painted mask
+    is traced into polygons along its pixel edges (rasterised back it gives the same pixels) or,
+    with ``masks="mask"``, kept as one labelme 5.1 mask shape.
+    """
+    attributes = dict(instance.attributes)
+    if instance.iscrowd:
+        attributes["iscrowd"] = True  # a flag: read back as the attribute the app keeps crowds in
+    base = {"label": instance.label, "group_id": group_id, **_shape_attributes(attributes)}
+    geometry = instance.geometry
+    if geometry.get("type") == "mask":
+        if masks == "mask":
+            shape = _mask_shape_of(geo.rle_to_mask(geometry["rle"]))
+            return [base | shape] if shape is not None else []
+        try:
+            geometry = geo.convert(geometry, to="polygons", width=width, height=height)
+        except geo.GeometryError:
+            return []  # an empty mask has no shape
+    if attributes.get("bbox_only"):
+        bbox, _area = geo.bbox_and_area(geometry, width=width, height=height)
+        x, y, w, h = bbox
+        return [base | {"shape_type": "rectangle", "points": [[x, y], [x + w, y + h]], "mask": None}]
+    return [
+        base | {"shape_type": "polygon", "points": [list(p) for p in ring], "mask": None}
+        for part in geometry["polygons"]
+        for ring in [part["exterior"], *part.get("holes", [])]
+    ]
+
+
+def labelme_document(image: DatasetImage, *, masks: MaskShapes = "polygons") -> dict[str, Any]:
+    """The LabelMe 5 JSON of one image; ``imagePath`` is the image's base name (it goes next to the JSON)."""
+    shapes = [
+        shape
+        for group_id, inst in enumerate(image.instances, start=1)
+        for shape in labelme_shapes(inst, group_id=group_id, width=image.width, height=image.height, masks=masks)
+    ]
+    return {
+        "version": LABELME_VERSION,
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": PurePosixPath(image.file_name).name,
+        "imageData": None,
+        "imageHeight": image.height,
+        "imageWidth": image.width,
+    }
+
+
 def write_labelme(
     images: Iterable[DatasetImage],
     *,
-    out_dir: str | os.PathLike[str],
+    out: zipfile.ZipFile | str | os.PathLike[str],
+    image_bytes_for: Callable[[DatasetImage], bytes | None] | None = None,
+    masks: MaskShapes = "polygons",
+    prefix: str = "",
 ) -> int:
-    """Write one LabelMe 5 JSON per image to ``out_dir/<file_name stem>.json`` and return the count.
+    """Write one LabelMe 5 JSON per image into a zip or a folder and return the count.
 
-    Follows the reader's group rule so that a round trip is lossless: every part and every hole of
-    a polygon geometry is a polygon shape sharing the object's group_id (a hole lies inside its
-    part); mask geometries become one mask shape cropped to the mask's bounding box.
-    ``imagePath`` is the image's base name (put the images next to the JSON files).
+    ``<prefix><file_name without extension>.json`` per image (see labelme_document); with
+    ``image_bytes_for`` the image goes next to it as ``<prefix><file_name>``, which is where
+    LabelMe and labelme2coco look for it. The reader gives back the same objects and attributes.
     """
-    target = Path(out_dir)
+    sink = output_sink(out)
     count = 0
     for image in images:
-        shapes: list[dict[str, Any]] = []
-        for group_id, inst in enumerate(image.instances, start=1):
-            base = {"label": inst.label, "group_id": group_id, **_shape_attributes(inst.attributes)}
-            if inst.geometry.get("type") == "mask":
-                mask = geo.rle_to_mask(inst.geometry["rle"])
-                ys, xs = np.nonzero(mask)
-                if not len(xs):
-                    continue
-                x0, x1, y0, y1 = int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())
-                buffer = io.BytesIO()
-                Image.fromarray(mask[y0 : y1 + 1, x0 : x1 + 1]).save(buffer, format="PNG")
-                shapes.append(
-                    base
-                    | {
-                        "shape_type": "mask",
-                        "points": [[x0, y0], [x1, y1]],
-                        "mask": base64.b64encode(buffer.getvalue()).decode(),
-                    }
-                )
-                continue
-            for part in inst.geometry["polygons"]:
-                for ring in [part["exterior"], *part.get("holes", [])]:
-                    shapes.append(base | {"shape_type": "polygon", "points": [list(p) for p in ring], "mask": None})
-        document: dict[str, Any] = {
-            "version": LABELME_VERSION,
-            "flags": {},
-            "shapes": shapes,
-            "imagePath": PurePosixPath(image.file_name).name,
-            "imageData": None,
-            "imageHeight": image.height,
-            "imageWidth": image.width,
-        }
-        json_path = target / PurePosixPath(image.file_name).with_suffix(".json")
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+        document = labelme_document(image, masks=masks)
+        sink.write(f"{prefix}{PurePosixPath(image.file_name).with_suffix('.json')}", json.dumps(document, indent=2).encode())
+        if image_bytes_for is not None:
+            data = image_bytes_for(image)
+            if data is not None:
+                sink.write(f"{prefix}{image.file_name}", data)
         count += 1
     return count

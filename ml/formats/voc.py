@@ -18,6 +18,7 @@ from defusedxml import DefusedXmlException
 from PIL import Image, UnidentifiedImageError
 
 from ml import geometry as geo
+from ml.formats.archive import output_sink
 from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError, RepairNote, normalized_geometry, rgb_to_hex
 from ml.formats.paths import clean_path, resolve_in
 
@@ -426,26 +427,6 @@ def read_voc(folder: str | os.PathLike[str]) -> Dataset:
 # --------------------------------------------------------------------------------------------
 
 
-class _FolderSink:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def write(self, name: str, data: bytes) -> None:
-        target = self.root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-
-
-class _ZipSink:
-    def __init__(self, archive: zipfile.ZipFile) -> None:
-        self.archive = archive
-
-    def write(self, name: str, data: bytes) -> None:
-        # PNG and JPEG are already compressed; deflating them again only costs CPU.
-        compress = zipfile.ZIP_STORED if name.endswith((".png", ".jpg", ".jpeg")) else zipfile.ZIP_DEFLATED
-        self.archive.writestr(name, data, compress_type=compress)
-
-
 @dataclass
 class VocWriteStats:
     """What ``write_voc`` produced."""
@@ -507,7 +488,7 @@ def write_voc(
     class_index = {label: k + 1 for k, label in enumerate(labels)}
     if len(class_index) != len(labels):
         raise ValueError("labels must be unique")
-    sink = _ZipSink(out) if isinstance(out, zipfile.ZipFile) else _FolderSink(Path(out))
+    sink = output_sink(out)
     stats = VocWriteStats()
     seen_ids: set[str] = set()
     for image in images:

@@ -125,7 +125,7 @@ def test_labelme_keeps_flags_and_extra_keys(tmp_path):
     image = DatasetImage(file_name="a.png", width=64, height=48, instances=[
         DatasetInstance(label="car", geometry=polygon_geometry(square(5, 5, 20)), attributes=VALUES),
     ])
-    write_labelme([image], out_dir=tmp_path)
+    write_labelme([image], out=tmp_path)
     shape = json.loads((tmp_path / "a.json").read_text())["shapes"][0]
     assert shape["flags"] == {"occluded": True}
     assert {k: shape[k] for k in ("colour", "parts", "count", "ratio", "note")} == {k: VALUES[k] for k in ("colour", "parts", "count", "ratio", "note")}
