@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 ANNOTATOR_DATA_DIR=/data PIP_NO
 RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 curl && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements.txt ./
-RUN python -m venv /app/.venv && /app/.venv/bin/pip install --upgrade pip wheel && /app/.venv/bin/pip install -r requirements.txt
+RUN python -m venv /app/.venv && /app/.venv/bin/pip install --upgrade pip wheel setuptools && SAM2_BUILD_CUDA=0 /app/.venv/bin/pip install --no-build-isolation -r requirements.txt
 COPY . .
 COPY --from=frontend /src/frontend/dist /app/frontend/dist
 RUN useradd --create-home annotator && mkdir -p /data && chown annotator /data

@@ -24,8 +24,9 @@ $(PY): | check-python
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): requirements.txt | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip wheel
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
+	# sam2 is an sdist: no CUDA extension, and no isolated build env (it would download another torch).
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --no-build-isolation -r requirements.txt
 	touch $@
 
 frontend/node_modules/.package-lock.json: frontend/package-lock.json

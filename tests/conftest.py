@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from tests.browser import browser, csp_violations, page  # noqa: F401 - fixtures
 from tests.factories import LabelFactory, MembershipFactory, ProjectFactory, UserFactory, make_images
-from tests.sam import tiny_sam, tiny_sam_file  # noqa: F401 - fixtures
+from tests.sam import tiny_sam, tiny_sam2, tiny_sam2_file, tiny_sam_file, tiny_variants  # noqa: F401 - fixtures
 
 
 @dataclass

@@ -1,0 +1,148 @@
+"""Tests for ml.sam: SAM 1 and SAM 2.1 picked by the checkpoint's weights, prompts, candidates, the embedding cache."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ml.assist import AssistError, AssistUnavailable
+from ml.sam import SamAssist, identify_checkpoint
+from ml.synthetic import generate_sample
+from tests.sam import TINY, TINY_SAM2
+
+IMAGE = generate_sample(seed=3, size=(120, 160)).image
+
+
+@pytest.fixture(params=["sam1", "sam2"])
+def checkpoint(request, tiny_sam: Path, tiny_sam2: Path) -> Path:
+    return tiny_sam if request.param == "sam1" else tiny_sam2
+
+
+def test_the_family_and_variant_are_read_from_the_weights_not_the_file_name(tiny_sam, tiny_sam2, tmp_path) -> None:
+    assert (identify_checkpoint(tiny_sam).family, identify_checkpoint(tiny_sam).variant) == ("sam1", TINY)
+    assert (identify_checkpoint(tiny_sam2).family, identify_checkpoint(tiny_sam2).variant) == ("sam2", TINY_SAM2)
+    # A SAM 2.1 file named like a SAM 1 one is still SAM 2.1.
+    renamed = tmp_path / "sam_vit_h_4b8939.pth"
+    renamed.write_bytes(tiny_sam2.read_bytes())
+    assert identify_checkpoint(renamed).family == "sam2"
+
+
+def test_a_sam_2_0_checkpoint_is_not_taken_for_2_1(tiny_sam2, tmp_path) -> None:
+    # SAM 2.0 weights lack the spatial no-object embedding; no 2.0 variant of this shape is known.
+    state = torch.load(tiny_sam2, weights_only=True)["model"]
+    del state["no_obj_embed_spatial"]
+    older = tmp_path / "older.pt"
+    torch.save({"model": state}, older)
+    with pytest.raises(AssistUnavailable, match="SAM 2.0"):
+        identify_checkpoint(older)
+
+
+def test_files_that_are_not_known_sam_checkpoints_are_refused_with_the_reason(tiny_variants, tmp_path) -> None:
+    with pytest.raises(AssistUnavailable, match="no SAM checkpoint file"):
+        identify_checkpoint(tmp_path / "missing.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(AssistUnavailable, match="not a readable PyTorch checkpoint"):
+        identify_checkpoint(garbage)
+    other = tmp_path / "other.pt"
+    torch.save({"backbone.weight": torch.zeros(3)}, other)
+    with pytest.raises(AssistUnavailable, match="not a SAM checkpoint"):
+        identify_checkpoint(other)
+    odd = tmp_path / "odd.pth"
+    torch.save({"image_encoder.patch_embed.proj.weight": torch.zeros(80, 3, 16, 16), "image_encoder.blocks.0.x": torch.zeros(1)}, odd)
+    with pytest.raises(AssistUnavailable, match="80 wide, 1 blocks.*known: vit_b"):
+        identify_checkpoint(odd)
+
+
+def test_box_and_click_prompts_answer_masks_of_the_image_size(checkpoint) -> None:
+    sam = SamAssist()
+    for prompt in (
+        {"box": [20, 10, 80, 60]},
+        {"points": [[50, 40]], "labels": [1]},
+        {"points": [[50, 40], [5, 5]], "labels": [1, 0]},
+        {"box": [20, 10, 80, 60], "points": [[50, 40], [100, 5]], "labels": [1, 0]},
+    ):
+        candidates = sam.segment(IMAGE, checkpoint=checkpoint, **prompt)
+        assert candidates and all(c.mask.shape == (120, 160) and c.mask.dtype == bool for c in candidates), prompt
+
+
+def test_a_lone_box_or_click_gets_three_candidates_best_first_and_more_prompts_one(checkpoint) -> None:
+    sam = SamAssist()
+    for prompt in ({"box": [20, 10, 80, 60]}, {"points": [[50, 40]], "labels": [1]}):
+        candidates = sam.segment(IMAGE, checkpoint=checkpoint, **prompt)
+        scores = [c.score for c in candidates]
+        assert len(candidates) == 3 and scores == sorted(scores, reverse=True), scores
+        assert len({c.mask.tobytes() for c in candidates}) > 1, "the candidates are different masks"
+    refined = sam.segment(IMAGE, checkpoint=checkpoint, box=[20, 10, 80, 60], points=[[50, 40]], labels=[1])
+    assert len(refined) == 1
+
+
+def test_a_second_prompt_on_the_same_image_does_not_run_the_encoder_again(checkpoint, monkeypatch) -> None:
+    sam = SamAssist()
+    sam.segment(IMAGE, checkpoint=checkpoint, box=[1, 1, 10, 10])  # loads the model
+    encoder = sam._engines[str(checkpoint)].predictor.model.image_encoder  # type: ignore[attr-defined]
+    calls: list[tuple[int, ...]] = []
+    encoder.register_forward_hook(lambda module, args, out: calls.append(tuple(args[0].shape)))
+    sam.segment(IMAGE, checkpoint=checkpoint, box=[20, 10, 80, 60], image_key=(1, "abc"))
+    sam.segment(IMAGE, checkpoint=checkpoint, points=[[50, 40]], labels=[1], image_key=(1, "abc"))
+    assert len(calls) == 1 and (sam.stats.hits, sam.stats.misses) == (1, 2)
+    sam.segment(IMAGE, checkpoint=checkpoint, box=[20, 10, 80, 60], image_key=(1, "changed"))  # new pixels
+    sam.segment(IMAGE, checkpoint=checkpoint, box=[20, 10, 80, 60])  # no key: never cached
+    assert len(calls) == 3
+
+
+def test_cached_embeddings_give_the_same_masks_as_fresh_ones(checkpoint) -> None:
+    sam = SamAssist()
+    prompt = {"box": [20, 10, 80, 60], "points": [[50, 40]], "labels": [1]}
+    fresh = sam.segment(IMAGE, checkpoint=checkpoint, image_key="k", **prompt)
+    sam.segment(IMAGE, checkpoint=checkpoint, image_key="other", box=[1, 1, 30, 30])  # the predictor holds another image
+    cached = sam.segment(IMAGE, checkpoint=checkpoint, image_key="k", **prompt)
+    assert sam.stats.hits == 1
+    assert np.array_equal(fresh[0].mask, cached[0].mask) and fresh[0].score == pytest.approx(cached[0].score)
+
+
+def test_the_cache_evicts_the_least_recently_used_image_to_stay_under_its_byte_bound(checkpoint) -> None:
+    probe = SamAssist()
+    probe.segment(IMAGE, checkpoint=checkpoint, box=[1, 1, 10, 10], image_key="probe")
+    one = probe.cached_bytes
+    assert one > 0
+    sam = SamAssist(cache_bytes=2 * one + one // 2)  # room for two images
+    for key in ("a", "b"):
+        sam.segment(IMAGE, checkpoint=checkpoint, box=[1, 1, 10, 10], image_key=key)
+    sam.segment(IMAGE, checkpoint=checkpoint, box=[1, 1, 10, 10], image_key="a")  # "a" is now the most recent
+    sam.segment(IMAGE, checkpoint=checkpoint, box=[1, 1, 10, 10], image_key="c")  # evicts "b"
+    assert sam.stats.evictions == 1 and sam.cached_bytes == 2 * one <= sam.cache_bytes
+    hits = sam.stats.hits
+    sam.segment(IMAGE, checkpoint=checkpoint, box=[1, 1, 10, 10], image_key="a")
+    assert sam.stats.hits == hits + 1
+    sam.segment(IMAGE, checkpoint=checkpoint, box=[1, 1, 10, 10], image_key="b")
+    assert sam.stats.hits == hits + 1, "b was evicted and had to be embedded again"
+
+
+def test_an_embedding_bigger_than_the_whole_cache_is_used_but_not_kept(checkpoint) -> None:
+    sam = SamAssist(cache_bytes=1024)
+    for _ in range(2):
+        assert sam.segment(IMAGE, checkpoint=checkpoint, box=[1, 1, 10, 10], image_key="a")
+    assert (sam.stats.hits, sam.stats.misses, sam.cached_bytes) == (0, 2, 0)
+
+
+def test_bad_prompts_are_refused_with_the_reason(tiny_sam2) -> None:
+    sam = SamAssist()
+    cases = [
+        ({}, "a box or at least one point"),
+        ({"points": [[5, 5]], "labels": []}, "needs a label"),
+        ({"points": [[5, 5]], "labels": [2]}, "1 \\(object\\) or 0"),
+        ({"points": [[500, 5]], "labels": [1]}, "outside the 160x120 image"),
+        ({"box": [10, 10, 0, 5]}, "positive width"),
+        ({"box": [200, 10, 5, 5]}, "outside the image"),
+        ({"box": [1, 2, 3]}, "x, y, width, height"),
+    ]
+    for prompt, reason in cases:
+        with pytest.raises(AssistError, match=reason):
+            sam.segment(IMAGE, checkpoint=tiny_sam2, **prompt)
+    with pytest.raises(AssistError, match="RGB uint8"):
+        sam.segment(IMAGE[..., 0], checkpoint=tiny_sam2, box=[1, 1, 5, 5])
+    with pytest.raises(AssistUnavailable, match="no SAM checkpoint configured"):
+        sam.segment(IMAGE, checkpoint=None, box=[1, 1, 5, 5])
