@@ -13,6 +13,7 @@ from annotator.images import api as images
 from annotator.jobs import api as jobs
 from annotator.learning import api as learning
 from annotator.projects import api as projects
+from annotator.quality import api as quality
 from annotator.review import api as review
 
 urlpatterns = [
@@ -81,4 +82,7 @@ urlpatterns = [
     path("backups/<int:pk>/download/", backups.BackupDownloadApi.as_view()),
     path("backups/<int:pk>/restore/", backups.BackupRestoreApi.as_view()),
     path("restores/", backups.RestoreUploadApi.as_view()),
+    # Quality control (annotator.quality)
+    path("images/<int:pk>/time/", quality.TimeApi.as_view()),
+    path("projects/<int:pk>/quality/time/", quality.TimeReportApi.as_view()),
 ]

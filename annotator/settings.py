@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "annotator.review",
     "annotator.accounts",
     "annotator.backups",
+    "annotator.quality",
     "annotator.web",
 ]
 

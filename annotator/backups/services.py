@@ -285,6 +285,7 @@ def _backup_tables(
         "project": {
             "id": project.pk, "name": project.name, "description": project.description, "guidelines": project.guidelines,
             "required_accepts": project.required_accepts, "queue_order": project.queue_order,
+            "break_reminder_minutes": project.break_reminder_minutes,
             "created_by": users(project.created_by_id), "created_at": project.created_at, "updated_at": project.updated_at,
             "archived_at": project.archived_at, "archived_by": users(project.archived_by_id),
         },
@@ -508,6 +509,9 @@ def _check_project(reader: ArchiveReader) -> dict[str, Any]:
     project = info["project"]
     if not isinstance(project.get("name"), str) or not project["name"].strip():
         raise reader.fail("the project has no name", member=where)
+    reminder = project.get("break_reminder_minutes", 0)
+    if not isinstance(reminder, int) or isinstance(reminder, bool) or not 0 <= reminder <= 24 * 60:
+        raise reader.fail("break_reminder_minutes must be a whole number of minutes from 0 to 1440", member=where)
     for key in ("labels", "members", "users"):
         if not isinstance(info.get(key), list) or not all(isinstance(item, dict) for item in info[key]):
             raise reader.fail(f"{key} must be a list of objects", member=where)
@@ -824,6 +828,8 @@ def _write(
     project = Project(
         name=plan.name, description=info.get("description") or "", guidelines=info.get("guidelines") or "",
         required_accepts=info.get("required_accepts") or 1, queue_order=info.get("queue_order") or "priority",
+        # archives from before the setting have none: the model's default
+        break_reminder_minutes=info.get("break_reminder_minutes", Project._meta.get_field("break_reminder_minutes").default),
         created_by_id=users.get(info.get("created_by")) if info.get("created_by") else None,
         created_at=parse_time(info.get("created_at")) or timezone.now(), updated_at=parse_time(info.get("updated_at")) or timezone.now(),
     )

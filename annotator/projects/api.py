@@ -51,7 +51,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "description", "guidelines", "guidelines_html", "required_accepts", "queue_order",
-            "labels", "my_role", "created_at", "archived_at",
+            "break_reminder_minutes", "labels", "my_role", "created_at", "archived_at",
         ]
         read_only_fields = ["id", "created_at", "archived_at"]
 
@@ -77,6 +77,10 @@ class ProjectUpdateSerializer(serializers.Serializer):
     guidelines = serializers.CharField(required=False, allow_blank=True)
     required_accepts = serializers.IntegerField(min_value=1, max_value=10, required=False)
     queue_order = serializers.ChoiceField(choices=QueueOrder.choices, required=False)
+    break_reminder_minutes = serializers.IntegerField(
+        min_value=0, max_value=24 * 60, required=False,
+        help_text="The editor suggests a break after this many minutes of one work session; 0 turns it off.",
+    )
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -27,6 +27,9 @@ class Project(models.Model):
         default=1, validators=[MinValueValidator(1)], help_text="How many reviewers must accept an image."
     )
     queue_order = models.CharField(max_length=20, choices=QueueOrder.choices, default=QueueOrder.PRIORITY)
+    break_reminder_minutes = models.PositiveSmallIntegerField(
+        default=90, help_text="The editor suggests a break after this long in one work session; 0 turns it off."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,0 +1,99 @@
+"""REST endpoints for quality control: the editor's active-time reports and the time report."""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.core.access import Capability, roles_capabilities
+from annotator.core.api import load_image, load_project, validated
+
+from .models import SESSION_GAP_MINUTES
+from .selectors import time_report, time_session
+from .services import MAX_SPAN_SECONDS, time_record_add
+
+
+class TimeInSerializer(serializers.Serializer):
+    seconds = serializers.FloatField(
+        min_value=0.001, max_value=MAX_SPAN_SECONDS,
+        help_text="Active seconds since the last report (visible tab, input within the last minute).",
+    )
+
+
+class SessionSerializer(serializers.Serializer):
+    started_at = serializers.DateTimeField()
+    minutes = serializers.FloatField(help_text="Minutes since the work session started (pauses under the session gap included).")
+    active_seconds = serializers.FloatField(help_text="Active seconds recorded in the session.")
+
+
+class TimeOutSerializer(serializers.Serializer):
+    seconds = serializers.FloatField(help_text="The seconds recorded.")
+    session = SessionSerializer()
+    break_reminder_minutes = serializers.IntegerField(help_text="The project's break reminder (0: off).")
+
+
+class TimeApi(APIView):
+    """The editor's report of active time on an image (JSON, or a form body from navigator.sendBeacon)."""
+
+    @extend_schema(request=TimeInSerializer, responses={201: TimeOutSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk, Capability.ANNOTATE)
+        data = validated(TimeInSerializer, request.data)
+        record = time_record_add(image=image, user=request.user, seconds=data["seconds"])
+        return Response(
+            {
+                "seconds": record.seconds,
+                "session": time_session(user=request.user, now=record.ended_at),
+                "break_reminder_minutes": image.project.break_reminder_minutes,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class PaceBinSerializer(serializers.Serializer):
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    count = serializers.IntegerField()
+    mean = serializers.FloatField(allow_null=True, help_text="Mean seconds per object of the images started in this bin.")
+
+
+class AnnotatorTimeSerializer(serializers.Serializer):
+    user = serializers.IntegerField()
+    username = serializers.CharField()
+    images = serializers.IntegerField()
+    objects = serializers.IntegerField(help_text="Objects on those images when the person last worked on them.")
+    seconds = serializers.FloatField(help_text="Active seconds.")
+    seconds_per_image = serializers.FloatField(allow_null=True)
+    seconds_per_object = serializers.FloatField(allow_null=True)
+    objects_per_hour = serializers.FloatField(allow_null=True)
+    sessions = serializers.IntegerField()
+    last_active_at = serializers.DateTimeField()
+    pace = PaceBinSerializer(many=True, help_text="Seconds per object against minutes into the work session.")
+
+
+class TimeReportSerializer(serializers.Serializer):
+    session_gap_minutes = serializers.IntegerField()
+    bin_minutes = serializers.FloatField()
+    annotators = AnnotatorTimeSerializer(many=True)
+
+
+class TimeReportQuerySerializer(serializers.Serializer):
+    bin_minutes = serializers.FloatField(min_value=1, max_value=24 * 60, default=30)
+
+
+class TimeReportApi(APIView):
+    """Active time per annotator: managers see everybody, other members themselves only."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("bin_minutes", float, description="Width of the pace curve's bins (default 30).")],
+        responses=TimeReportSerializer,
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        project = load_project(request, pk)
+        query = validated(TimeReportQuerySerializer, request.query_params)
+        # the role, not the project's state: an archived project's report can still be read
+        everybody = Capability.MANAGE in roles_capabilities(request.user, project)
+        rows = time_report(project=project, user_ids=None if everybody else [request.user.pk], bin_minutes=query["bin_minutes"])
+        return Response({"session_gap_minutes": SESSION_GAP_MINUTES, "bin_minutes": query["bin_minutes"], "annotators": rows})

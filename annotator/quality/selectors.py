@@ -1,0 +1,98 @@
+"""Reads of the quality app: the time report per annotator and the work session of a person."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Max, Min, Sum
+from django.utils import timezone
+
+from annotator.projects.models import Project
+from ml.quality import fatigue_curve, throughput
+
+from .models import TimeRecord
+
+
+def time_session(*, user: AbstractBaseUser, now: datetime | None = None) -> dict[str, Any] | None:
+    """The user's current work session: start, minutes since it started, active seconds in it.
+
+    None when the user has no record (or the last one ended a whole session gap ago: the next
+    span starts a new session).
+    """
+    last = TimeRecord.objects.filter(user=user).order_by("-ended_at").first()
+    if last is None:
+        return None
+    now = now or timezone.now()
+    active = TimeRecord.objects.filter(user=user, session_started_at=last.session_started_at).aggregate(s=Sum("seconds"))["s"]
+    return {
+        "started_at": last.session_started_at,
+        "minutes": (now - last.session_started_at).total_seconds() / 60,
+        "active_seconds": float(active or 0.0),
+    }
+
+
+def time_report(*, project: Project, user_ids: list[int] | None = None, bin_minutes: float = 30) -> list[dict[str, Any]]:
+    """Per annotator of ``project`` (or of ``user_ids`` only): throughput and pace over the session.
+
+    Per image and person, ``seconds`` add up over records and the object count is the one of
+    their last record (what the image held when they stopped).  ``pace`` is the fatigue curve of
+    seconds per object against the minutes into the session at which the person started the
+    image (see ml.quality.fatigue_curve): slowing down late in a session shows as a rising curve.
+    """
+    records = TimeRecord.objects.filter(image__project=project)
+    if user_ids is not None:
+        records = records.filter(user_id__in=user_ids)
+    per_image = list(
+        records.values("user_id", "user__username", "image_id")
+        .annotate(seconds=Sum("seconds"), first=Min("started_at"), last=Max("ended_at"))
+        .order_by("user__username", "image_id")
+    )
+    if not per_image:
+        return []
+    # the object count and session of each (user, image) at its last and first record
+    last_count: dict[tuple[int, int], int] = {}
+    first_session: dict[tuple[int, int], datetime] = {}
+    sessions: dict[int, set[datetime]] = {}
+    for user_id, image_id, count, session in records.order_by("ended_at").values_list(
+        "user_id", "image_id", "object_count", "session_started_at"
+    ):
+        last_count[(user_id, image_id)] = count
+        first_session.setdefault((user_id, image_id), session)
+        sessions.setdefault(user_id, set()).add(session)
+
+    names: dict[int, str] = {}
+    samples: list[dict[str, Any]] = []
+    pace: dict[int, list[dict[str, Any]]] = {}
+    last_active: dict[int, datetime] = {}
+    for row in per_image:
+        key = (row["user_id"], row["image_id"])
+        names[row["user_id"]] = row["user__username"]
+        objects = last_count[key]
+        samples.append({"user": row["user_id"], "image": row["image_id"], "seconds": row["seconds"], "objects": objects})
+        pace.setdefault(row["user_id"], []).append({
+            "minutes": (row["first"] - first_session[key]).total_seconds() / 60,
+            "seconds_per_object": row["seconds"] / objects if objects else None,
+        })
+        last_active[row["user_id"]] = max(last_active.get(row["user_id"], row["last"]), row["last"])
+    rates = throughput(samples)  # type: ignore[arg-type]  # plain dicts with the TimeSample keys
+    return [
+        {
+            "user": user_id, "username": names[user_id], **rates[user_id],
+            "sessions": len(sessions[user_id]), "last_active_at": last_active[user_id],
+            "pace": fatigue_curve(pace[user_id], bin_minutes, value="seconds_per_object"),
+        }
+        for user_id in names
+    ]
+
+
+def minutes_into_session(*, image_id: int, user_id: int) -> float | None:
+    """How long the person had been working in their session when they last worked on the image.
+
+    For fatigue curves of accuracy (ground-truth scores against minutes into the session); None
+    when no time was recorded for them on that image.
+    """
+    last = TimeRecord.objects.filter(image_id=image_id, user_id=user_id).order_by("-ended_at").first()
+    if last is None:
+        return None
+    return (last.ended_at - last.session_started_at).total_seconds() / 60
