@@ -13,7 +13,15 @@ from typing import IO, Any
 
 from ml import geometry as geo
 from ml.formats.archive import json_top_level
-from ml.formats.model import Dataset, DatasetImage, DatasetInstance, FormatError, RepairNote, normalized_geometry
+from ml.formats.model import (
+    Dataset,
+    DatasetImage,
+    DatasetInstance,
+    FormatError,
+    PendingGeometry,
+    RepairNote,
+    normalized_geometries,
+)
 from ml.formats.paths import clean_path, resolve_in
 
 # --------------------------------------------------------------------------------------------
@@ -100,10 +108,9 @@ def looks_like_coco(path: str | os.PathLike[str]) -> bool:
     return decided if decided is not None else found.broken and "images" in found.keys
 
 
-def _segmentation_to_geometry(
-    ann: dict[str, Any], *, width: int, height: int, display: str, where: str, repairs: list[RepairNote]
-) -> tuple[dict[str, Any], bool]:
-    """Geometry for one annotation (normalised, repairs noted) and whether it was bbox-only."""
+def _segmentation_to_geometry(ann: dict[str, Any], *, display: str, where: str) -> tuple[Any, str, bool]:
+    """Geometry for one annotation as written (normalised later, with the whole file), the name
+    its repairs go under, and whether it was bbox-only."""
     segm = ann.get("segmentation")
     if segm is None or segm == [] or segm == {}:
         # bbox only (detection-style annotation): import as the box outline so the object is not
@@ -119,20 +126,12 @@ def _segmentation_to_geometry(
         if w <= 0 or h <= 0:
             raise FormatError(display, f"{where}: no segmentation and an empty bbox {bbox}")
         ring = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
-        box = {"type": "polygons", "polygons": [{"exterior": ring, "holes": []}]}
-        return normalized_geometry(
-            box, width=width, height=height, file=display, where=f"{where} (bbox only)", repairs=repairs
-        ), True
+        return {"type": "polygons", "polygons": [{"exterior": ring, "holes": []}]}, f"{where} (bbox only)", True
     try:
-        raw = geo.coco_geometry(segm)
+        return geo.coco_geometry(segm), where, False
     except geo.GeometryError as exc:
         raise FormatError(display, f"{where}: {exc}") from exc
-    try:
-        return normalized_geometry(raw, width=width, height=height, file=display, where=where, repairs=repairs), False
     except (ValueError, TypeError) as exc:
-        if isinstance(exc, FormatError):
-            raise
-        # pycocotools raises plain errors on corrupt RLE strings
         raise FormatError(display, f"{where}: unreadable segmentation ({exc})") from exc
 
 
@@ -203,6 +202,8 @@ def read_coco(
             file_name=file_name, width=width, height=height, source_id=iid, path=image_path
         )
 
+    pending: list[PendingGeometry] = []  # every geometry, normalised in one go after the loop
+    in_file_order: list[DatasetInstance] = []
     for k, ann in enumerate(anns_raw):
         if not isinstance(ann, dict):
             raise FormatError(display, f"annotation #{k}: must be an object")
@@ -214,24 +215,24 @@ def read_coco(
         label = categories.get(_object_id(ann.get("category_id")))  # type: ignore[arg-type]
         if label is None:
             raise FormatError(display, f"{where}: unknown category_id {ann.get('category_id')!r}")
-        geometry, bbox_only = _segmentation_to_geometry(
-            ann, width=image.width, height=image.height, display=display, where=where,
-            repairs=repairs,
-        )
+        geometry, repair_where, bbox_only = _segmentation_to_geometry(ann, display=display, where=where)
+        pending.append(PendingGeometry(geometry, image.width, image.height, repair_where))
         attributes = dict(ann["attributes"]) if isinstance(ann.get("attributes"), dict) else {}
         if bbox_only:
             attributes["bbox_only"] = True
         score = ann.get("score")
-        image.instances.append(
-            DatasetInstance(
-                label=label,
-                geometry=geometry,
-                attributes=attributes,
-                score=float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None,
-                iscrowd=bool(ann.get("iscrowd", 0)),
-                source_id=aid,
-            )
+        instance = DatasetInstance(
+            label=label,
+            geometry=geometry,
+            attributes=attributes,
+            score=float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None,
+            iscrowd=bool(ann.get("iscrowd", 0)),
+            source_id=aid,
         )
+        image.instances.append(instance)
+        in_file_order.append(instance)
+    for inst, geometry in zip(in_file_order, normalized_geometries(pending, file=display, repairs=repairs)):
+        inst.geometry = geometry
     return Dataset(labels=labels, images=list(images.values()), warnings=warnings, repairs=repairs)
 
 

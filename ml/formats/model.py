@@ -103,6 +103,57 @@ def normalized_geometry(
     return out
 
 
+
+@dataclass
+class PendingGeometry:
+    """A reader's geometry waiting for normalized_geometries (one call for a whole file)."""
+
+    geometry: Any
+    width: int
+    height: int
+    where: str
+
+
+def normalized_geometries(pending: list[PendingGeometry], *, file: str, repairs: list[RepairNote]) -> list[dict[str, Any]]:
+    """normalized_geometry for many geometries at once, in order: one vectorised call per image size
+    instead of one per object (a tenth of the time on a file of thousands of outlines).
+
+    Repairs are noted in the order given; the first geometry (in that order) that cannot be
+    repaired is the FormatError.
+    """
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, item in enumerate(pending):
+        groups.setdefault((item.width, item.height), []).append(index)
+    out: list[Any] = [None] * len(pending)
+    notes: list[geo.Repair | None] = [None] * len(pending)
+    failures: list[tuple[int, Exception]] = []
+    for (width, height), indexes in groups.items():
+        try:
+            done, found = geo.normalize_geometries([pending[i].geometry for i in indexes], width=width, height=height)
+        except (geo.GeometryError, ValueError, TypeError):
+            # Which one: the group again one by one (only a broken file pays for this).
+            for i in indexes:
+                try:
+                    out[i], notes[i] = geo.normalize_geometry(pending[i].geometry, width=width, height=height)
+                except (geo.GeometryError, ValueError, TypeError) as exc:
+                    failures.append((i, exc))
+                    break
+            continue
+        for i, geometry, note in zip(indexes, done, found):
+            out[i], notes[i] = geometry, note
+    if failures:
+        index, error = min(failures, key=lambda failure: failure[0])
+        where = pending[index].where
+        if isinstance(error, geo.GeometryError):
+            raise FormatError(file, f"{where}: {error}") from error
+        # pycocotools raises plain errors on corrupt RLE strings
+        raise FormatError(file, f"{where}: unreadable segmentation ({error})") from error
+    for item, note in zip(pending, notes):
+        if note is not None:
+            repairs.append(RepairNote(file=file, object=item.where, message=note["message"], changes=tuple(note["changes"])))
+    return out
+
+
 @dataclass
 class Dataset:
     """A whole dataset: labels in a stable order, images, optional label colours (``#rrggbb``).
