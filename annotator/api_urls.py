@@ -67,6 +67,7 @@ urlpatterns = [
     path("assist/scissors/", learning.ScissorsApi.as_view()),
     path("assist/sam/", learning.SamApi.as_view()),
     path("projects/<int:pk>/models/", learning.ModelListApi.as_view()),
+    path("projects/<int:pk>/box-engines/", learning.BoxEnginesApi.as_view()),
     path("projects/<int:pk>/preannotate/", learning.PreannotateApi.as_view()),
     path("projects/<int:pk>/train/", learning.TrainApi.as_view()),
     path("models/<int:pk>/", learning.ModelDetailApi.as_view()),

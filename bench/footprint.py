@@ -190,6 +190,7 @@ def main() -> None:
         if not args.skip_preannotate:
             import torch
 
+            from annotator.learning.params import PreannotateParams
             from annotator.learning.services import preannotate_start
             from ml.models.maskrcnn import build_model, save_checkpoint
 
@@ -199,8 +200,8 @@ def main() -> None:
             save_checkpoint(checkpoint, model=build_model("small", 1, **kwargs), arch="small", class_names=["disc"],
                             config={"model_kwargs": kwargs})
             with transaction.atomic():
-                job = preannotate_start(project=project, user=None, model=str(checkpoint), threshold=0.5,
-                                        scope="all", allow_any_path=True)
+                job = preannotate_start(project=project, user=None, params=PreannotateParams(
+                    model=str(checkpoint), threshold=0.5, scope="all"), allow_any_path=True)
             _wait_job(job.pk)
             time.sleep(args.settle)
             results["after pre-annotation"] = _snapshot(server.pid, "after a pre-annotation (loads torch in one pool process)")

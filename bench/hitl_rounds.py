@@ -66,6 +66,7 @@ def main() -> None:
     from annotator.jobs.services import JobContext
     from annotator.learning import services
     from annotator.learning.models import ModelVersion
+    from annotator.learning.params import PreannotateParams, TrainParams
     from annotator.learning.selectors import model_version_corrections
     from annotator.projects.services import project_create
     from ml.geometry import mask_to_rle, rle_to_mask
@@ -141,15 +142,15 @@ def main() -> None:
     for round_ in range(1, args.rounds + 1):
         accepted = Image.objects.filter(project=project, status=ImageStatus.ACCEPTED).count()
         started = time.perf_counter()
-        job = services.train_start(project=project, user=None, epochs=args.epochs, held_out=0.0, batch_size=4,
-                                   min_size=args.size, enqueue=False)
+        job = services.train_start(project=project, user=None, params=TrainParams(
+            epochs=args.epochs, held_out=0.0, batch_size=4, min_size=args.size), enqueue=False)
         job = run(job, services.model_train)
         train_seconds = time.perf_counter() - started
         version = ModelVersion.objects.get(pk=job.result["model_version"])
         services.model_version_activate(version=version)
         batch = batches[round_]
-        job = services.preannotate_start(project=project, user=None, model=str(version.pk), threshold=args.threshold,
-                                         images=[i.pk for i in batch + held_out], batch_size=8, enqueue=False)
+        job = services.preannotate_start(project=project, user=None, params=PreannotateParams(
+            model=str(version.pk), threshold=args.threshold, images=tuple(i.pk for i in batch + held_out), batch_size=8), enqueue=False)
         run(job, services.preannotate)
         per_object, counts = corrections(held_out, version)
         loose, _ = corrections(held_out, version, fix_iou=LOOSE_FIX_IOU)

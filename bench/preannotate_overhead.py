@@ -68,6 +68,7 @@ def main() -> None:
     from annotator.jobs import services as job_services
     from annotator.jobs.models import Job
     from annotator.learning.models import ModelVersion
+    from annotator.learning.params import PreannotateParams
     from annotator.learning.pixels import read_rgb_array
     from annotator.learning.services import model_load, preannotate_start
     from annotator.projects.services import project_create
@@ -118,8 +119,8 @@ def main() -> None:
     images = images_add(project=project, sources=[(f"{i}.jpg", lambda s=s: jpeg(s.image)) for i, s in enumerate(samples)]).created
     decoded = [read_rgb_array(image) for image in images]  # the baseline gets the same (JPEG-decoded) pixels
 
-    first = preannotate_start(project=project, user=None, model=str(checkpoint), threshold=args.threshold,
-                              batch_size=args.batch_size, scope="all", allow_any_path=True, enqueue=False)
+    first = preannotate_start(project=project, user=None, params=PreannotateParams(
+        model=str(checkpoint), threshold=args.threshold, batch_size=args.batch_size, scope="all"), allow_any_path=True, enqueue=False)
     version = ModelVersion.objects.get(pk=first.params["model_version"])
     segmenter = model_load(version)  # what a worker process holds after its first job
     segmenter.predict(decoded[:2], threshold=args.threshold)  # warm-up (allocator, kernels)

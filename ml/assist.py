@@ -8,12 +8,14 @@ Coordinates follow the shared geometry contract: pixel (row i, col j) covers [j,
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from ml.geometry import mask_iou
 
 Point = Sequence[float]
 
@@ -344,3 +346,51 @@ def sam_predict(
             multimask_output=box is None and len(points or []) == 1,
         )
     return np.asarray(masks[int(np.argmax(scores))], dtype=bool)
+
+
+#: A box assist: (RGB image, box [x, y, w, h], class name or None) → full-image boolean mask.
+BoxEngine = Callable[[np.ndarray, Sequence[float], "str | None"], np.ndarray]
+
+
+def box_of_mask(mask: np.ndarray) -> list[float]:
+    """The tight [x, y, w, h] pixel box of a non-empty mask (what a careful person would draw)."""
+    ys, xs = np.nonzero(mask)
+    return [float(xs.min()), float(ys.min()), float(xs.max() + 1 - xs.min()), float(ys.max() + 1 - ys.min())]
+
+
+def measure_box_engines(
+    samples: Sequence[Any], engines: Mapping[str, BoxEngine], *, max_objects: int = 200,
+) -> dict[str, dict[str, Any]]:
+    """Mean IoU with the true mask of each engine's answer to the true object's box, on ``samples``.
+
+    A sample has ``image`` and ``objects`` [(label, mask)] (ml.models.TrainingSample). The plain
+    box itself is measured too (``"box"``): an assist is only worth offering where it beats it.
+    At most ``max_objects`` objects are measured (the first ones, in sample order), so the cost
+    after a training round stays bounded. An engine that fails on an object scores 0 there.
+    """
+    sums = {name: 0.0 for name in ("box", *engines)}
+    failures = dict.fromkeys(engines, 0)
+    count = 0
+    for sample in samples:
+        for label, truth in sample.objects:
+            if count >= max_objects:
+                break
+            if not truth.any():
+                continue
+            box = box_of_mask(truth)
+            x, y, w, h = (int(v) for v in box)
+            plain = np.zeros_like(truth)
+            plain[y : y + h, x : x + w] = True
+            sums["box"] += mask_iou(plain, truth)
+            for name, engine in engines.items():
+                try:
+                    sums[name] += mask_iou(engine(sample.image, box, label), truth)
+                except (AssistError, ValueError, RuntimeError):
+                    failures[name] += 1
+            count += 1
+        if count >= max_objects:
+            break
+    return {
+        name: {"mean_iou": total / count if count else None, "objects": count, **({"failed": failures[name]} if name in failures else {})}
+        for name, total in sums.items()
+    }

@@ -49,6 +49,8 @@ __all__ = [
     "normalize_geometry",
     "polygons_to_mask",
     "polygons_to_rle",
+    "rle_bbox_area",
+    "rle_iou_matrix",
     "rle_to_mask",
     "simplify_polygons",
     "to_coco_segmentation",
@@ -828,8 +830,25 @@ def mask_to_rle(mask: np.ndarray) -> Rle:
     arr = np.asarray(mask)
     if arr.ndim != 2 or 0 in arr.shape:
         raise GeometryError(f"mask must be a non-empty 2-D array, got shape {arr.shape}")
-    encoded = mask_utils.encode(np.asfortranarray(arr.astype(bool, copy=False).astype(np.uint8)))
+    # A bool mask is encoded through a uint8 view of its bytes: no copy at all when the mask is
+    # column-major already (as the segmenter's are), since COCO RLE runs down the columns.
+    binary = arr.view(np.uint8) if arr.dtype == bool else (arr != 0).view(np.uint8)
+    encoded = mask_utils.encode(np.asfortranarray(binary))
     return {"size": [int(v) for v in encoded["size"]], "counts": encoded["counts"].decode("ascii")}
+
+
+def rle_bbox_area(rle: Rle) -> tuple[list[float], float]:
+    """COCO ``[x, y, w, h]`` pixel box and pixel count of a compressed RLE (as mask_to_rle makes)."""
+    coco = _coco_rle(rle)
+    return [float(v) for v in mask_utils.toBbox(coco)], float(mask_utils.area(coco))
+
+
+def rle_iou_matrix(a: Sequence[Rle], b: Sequence[Rle]) -> np.ndarray:
+    """Pixel IoU of every RLE in ``a`` with every RLE in ``b`` (all of one image size), as a float array."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)), dtype=np.float64)
+    ious = mask_utils.iou([_coco_rle(r) for r in a], [_coco_rle(r) for r in b], [0] * len(b))
+    return np.asarray(ious, dtype=np.float64).reshape(len(a), len(b))
 
 
 # --------------------------------------------------------------------------------------------

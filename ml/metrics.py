@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Hashable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
-import pycocotools.mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from ml import geometry as geo
 
-__all__ = ["coco_evaluate", "correction_stats", "match_instances", "pr_curve"]
+__all__ = ["coco_evaluate", "correction_stats", "evaluate_model", "match_instances", "pr_curve", "segmentation_metrics"]
 
 _STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
@@ -48,15 +47,6 @@ def _instance_rle(inst: Any, *, width: int, height: int) -> geo.Rle:
     if rle is not None:
         return geo.geometry_to_rle({"type": "mask", "rle": rle}, width=width, height=height)
     raise ValueError("an instance needs a geometry, a mask or an rle")
-
-
-def _coco_rle(rle: geo.Rle) -> dict[str, Any]:
-    return {"size": list(rle["size"]), "counts": rle["counts"].encode("ascii")}
-
-
-def _rle_bbox_area(rle: geo.Rle) -> tuple[list[float], float]:
-    coco = _coco_rle(rle)
-    return [float(v) for v in mask_utils.toBbox(coco)], float(mask_utils.area(coco))
 
 
 @contextlib.contextmanager
@@ -111,7 +101,7 @@ def _build_coco(
             else:
                 rle = _instance_rle(inst, width=width, height=height)
                 segmentation, iscrowd = rle, int(crowd)
-                bbox, area = _rle_bbox_area(rle)
+                bbox, area = geo.rle_bbox_area(rle)
             annotations.append({
                 "id": len(annotations) + 1, "image_id": iid, "category_id": category_of(inst),
                 "segmentation": segmentation, "bbox": bbox, "area": area, "iscrowd": iscrowd,
@@ -135,7 +125,7 @@ def _build_coco(
             if geometry is not None:
                 bbox, _ = geo.bbox_and_area(geometry, width=width, height=height)
             else:
-                bbox, _ = _rle_bbox_area(rle)
+                bbox, _ = geo.rle_bbox_area(rle)
             score = _get(inst, "score")
             results.append({
                 "image_id": iid, "category_id": category_of(inst), "segmentation": rle,
@@ -221,6 +211,67 @@ def pr_curve(
     ]
 
 
+def segmentation_metrics(
+    gt_images: Sequence[Mapping[str, Any]],
+    dt_images: Sequence[Mapping[str, Any]],
+    *,
+    categories: Sequence[Hashable],
+) -> dict[str, Any]:
+    """What a model version records: mask AP/AP50/AP75, box AP/AP50, per-class mask AP, the mask PR curve (IoU 0.5)."""
+    result = coco_evaluate(gt_images, dt_images, categories=categories)
+    segm, bbox = result["segm"], result["bbox"]
+    return {
+        "mask_AP": segm["AP"], "mask_AP50": segm["AP50"], "mask_AP75": segm["AP75"],
+        "box_AP": bbox["AP"], "box_AP50": bbox["AP50"],
+        "per_class": segm["per_class"],
+        "pr_curve": pr_curve(gt_images, dt_images, categories=categories),
+        "images": len(gt_images),
+    }
+
+
+class _Predicts(Protocol):
+    def predict(self, images: Sequence[np.ndarray], *, threshold: float = ...) -> Sequence[Sequence[Any]]: ...
+
+
+def evaluate_model(
+    model: _Predicts,
+    samples: Sequence[Any],
+    *,
+    categories: Sequence[str],
+    class_to_category: Mapping[str, str] | None = None,
+    threshold: float = 0.05,
+    batch_size: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """:func:`segmentation_metrics` of ``model`` on ``samples`` (the one evaluation of a model, wherever it runs).
+
+    A sample has ``image`` (RGB uint8) and ``objects`` [(category, bool mask)] (ml.models.TrainingSample).
+    ``class_to_category`` names the category of each model class (default: the same name);
+    detections of other classes are left out. The threshold is low because AP integrates over all
+    scores. ``samples`` may be lazy: they are read a batch at a time and only RLEs are kept, so
+    memory does not grow with the pixels of the evaluation set.
+    """
+    mapping = dict(class_to_category) if class_to_category is not None else {name: name for name in categories}
+    gt_images: list[dict[str, Any]] = []
+    dt_images: list[dict[str, Any]] = []
+    for start in range(0, len(samples), batch_size):
+        batch = [samples[i] for i in range(start, min(len(samples), start + batch_size))]
+        predictions = model.predict([s.image for s in batch], threshold=threshold)
+        for sample, prediction in zip(batch, predictions):
+            height, width = sample.image.shape[:2]
+            index = len(gt_images)
+            gt_images.append({"id": index, "width": width, "height": height, "instances": [
+                {"label": label, "rle": geo.mask_to_rle(mask)} for label, mask in sample.objects if mask.any()
+            ]})
+            dt_images.append({"id": index, "width": width, "height": height, "instances": [
+                {"label": mapping[inst.label], "score": inst.score, "rle": geo.mask_to_rle(inst.mask)}
+                for inst in prediction if inst.label in mapping
+            ]})
+        if progress is not None:
+            progress(len(gt_images), len(samples))
+    return segmentation_metrics(gt_images, dt_images, categories=categories)
+
+
 # --------------------------------------------------------------------------------------------
 # Matching
 # --------------------------------------------------------------------------------------------
@@ -230,11 +281,9 @@ def _iou_matrix(
     pred: Sequence[Any], gt: Sequence[Any], *, width: int, height: int
 ) -> np.ndarray:
     """IoU[pred, gt] of pixel masks (pycocotools)."""
-    if not pred or not gt:
-        return np.zeros((len(pred), len(gt)))
-    p = [_coco_rle(_instance_rle(i, width=width, height=height)) for i in pred]
-    g = [_coco_rle(_instance_rle(i, width=width, height=height)) for i in gt]
-    return np.asarray(mask_utils.iou(p, g, [0] * len(g)), dtype=np.float64).reshape(len(p), len(g))
+    p = [_instance_rle(i, width=width, height=height) for i in pred]
+    g = [_instance_rle(i, width=width, height=height) for i in gt]
+    return geo.rle_iou_matrix(p, g)
 
 
 def _ratio(num: int, den: int) -> float:

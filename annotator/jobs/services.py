@@ -205,7 +205,9 @@ def job_execute(*, job_id: int) -> str:
         log.exception("job %s failed", job.pk)
         _job_finish(job, state=JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
     else:
-        _job_finish(job, state=JobState.SUCCEEDED, result=result, message="Done")
+        # A handler may sum its result up in one line ("summary"): the jobs table shows it.
+        summary = result.get("summary") if isinstance(result.get("summary"), str) else ""
+        _job_finish(job, state=JobState.SUCCEEDED, result=result, message=summary or "Done")
     finally:
         stop.set()
         beat.join(timeout=HEARTBEAT_SECONDS * 2)

@@ -12,9 +12,11 @@ from rest_framework.views import APIView
 from annotator.core.access import Capability
 from annotator.core.api import load_image, load_in_project, load_project, validated
 from annotator.jobs.api import JobSerializer
+from ml.nms import DEFAULT_NMS_IOU
 
 from . import services
 from .models import ModelVersion
+from .params import MAX_BATCH, EvaluateParams, PreannotateParams, TrainParams
 from .selectors import model_version_corrections, model_versions_of
 
 # Ids beyond a 64-bit integer cannot exist, and SQLite refuses to even compare with them.
@@ -32,6 +34,10 @@ class BoxToMaskSerializer(serializers.Serializer):
     box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, help_text="[x, y, width, height]")
     foreground = _points(required=False, default=list, max_length=500)
     background = _points(required=False, default=list, max_length=500)
+    engine = serializers.ChoiceField(choices=services.BOX_ENGINES, required=False, allow_null=True,
+                                     help_text="Default: the project's best measured engine (GET /api/projects/{id}/box-engines/)")
+    label = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID,
+                                     help_text="The project label being drawn: the class the project model segments")
 
 
 class ScissorsSerializer(serializers.Serializer):
@@ -51,16 +57,35 @@ MaskResult = inline_serializer("MaskAssistResult", {
     "geometry": serializers.JSONField(), "bbox": serializers.ListField(child=serializers.FloatField()),
     "area": serializers.FloatField(),
 })
+BoxMaskResult = inline_serializer("BoxMaskAssistResult", {
+    "geometry": serializers.JSONField(), "bbox": serializers.ListField(child=serializers.FloatField()),
+    "area": serializers.FloatField(), "engine": serializers.ChoiceField(choices=services.BOX_ENGINES, help_text="The engine that answered"),
+})
 
 
 class BoxToMaskApi(APIView):
-    @extend_schema(request=BoxToMaskSerializer, responses=MaskResult)
+    @extend_schema(request=BoxToMaskSerializer, responses=BoxMaskResult)
     def post(self, request: Request) -> Response:
         data = validated(BoxToMaskSerializer, request.data)
         image = load_image(request, data["image"])
         return Response(services.assist_box_to_mask(
-            image=image, box=data["box"], foreground=data["foreground"], background=data["background"]
+            image=image, box=data["box"], foreground=data["foreground"], background=data["background"],
+            engine=data.get("engine"), label=data.get("label"),
         ))
+
+
+class BoxEnginesApi(APIView):
+    @extend_schema(responses=inline_serializer("BoxEngines", {
+        "available": serializers.ListField(child=serializers.CharField()),
+        "best": serializers.CharField(help_text="The engine the box tool uses unless one is chosen"),
+        "scores": serializers.DictField(child=serializers.FloatField(allow_null=True), help_text="Mean IoU on held-out accepted images"),
+        "names": serializers.DictField(child=serializers.CharField()),
+        "box": serializers.FloatField(allow_null=True, help_text="Mean IoU of the plain box on the same objects"),
+        "objects": serializers.IntegerField(allow_null=True, help_text="Objects measured"),
+        "model_version": serializers.IntegerField(allow_null=True),
+    }))
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(services.box_engines(load_project(request, pk)))
 
 
 class ScissorsApi(APIView):
@@ -132,29 +157,34 @@ class ModelActivateApi(APIView):
 
 
 class PreannotateSerializer(serializers.Serializer):
+    """The HTTP shape; the rules (ranges, choices) are learning.params.PreannotateParams'."""
+
     model = serializers.CharField(default="active", help_text='"active", "coco", a model version id, or a checkpoint path under the model folder')
-    threshold = serializers.FloatField(default=0.5, min_value=0, max_value=1)
-    images = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, allow_null=True, allow_empty=False)
-    scope = serializers.ChoiceField(choices=["unannotated", "all"], default="unannotated", help_text="Which images when `images` is not given")
+    threshold = serializers.FloatField(default=0.5, help_text="0..1: keep proposals scoring at least this")
+    images = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, allow_null=True)
+    scope = serializers.CharField(default="unannotated", help_text='Which images when `images` is not given: "unannotated" or "all"')
     label_map = serializers.DictField(child=serializers.JSONField(allow_null=True), required=False, allow_null=True, help_text="{model class: project label name or id, or null to drop}")
-    batch_size = serializers.IntegerField(default=4, min_value=1, max_value=services.MAX_BATCH)
+    batch_size = serializers.IntegerField(default=4, help_text=f"1..{MAX_BATCH}")
+    nms_iou = serializers.FloatField(default=DEFAULT_NMS_IOU, help_text="0..1: proposals of one label overlapping more than this are one object (1 keeps all)")
 
 
 class PreannotateApi(APIView):
     @extend_schema(request=PreannotateSerializer, responses={202: JobSerializer})
     def post(self, request: Request, pk: int) -> Response:
         project = load_project(request, pk, Capability.MANAGE)
-        data = validated(PreannotateSerializer, request.data)
-        job = services.preannotate_start(project=project, user=request.user, **data)
+        params = PreannotateParams.from_dict(validated(PreannotateSerializer, request.data))
+        job = services.preannotate_start(project=project, user=request.user, params=params)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class TrainSerializer(serializers.Serializer):
-    epochs = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=500)
-    held_out = serializers.FloatField(default=0.2, min_value=0, max_value=0.5)
+    """The HTTP shape; the rules are learning.params.TrainParams'."""
+
+    epochs = serializers.IntegerField(required=False, allow_null=True, help_text="1..500; default: the machine's")
+    held_out = serializers.FloatField(default=0.2, help_text="0..0.5: share of accepted images kept for evaluation")
     arch = serializers.CharField(required=False, allow_null=True)
-    batch_size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=32)
-    min_size = serializers.IntegerField(required=False, allow_null=True, min_value=64, max_value=1333, help_text="Shorter image side the model works at")
+    batch_size = serializers.IntegerField(required=False, allow_null=True)
+    min_size = serializers.IntegerField(required=False, allow_null=True, help_text="64..1333: shorter image side the model works at")
     warm_start = serializers.BooleanField(default=True, help_text="Continue from the active trained version when it fits")
 
 
@@ -162,8 +192,8 @@ class TrainApi(APIView):
     @extend_schema(request=TrainSerializer, responses={202: JobSerializer})
     def post(self, request: Request, pk: int) -> Response:
         project = load_project(request, pk, Capability.MANAGE)
-        data = validated(TrainSerializer, request.data)
-        job = services.train_start(project=project, user=request.user, **data)
+        params = TrainParams.from_dict(validated(TrainSerializer, request.data))
+        job = services.train_start(project=project, user=request.user, params=params)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -176,5 +206,5 @@ class EvaluateApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         version = load_version(request, pk, Capability.MANAGE)
         data = validated(EvaluateSerializer, request.data)
-        job = services.evaluate_start(version=version, user=request.user, label_map=data.get("label_map"))
+        job = services.evaluate_start(version=version, user=request.user, params=EvaluateParams.from_dict(data))
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
@@ -59,37 +60,57 @@ def _prediction_label(prediction: Prediction) -> str:
 
 
 def model_version_corrections(version: ModelVersion, *, limit: int = CORRECTION_SAMPLE) -> dict[str, Any]:
-    """How much people changed this version's proposals on the images they finished (accepted).
+    """How much people changed this version's proposals on the images they finished (see model_versions_corrections)."""
+    return model_versions_corrections([version], limit=limit)[version.pk]
+
+
+def model_versions_corrections(versions: Sequence[ModelVersion], *, limit: int = CORRECTION_SAMPLE) -> dict[int, dict[str, Any]]:
+    """For each version, how much people changed its proposals on the images they finished (accepted).
 
     Where the editor kept the link from an object to the proposal it started from
     (Annotation.prediction), that link decides which proposal became which object; on images
     without links, proposals are matched to the final objects by IoU (ml.metrics.correction_stats).
     Proposals without a final object were deleted, final objects without a proposal were added.
+    Each version reads its newest ``limit`` accepted images; the queries do not grow with the
+    number of versions or images (the models page lists them all).
     """
-    images = list(
-        Image.objects.filter(project=version.project_id, status=ImageStatus.ACCEPTED, predictions__model_version=version)
-        .distinct()
-        .order_by("-id")[:limit]
+    if not versions:
+        return {}
+    ids = [v.pk for v in versions]
+    pairs = (
+        Prediction.objects.filter(model_version__in=ids, image__status=ImageStatus.ACCEPTED)
+        .values_list("model_version_id", "image_id").distinct().order_by("model_version_id", "-image_id")
     )
+    chosen: dict[int, list[int]] = defaultdict(list)
+    for version_id, image_id in pairs:
+        if len(chosen[version_id]) < limit:
+            chosen[version_id].append(image_id)
+    image_ids = {pk for pks in chosen.values() for pk in pks}
+    images = {image.pk: image for image in Image.objects.filter(pk__in=image_ids).only("id", "width", "height")}
+    proposals: dict[tuple[int, int], list[Prediction]] = defaultdict(list)
+    for prediction in Prediction.objects.filter(model_version__in=ids, image__in=image_ids).select_related("label"):
+        proposals[(prediction.model_version_id, prediction.image_id)].append(prediction)
+    accepted: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for a in Annotation.objects.filter(image__in=image_ids).select_related("label").order_by("image_id", "z_order", "id"):
+        accepted[a.image_id].append({"id": a.pk, "label": a.label.name, "geometry": a.geometry, "prediction": a.prediction_id})
+    return {
+        version.pk: _corrections_summary([
+            _image_corrections(images[pk], proposals[(version.pk, pk)], accepted[pk]) for pk in chosen.get(version.pk, [])
+        ])
+        for version in versions
+    }
+
+
+def _corrections_summary(per_image: list[dict[str, Any]]) -> dict[str, Any]:
     totals: dict[str, float] = defaultdict(float)
-    iou_sum = 0.0
-    iou_count = 0
-    predictions_by_image: dict[int, list[Prediction]] = defaultdict(list)
-    for prediction in Prediction.objects.filter(model_version=version, image__in=images).select_related("label"):
-        predictions_by_image[prediction.image_id].append(prediction)
-    for image in images:
-        proposals = predictions_by_image[image.pk]
-        accepted = annotation_instances(image)
-        stats = _image_corrections(image, proposals, accepted)
-        for key in ("proposals", "accepted", "unchanged", "edited", "relabeled", "deleted", "added"):
+    for stats in per_image:
+        for key in ("proposals", "accepted", "unchanged", "edited", "relabeled", "deleted", "added", "iou_sum", "matched"):
             totals[key] += stats[key]
-        iou_sum += stats["iou_sum"]
-        iou_count += stats["matched"]
     proposals_total = int(totals["proposals"])
     accepted_total = int(totals["accepted"])
     corrections = int(totals["edited"] + totals["deleted"] + totals["added"])
     return {
-        "images": len(images),
+        "images": len(per_image),
         "proposals": proposals_total,
         "accepted": accepted_total,
         "unchanged": int(totals["unchanged"]),
@@ -98,7 +119,7 @@ def model_version_corrections(version: ModelVersion, *, limit: int = CORRECTION_
         "deleted": int(totals["deleted"]),
         "added": int(totals["added"]),
         "unchanged_share": totals["unchanged"] / proposals_total if proposals_total else None,
-        "mean_iou": iou_sum / iou_count if iou_count else None,
+        "mean_iou": totals["iou_sum"] / totals["matched"] if totals["matched"] else None,
         # Edits + deletions + additions per final object: what the human-in-the-loop loop should lower.
         "corrections_per_object": corrections / accepted_total if accepted_total else None,
     }

@@ -18,7 +18,8 @@ from annotator.projects.models import Project
 from . import charts, services
 from .forms import PreannotateForm, TrainForm
 from .models import ModelVersion
-from .selectors import model_version_corrections, model_versions_of
+from .params import EvaluateParams, PreannotateParams, TrainParams
+from .selectors import model_versions_corrections, model_versions_of
 
 
 def _project(request: HttpRequest, pk: int, capability: Capability = Capability.VIEW) -> Project:
@@ -44,11 +45,8 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
             if action == "preannotate":
                 preannotate_form = PreannotateForm(request.POST, versions=versions)
                 if preannotate_form.is_valid():
-                    data = preannotate_form.cleaned_data
-                    job = services.preannotate_start(
-                        project=project, user=request.user, model=data["model"], threshold=data["threshold"],
-                        scope=data["scope"], batch_size=data["batch_size"], label_map=data["label_map"] or None,
-                    )
+                    params = PreannotateParams.from_dict(preannotate_form.cleaned_data)
+                    job = services.preannotate_start(project=project, user=request.user, params=params)
                     messages.success(request, f"Pre-annotation started (job #{job.pk}).")
                     return redirect("project-models", pk=pk)
             elif action == "train":
@@ -56,7 +54,8 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
                 if train_form.is_valid():
                     data = train_form.cleaned_data
                     held = data["held_out"] if data["held_out"] is not None else 20
-                    job = services.train_start(project=project, user=request.user, epochs=data["epochs"], held_out=held / 100)
+                    params = TrainParams(epochs=data["epochs"], held_out=held / 100)
+                    job = services.train_start(project=project, user=request.user, params=params)
                     messages.success(request, f"Training started (job #{job.pk}).")
                     return redirect("project-models", pk=pk)
             elif action in ("activate", "evaluate"):
@@ -65,7 +64,7 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
                     services.model_version_activate(version=version)
                     messages.success(request, f"{version.name} is now the active model.")
                 else:
-                    job = services.evaluate_start(version=version, user=request.user)
+                    job = services.evaluate_start(version=version, user=request.user, params=EvaluateParams())
                     messages.success(request, f"Evaluation of {version.name} started (job #{job.pk}).")
                 return redirect("project-models", pk=pk)
             else:
@@ -74,12 +73,13 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, exc.detail)
     jobs = jobs_visible_to(request.user, project=project.pk).filter(
         kind__in=[JobKind.PREANNOTATE, JobKind.TRAIN, JobKind.EVALUATE]
-    )[:10]
+    ).select_related("created_by")[:10]
+    corrections = model_versions_corrections([v for v in versions if v.prediction_count])  # type: ignore[attr-defined]
     context: dict[str, Any] = {
         "project": project,
         "role": effective_role(request.user, project),
         "can_manage": can(request.user, project, Capability.MANAGE),
-        "versions": [_version_row(v) for v in versions],
+        "versions": [_version_row(v, corrections.get(v.pk)) for v in versions],
         "preannotate_form": preannotate_form,
         "train_form": train_form,
         "jobs": jobs,
@@ -87,12 +87,12 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "learning/models.html", context)
 
 
-def _version_row(version: ModelVersion) -> dict[str, Any]:
+def _version_row(version: ModelVersion, corrections: dict[str, Any] | None) -> dict[str, Any]:
     metrics = version.metrics or {}
     return {
         "version": version,
         "metrics": metrics,
-        "corrections": model_version_corrections(version) if version.prediction_count else None,  # type: ignore[attr-defined]
+        "corrections": corrections,
         "ap_chart": charts.ap_bars(metrics.get("per_class") or {}),
         "pr_chart": charts.pr_plot(metrics.get("pr_curve") or []),
         "loss_chart": charts.loss_plot(version.curve or []),

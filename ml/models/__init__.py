@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ml.models.base import (
+    ARCHS,
     CheckpointError,
     FitResult,
     Instance,
@@ -15,6 +16,7 @@ from ml.models.base import (
 )
 
 __all__ = [
+    "ARCHS",
     "CheckpointError",
     "FitResult",
     "Instance",

@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+#: The Mask R-CNN architectures (ml.models.maskrcnn); here so that a web process can check a name without torch.
+ARCHS: tuple[str, ...] = ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "small")
+
 #: progress(done, total, info) — ``info`` carries at least ``epoch`` and ``loss`` during training.
 ProgressCallback = Callable[[int, int, dict[str, Any]], None]
 #: should_stop() is polled between iterations; returning True cancels the job.
@@ -81,8 +84,8 @@ class FitResult:
     """What a training run produced: where the new model version is, and how good it is."""
 
     checkpoint_path: Path
-    #: Held-out evaluation: ``segm_AP``, ``segm_AP50``, ``bbox_AP``, ``per_class`` (mask AP by class),
-    #: plus counts (``train_images``, ``held_out_images``).
+    #: Held-out evaluation (ml.metrics.segmentation_metrics): ``mask_AP``, ``mask_AP50``, ``box_AP``,
+    #: ``per_class`` (mask AP by class), ``pr_curve``, plus counts (``train_images``, ``held_out_images``).
     metrics: dict[str, Any]
     #: One entry per epoch: ``{"epoch": int, "loss": float, "seconds": float, ...}``.
     curve: list[dict[str, Any]]

@@ -41,11 +41,14 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN, _resnet
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads
 from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor as MaskHeadPredictor
+from torchvision.models.detection.roi_heads import paste_masks_in_image
+from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from ml.geometry import mask_to_rle
+from ml.metrics import evaluate_model
 from ml.models.base import (
+    ARCHS,
     CheckpointError,
     FitResult,
     Instance,
@@ -61,7 +64,6 @@ from ml.models.base import (
 
 logger = logging.getLogger(__name__)
 
-ARCHS: tuple[str, ...] = ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "small")
 CHECKPOINT_FORMAT = "annotator.maskrcnn/1"
 #: Environment variable / setting name that deployments use to point a worker at a local checkpoint.
 CHECKPOINT_SETTING = "ANNOTATOR_COCO_CHECKPOINT"
@@ -443,6 +445,41 @@ class MaskRCNNSegmenter(SegmentationModel):
             instances.append(Instance(label=self._class_names[int(label) - 1], score=float(score), mask=mask))
         return instances
 
+    def segment_box(self, image: np.ndarray, box: Sequence[float], *, label: str | None = None) -> tuple[np.ndarray, str]:
+        """The mask head's mask for the object in ``box`` = [x, y, w, h]: the box is the proposal.
+
+        ``label`` is the class whose mask channel is read (the class a person is drawing); when
+        it is None or not one of the model's classes, the box head's most likely class is used.
+        Returns the full-image boolean mask and the class used. The mask may be empty when the
+        model sees nothing in the box; the caller decides what to offer instead.
+        """
+        height, width = image.shape[:2]
+        x, y, w, h = (float(v) for v in box)
+        if not (w > 0 and h > 0):
+            raise ModelError(f"box must have a positive width and height, got {w} x {h}")
+        model = self.model
+        model.eval()
+        with torch.inference_mode():
+            tensor = _to_tensor(image).to(self.device)
+            batch, _ = model.transform([tensor])
+            features = model.backbone(batch.tensors)
+            original = torch.tensor([[x, y, x + w, y + h]], dtype=torch.float32, device=self.device)
+            proposal = resize_boxes(original, (height, width), batch.image_sizes[0])
+            heads = model.roi_heads
+            if label in self._class_names:
+                index = self._class_names.index(label) + 1
+            else:
+                pooled = heads.box_head(heads.box_roi_pool(features, [proposal], batch.image_sizes))
+                class_logits, _ = heads.box_predictor(pooled)
+                index = int(class_logits[0, 1:].argmax()) + 1
+            mask_features = heads.mask_head(heads.mask_roi_pool(features, [proposal], batch.image_sizes))
+            logits = heads.mask_predictor(mask_features)
+            probabilities = logits[:, index : index + 1].sigmoid()
+            # Pasted into the original image through the box in its coordinates, as torchvision's
+            # own postprocess does; 0.5 is its cut too.
+            pasted = paste_masks_in_image(probabilities, original, (height, width))
+        return (pasted[0, 0] > 0.5).cpu().numpy(), self._class_names[index - 1]
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         return save_checkpoint(
             path, model=self.model, arch=self.arch, class_names=self._class_names, config=self.config, metrics=self.metrics
@@ -572,39 +609,6 @@ def split_held_out(count: int, share: float, seed: int) -> tuple[list[int], list
     return sorted(order[held:]), sorted(order[:held])
 
 
-def evaluate(
-    segmenter: SegmentationModel,
-    samples: Sequence[TrainingSample],
-    *,
-    threshold: float = 0.05,
-    batch_size: int = 4,
-) -> dict[str, Any]:
-    """COCO mask and box AP of ``segmenter`` on ``samples`` (via ml.metrics.coco_evaluate).
-
-    ``samples`` may be a lazy sequence: they are read a batch at a time and only the RLE of each
-    mask is kept, so memory does not grow with the pixels of the evaluation set.
-    """
-    from ml.metrics import coco_evaluate
-
-    names = segmenter.class_names
-    gt_images: list[dict[str, Any]] = []
-    dt_images: list[dict[str, Any]] = []
-    for start in range(0, len(samples), batch_size):
-        batch = [samples[i] for i in range(start, min(len(samples), start + batch_size))]
-        predictions = segmenter.predict([s.image for s in batch], threshold=threshold)
-        for sample, prediction in zip(batch, predictions):
-            _check_labels(sample, names)
-            height, width = sample.image.shape[:2]
-            index = len(gt_images)
-            gt_images.append({"id": index, "width": width, "height": height, "instances": [
-                {"label": label, "rle": mask_to_rle(mask)} for label, mask in sample.objects if mask.any()
-            ]})
-            dt_images.append({"id": index, "width": width, "height": height, "instances": [
-                {"label": inst.label, "score": inst.score, "rle": mask_to_rle(inst.mask)} for inst in prediction
-            ]})
-    return coco_evaluate(gt_images, dt_images, categories=names)
-
-
 def _default_lr(arch: str, batch_size: int) -> float:
     if arch == "small":
         return 2e-3  # AdamW, from scratch: measured on the synthetic benchmark
@@ -725,10 +729,10 @@ def train(
     segmenter = MaskRCNNSegmenter(model, class_names, arch=arch, config=config_record, device=device)
     metrics: dict[str, Any] = {"train_images": len(train_idx), "held_out_images": len(held_idx), "iterations": iteration}
     if held_idx:
-        result = evaluate(segmenter, [samples[i] for i in held_idx], threshold=config.eval_threshold)
-        metrics.update(result)
-        metrics["mask_AP"] = result["segm"]["AP"]
-        metrics["mask_AP50"] = result["segm"]["AP50"]
+        held = [samples[i] for i in held_idx]
+        for sample in held:
+            _check_labels(sample, class_names)
+        metrics.update(evaluate_model(segmenter, held, categories=class_names, threshold=config.eval_threshold))
     segmenter.metrics = metrics
     path = segmenter.save(output)
     return FitResult(checkpoint_path=path, metrics=metrics, curve=curve)

@@ -17,12 +17,14 @@ from PIL import Image as PILImage
 
 from annotator.annotations.models import Prediction
 from annotator.annotations.services import annotations_replace
+from annotator.core.errors import DomainError
 from annotator.images.models import Image, ImageStatus
 from annotator.images.services import images_add
 from annotator.jobs.models import Job, JobKind, JobState
 from annotator.jobs.services import JobContext
 from annotator.learning import services
 from annotator.learning.models import ModelKind, ModelVersion
+from annotator.learning.params import PreannotateParams, TrainParams
 from annotator.learning.pixels import rgb_cache
 from annotator.learning.selectors import model_version_corrections
 from ml.geometry import from_coco_segmentation, geometry_to_mask, mask_iou, mask_to_rle, rle_to_mask
@@ -236,8 +238,8 @@ def test_preannotation_stores_mapped_proposals_once_even_when_run_again(world, d
         image=images[0], user=world.users["manager"], base_version=0,
         items=[{"label": date.pk, "geometry": {"type": "polygons", "polygons": [{"exterior": [[1, 1], [30, 1], [30, 30]], "holes": []}]}}],
     )
-    job = services.preannotate_start(project=world.project, user=world.users["manager"], model=str(checkpoint),
-                                     threshold=0.3, allow_any_path=True, enqueue=False)
+    job = services.preannotate_start(project=world.project, user=world.users["manager"],
+                                     params=PreannotateParams(model=str(checkpoint), threshold=0.3), allow_any_path=True, enqueue=False)
     job = run(job, services.preannotate)
     result = job.result
     version = ModelVersion.objects.get(pk=result["model_version"])
@@ -268,10 +270,9 @@ def test_preannotation_stores_mapped_proposals_once_even_when_run_again(world, d
 def test_label_map_renames_model_classes_and_threshold_filters(world, dated, checkpoint):
     date, images = dated
     fig = LabelFactory(project=world.project, name="fig", order=6)
-    job = services.preannotate_start(
-        project=world.project, user=None, model=str(checkpoint), threshold=0.45, images=[images[1].pk],
-        label_map={"apple": "fig", "date": None}, allow_any_path=True, enqueue=False,
-    )
+    job = services.preannotate_start(project=world.project, user=None, params=PreannotateParams(
+        model=str(checkpoint), threshold=0.45, images=(images[1].pk,), label_map={"apple": "fig", "date": None},
+    ), allow_any_path=True, enqueue=False)
     result = run(job, services.preannotate).result
     rows = Prediction.objects.filter(image=images[1])
     assert result["images"] == 1 and rows.count() == result["predictions"] > 0
@@ -284,8 +285,8 @@ def test_a_corrupt_image_is_reported_and_the_others_are_predicted(world, dated, 
     _, images = dated
     with open(images[2].file.path, "wb") as handle:
         handle.write(b"\x89PNG\r\n\x1a\n garbage")
-    job = services.preannotate_start(project=world.project, user=None, model=str(checkpoint), threshold=0.3,
-                                     allow_any_path=True, batch_size=2, enqueue=False)
+    job = services.preannotate_start(project=world.project, user=None, params=PreannotateParams(
+        model=str(checkpoint), threshold=0.3, batch_size=2), allow_any_path=True, enqueue=False)
     result = run(job, services.preannotate).result
     assert result["predicted_images"] == 3
     assert [e["image"] for e in result["errors"]] == [images[2].pk]
@@ -340,11 +341,11 @@ def test_coco_model_is_registered_once_and_fails_with_instructions_without_weigh
 
     monkeypatch.setattr("ml.models.maskrcnn.coco_state_dict", offline)
     LabelFactory(project=world.project, name="person", order=9)
-    job = services.preannotate_start(project=world.project, user=None, model="coco", enqueue=False)
-    services.preannotate_start(project=world.project, user=None, model="coco", enqueue=False)
+    job = services.preannotate_start(project=world.project, user=None, params=PreannotateParams(model="coco"), enqueue=False)
+    services.preannotate_start(project=world.project, user=None, params=PreannotateParams(model="coco"), enqueue=False)
     version = ModelVersion.objects.get(project=world.project, kind=ModelKind.COCO)
     assert "person" in version.class_names and len(version.class_names) == 90
-    with pytest.raises(services.DomainError, match="ANNOTATOR_COCO_CHECKPOINT"):
+    with pytest.raises(DomainError, match="ANNOTATOR_COCO_CHECKPOINT"):
         services.preannotate(job=job, ctx=JobContext(job))
 
 
@@ -356,8 +357,8 @@ def test_a_failed_coco_preannotation_leaves_no_model_to_activate(world, dated, s
         raise WeightsUnavailable("could not load pretrained COCO weights (no network)")
 
     monkeypatch.setattr("ml.models.maskrcnn.coco_state_dict", offline)
-    job = services.preannotate_start(project=world.project, user=None, model="coco", enqueue=False)
-    with pytest.raises(services.DomainError):
+    job = services.preannotate_start(project=world.project, user=None, params=PreannotateParams(model="coco"), enqueue=False)
+    with pytest.raises(DomainError):
         services.preannotate(job=job, ctx=JobContext(job))
     assert not ModelVersion.objects.filter(project=world.project, kind=ModelKind.COCO).exists()
     client = Client()
@@ -434,7 +435,7 @@ def test_training_stores_a_version_with_metrics_curve_and_checkpoint_then_evalua
     assert version.metrics["evaluated_on"] == "accepted images not used for training"
 
     # The next round continues from the active version instead of starting from scratch.
-    again = services.train_start(project=world.project, user=None, epochs=1, min_size=96, enqueue=False)
+    again = services.train_start(project=world.project, user=None, params=TrainParams(epochs=1, min_size=96), enqueue=False)
     second = ModelVersion.objects.get(pk=run(again, services.model_train).result["model_version"])
     assert second.params["init_from"] == version.checkpoint
     assert second.params["model_kwargs"] == {"min_size": 96, "max_size": 160}
@@ -450,7 +451,8 @@ def test_training_leaves_out_an_unreadable_accepted_image_and_says_which(world, 
     broken = accepted_shapes[2]
     with open(broken.file.path, "wb") as handle:
         handle.write(b"truncated")
-    job = services.train_start(project=world.project, user=None, epochs=1, batch_size=2, min_size=96, held_out=0.25, enqueue=False)
+    job = services.train_start(project=world.project, user=None, params=TrainParams(
+        epochs=1, batch_size=2, min_size=96, held_out=0.25), enqueue=False)
     job = run(job, services.model_train)
     assert [e["file"] for e in job.result["errors"]] == [broken.original_name]
     version = ModelVersion.objects.get(pk=job.result["model_version"])
@@ -468,8 +470,8 @@ def test_training_the_resnet50_model_fine_tunes_from_the_configured_coco_checkpo
     settings.ANNOTATOR_COCO_CHECKPOINT = str(tmp_path / "maskrcnn_resnet50_fpn_coco.pth")
     torch.save(coco, settings.ANNOTATOR_COCO_CHECKPOINT)
 
-    job = services.train_start(project=world.project, user=None, arch="maskrcnn_resnet50_fpn", epochs=1, batch_size=2,
-                               min_size=64, held_out=0.2, enqueue=False)
+    job = services.train_start(project=world.project, user=None, params=TrainParams(
+        arch="maskrcnn_resnet50_fpn", epochs=1, batch_size=2, min_size=64, held_out=0.2), enqueue=False)
     version = ModelVersion.objects.get(pk=run(job, services.model_train).result["model_version"])
     assert version.arch == "maskrcnn_resnet50_fpn" and version.params["init_from"] == settings.ANNOTATOR_COCO_CHECKPOINT
     trained = torch.load(version.checkpoint, weights_only=True)

@@ -11,6 +11,7 @@ from annotator.images.models import Image
 from annotator.images.services import images_add
 from annotator.jobs.models import Job, JobState
 from annotator.jobs.services import job_cancel, job_enqueue
+from annotator.learning.params import PreannotateParams
 from annotator.learning.services import preannotate_start
 from ml.synthetic import generate_dataset
 from tests.annotator.test_learning import png, tiny_checkpoint
@@ -35,7 +36,7 @@ def _checkpoint(name: str, **kwargs) -> Path:  # type: ignore[no-untyped-def]
 def test_preannotation_delivered_twice_creates_predictions_once(worker):
     project, images = _project_with_images(6, (90, 120))
     checkpoint = _checkpoint("twice.pt")
-    job = preannotate_start(project=project, user=None, model=str(checkpoint), threshold=0.3, batch_size=4)
+    job = preannotate_start(project=project, user=None, params=PreannotateParams(model=str(checkpoint), threshold=0.3, batch_size=4))
     job_enqueue(job=job, queue="ml")  # the broker hands the same job to the worker a second time
 
     job = wait_for(job, lambda j: j.is_finished, 90, worker)
@@ -43,6 +44,7 @@ def test_preannotation_delivered_twice_creates_predictions_once(worker):
     first = set(Prediction.objects.filter(image__project=project).values_list("pk", flat=True))
     assert len(first) == job.result["predictions"] > 0
     assert job.result["predicted_images"] == 6
+    assert job.message == job.result["summary"]  # the jobs table's line: proposals, duplicates suppressed
     assert not Image.objects.filter(project=project, uncertainty__isnull=True).exists()
 
     # The worker died after saving everything but before recording success: the job runs again.
@@ -59,7 +61,7 @@ def test_preannotation_delivered_twice_creates_predictions_once(worker):
 def test_running_preannotation_can_be_cancelled(worker):
     project, images = _project_with_images(24, (240, 320))
     checkpoint = _checkpoint("slow.pt", size=320, proposals=40)
-    job = preannotate_start(project=project, user=None, model=str(checkpoint), threshold=0.3, batch_size=1)
+    job = preannotate_start(project=project, user=None, params=PreannotateParams(model=str(checkpoint), threshold=0.3, batch_size=1))
     job = wait_for(job, lambda j: j.state == JobState.RUNNING and j.progress_done > 0 or j.is_finished, 90, worker)
     assert not job.is_finished, "the job finished before it could be cancelled; make it slower"
 
@@ -75,7 +77,8 @@ def test_a_corrupt_image_is_reported_and_does_not_stop_the_job(worker):
     project, images = _project_with_images(5, (90, 120))
     broken = images[1]
     Path(broken.file.path).write_bytes(b"this is not a png at all")
-    job = preannotate_start(project=project, user=None, model=str(_checkpoint("corrupt.pt")), threshold=0.3, batch_size=2)
+    job = preannotate_start(project=project, user=None, params=PreannotateParams(
+        model=str(_checkpoint("corrupt.pt")), threshold=0.3, batch_size=2))
 
     job = wait_for(job, lambda j: j.is_finished, 90, worker)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from ml.metrics import evaluate_model
 from ml.models import CheckpointError, FitResult, ModelError, TrainingCancelled, TrainingSample, WeightsUnavailable
 from ml.models.maskrcnn import (
     CHECKPOINT_SETTING,
@@ -18,7 +19,6 @@ from ml.models.maskrcnn import (
     build_model,
     clear_model_cache,
     coco_class_names,
-    evaluate,
     get_model,
     load_checkpoint,
     save_checkpoint,
@@ -252,20 +252,20 @@ def test_training_on_synthetic_data_learns_to_segment(trained) -> None:
     assert len(progress) == result.metrics["iterations"]
     assert result.curve[-1]["loss"] < 0.7 * result.curve[0]["loss"]
 
-    trained_ap = result.metrics["segm"]["AP"]
-    untrained_ap = evaluate(small_segmenter(seed=0), held_out)["segm"]["AP"]
+    trained_ap = result.metrics["mask_AP"]
+    untrained_ap = evaluate_model(small_segmenter(seed=0), held_out, categories=CLASSES)["mask_AP"]
     assert trained_ap > MIN_AP
     assert trained_ap > untrained_ap + 0.15
-    assert set(result.metrics["segm"]["per_class"]) == set(CLASSES)
-    assert all(ap is not None and ap > 0 for ap in result.metrics["segm"]["per_class"].values())
+    assert set(result.metrics["per_class"]) == set(CLASSES)
+    assert all(ap is not None and ap > 0 for ap in result.metrics["per_class"].values())
 
 
 def test_trained_checkpoint_is_a_usable_model_version(trained) -> None:
     _, held_out, result, _ = trained
     reloaded = MaskRCNNSegmenter.from_checkpoint(result.checkpoint_path)
     assert reloaded.class_names == CLASSES
-    assert reloaded.metrics["segm"]["AP"] == result.metrics["segm"]["AP"]
-    assert evaluate(reloaded, held_out)["segm"]["AP"] == pytest.approx(result.metrics["segm"]["AP"], abs=1e-6)
+    assert reloaded.metrics["mask_AP"] == result.metrics["mask_AP"]
+    assert evaluate_model(reloaded, held_out, categories=CLASSES)["mask_AP"] == pytest.approx(result.metrics["mask_AP"], abs=1e-6)
 
 
 def test_predict_returns_image_sized_masks_above_threshold_with_known_labels(trained) -> None:

@@ -7,7 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.core.errors import DomainError
+from annotator.learning.params import PreannotateParams
 from annotator.learning.services import preannotate_start
+from ml.nms import DEFAULT_NMS_IOU
 
 from ._jobs import follow, project_named
 
@@ -22,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="All images, not only those without annotations")
         parser.add_argument("--label-map", default=None, help='JSON {"model class": "project label"}')
         parser.add_argument("--batch-size", type=int, default=4)
+        parser.add_argument("--nms-iou", type=float, default=DEFAULT_NMS_IOU,
+                            help=f"Proposals of one label overlapping more than this (mask IoU) are one object (default {DEFAULT_NMS_IOU}; 1 keeps all)")
         parser.add_argument("--wait", action="store_true", help="Block until the job ends, showing progress; exit 1 if it failed")
         parser.add_argument("--here", action="store_true", help="Run the job in this process instead of on a worker (implies --wait)")
 
@@ -32,11 +36,11 @@ class Command(BaseCommand):
         except json.JSONDecodeError as exc:
             raise CommandError(f"--label-map is not valid JSON: {exc}") from None
         try:
-            job = preannotate_start(
-                project=project, user=None, model=options["model"], threshold=options["threshold"],
-                scope="all" if options["all"] else "unannotated", label_map=label_map, batch_size=options["batch_size"],
-                allow_any_path=True, enqueue=not options["here"],
+            params = PreannotateParams(
+                model=options["model"], threshold=options["threshold"], scope="all" if options["all"] else "unannotated",
+                label_map=label_map, batch_size=options["batch_size"], nms_iou=options["nms_iou"],
             )
+            job = preannotate_start(project=project, user=None, params=params, allow_any_path=True, enqueue=not options["here"])
         except DomainError as exc:
             raise CommandError(exc.detail) from None
         if not (options["wait"] or options["here"]):
@@ -46,6 +50,7 @@ class Command(BaseCommand):
         result = job.result
         self.stdout.write(self.style.SUCCESS(
             f"{result['predictions']} proposals on {result['predicted_images']} of {result['images']} images"
+            + (f" ({result['suppressed']} duplicates suppressed)" if result.get("suppressed") else "")
         ))
         for error in result.get("errors", []):
             self.stderr.write(f"  {error['file']}: {error['reason']}")

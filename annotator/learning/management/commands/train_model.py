@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.core.errors import DomainError
+from annotator.learning.params import TrainParams
 from annotator.learning.services import train_start
 
 from ._jobs import follow, project_named
@@ -25,10 +26,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         project = project_named(options["project"])
         try:
-            job = train_start(
-                project=project, user=None, epochs=options["epochs"], held_out=options["held_out"], arch=options["arch"],
-                enqueue=not options["here"],
-            )
+            params = TrainParams(epochs=options["epochs"], held_out=options["held_out"], arch=options["arch"])
+            job = train_start(project=project, user=None, params=params, enqueue=not options["here"])
         except DomainError as exc:
             raise CommandError(exc.detail) from None
         if not (options["wait"] or options["here"]):

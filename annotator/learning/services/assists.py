@@ -1,0 +1,214 @@
+"""Interactive assists for the editor (called in the web process, within an interactive budget).
+
+The box tool has several engines (BOX_ENGINES): GrabCut, which needs nothing; the project's own
+active model, whose mask head segments the drawn box as if it were its own proposal; and SAM when
+the server has it. After each training round they are measured on the project's held-out accepted
+images (``measure_assists``: mean IoU with the true mask, given the true box), stored with the
+new version, and the box tool uses the best one for the project unless the person picks another.
+torch is imported only when the model engine runs.
+"""
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.conf import settings
+
+from annotator.core.errors import DomainError
+from annotator.images.models import Image
+from annotator.projects.models import Project
+from ml.assist import AssistError, AssistUnavailable, box_to_mask, measure_box_engines, sam_predict, scissors_path
+from ml.geometry import GeometryError, mask_to_rle, normalize_geometry, rle_bbox_area
+
+from ..models import ModelVersion
+from ..pixels import ImageUnreadable, rgb_cache
+from ..selectors import active_model_of
+
+if TYPE_CHECKING:
+    from ml.models.maskrcnn import MaskRCNNSegmenter
+
+#: The box tool's engines, in the order the toolbar lists them.
+BOX_ENGINES = ("grabcut", "model", "sam")
+ENGINE_NAMES = {"grabcut": "GrabCut", "model": "Project model", "sam": "SAM"}
+#: Objects measured per engine after a training round: bounds the time it adds to the job.
+MEASURED_OBJECTS = 200
+
+
+class AssistNotConfigured(DomainError):
+    """An optional assist (SAM) has no model on this server."""
+
+    status = 501
+
+
+def _sam_configured() -> bool:
+    return bool(settings.ANNOTATOR_SAM_CHECKPOINT)
+
+
+def _model_usable(version: ModelVersion | None) -> bool:
+    # Only a model trained on this project's labels knows what its classes mean here.
+    return version is not None and bool(version.checkpoint) and version.kind != "coco"
+
+
+def box_engines(project: Project, *, active: ModelVersion | None = None) -> dict[str, Any]:
+    """The box tool's engines on this project: which are available, their measured scores, the default.
+
+    ``scores`` are the mean IoUs measured after the active version's training round (None when
+    not measured); ``best`` is the available engine with the highest score, GrabCut without any.
+    """
+    active = active if active is not None else active_model_of(project)
+    measured = ((active.metrics or {}).get("assists") or {}) if active is not None else {}
+    available = ["grabcut", *(["model"] if _model_usable(active) else []), *(["sam"] if _sam_configured() else [])]
+    scores = {name: (measured.get(name) or {}).get("mean_iou") for name in available}
+    ranked = [name for name in available if scores[name] is not None]
+    best = max(ranked, key=lambda name: scores[name]) if ranked else "grabcut"
+    return {
+        "available": available, "best": best, "scores": scores, "names": {n: ENGINE_NAMES[n] for n in available},
+        "box": (measured.get("box") or {}).get("mean_iou"), "objects": (measured.get("box") or {}).get("objects"),
+        "model_version": active.pk if active is not None and "model" in available else None,
+    }
+
+
+def _model_segmenter(version: ModelVersion) -> MaskRCNNSegmenter:
+    from .versions import model_load
+
+    return model_load(version)
+
+
+def measure_assists(samples: Sequence[Any], *, segmenter: MaskRCNNSegmenter) -> dict[str, dict[str, Any]]:
+    """Mean IoU of each box engine (and of the plain box) on ``samples`` (held-out accepted images)."""
+    engines: dict[str, Any] = {
+        "grabcut": lambda image, box, _label: box_to_mask(image, box),
+        "model": lambda image, box, label: segmenter.segment_box(image, box, label=label)[0],
+    }
+    checkpoint = settings.ANNOTATOR_SAM_CHECKPOINT
+    if checkpoint and Path(checkpoint).is_file() and importlib.util.find_spec("segment_anything") is not None:
+        engines["sam"] = lambda image, box, _label: sam_predict(image, checkpoint=checkpoint, box=box)
+    return measure_box_engines(samples, engines, max_objects=MEASURED_OBJECTS)
+
+
+def _pixels(image: Image) -> np.ndarray:
+    try:
+        return rgb_cache.get(image)
+    except ImageUnreadable as exc:
+        raise DomainError(f"{image.original_name}: {exc}", status=422) from None
+
+
+def assist_box_to_mask(
+    *, image: Image, box: Sequence[float], foreground: Sequence[Sequence[float]] = (),
+    background: Sequence[Sequence[float]] = (), engine: str | None = None, label: int | None = None,
+) -> dict[str, Any]:
+    """A mask for the object in a box → geometry with bbox, area and the engine that answered.
+
+    ``engine`` is one of BOX_ENGINES (default: the project's best, see box_engines); ``label`` is
+    the project label being drawn, the class the project model segments. Foreground/background
+    clicks are GrabCut's to use: the model and SAM-by-box take none, so a request with clicks is
+    answered by GrabCut (and says so).
+    """
+    engines = box_engines(image.project)
+    chosen = engine or engines["best"]
+    if chosen not in BOX_ENGINES:
+        raise DomainError(f"engine must be one of {', '.join(BOX_ENGINES)}")
+    if chosen not in engines["available"]:
+        raise DomainError(f"The {ENGINE_NAMES[chosen]} engine is not available on this project"
+                          + (" (it has no active trained model)" if chosen == "model" else " (not configured on this server)"))
+    if foreground or background:
+        chosen = "grabcut"
+    if chosen == "sam":
+        return {**assist_sam(image=image, box=box), "engine": "sam"}
+    pixels = _pixels(image)
+    try:
+        if chosen == "model":
+            mask = _model_box_mask(image, pixels, box, label)
+            if not mask.any():
+                # The model sees nothing there: GrabCut's answer is still better than none.
+                mask, chosen = box_to_mask(pixels, box), "grabcut"
+        else:
+            mask = box_to_mask(pixels, box, foreground=foreground, background=background)
+    except AssistError as exc:
+        raise DomainError(str(exc)) from None
+    return {**_mask_geometry(mask), "engine": chosen}
+
+
+def _model_box_mask(image: Image, pixels: np.ndarray, box: Sequence[float], label: int | None) -> np.ndarray:
+    from ml.models import ModelError
+
+    version = active_model_of(image.project)
+    if version is None:
+        raise DomainError("The project has no active model any more; use GrabCut.", status=409)
+    name = None
+    if label is not None:
+        name = image.project.labels.filter(pk=label).values_list("name", flat=True).first()
+        if name is None:
+            raise DomainError(f"label: {label} is not a label of this project")
+    x, y, w, h = (float(v) for v in box)
+    if not (w > 0 and h > 0):
+        raise DomainError(f"box must have a positive width and height, got {w} x {h}")
+    if x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
+        raise DomainError("box lies outside the image")
+    try:
+        mask, _ = _model_segmenter(version).segment_box(pixels, box, label=name)
+    except ModelError as exc:
+        raise DomainError(f"The project model cannot segment this box: {exc}") from None
+    return mask
+
+
+def assist_scissors(*, image: Image, points: Sequence[Sequence[float]], closed: bool = False) -> dict[str, Any]:
+    """An intelligent-scissors path through the clicked points, following image edges.
+
+    A closed path also comes as a normalised polygon ``geometry`` (edge-following outlines touch
+    or cross themselves where the edge doubles back), with ``repaired`` saying what was changed.
+    """
+    try:
+        path = scissors_path(_pixels(image), points, closed=closed)
+    except AssistError as exc:
+        raise DomainError(str(exc)) from None
+    result: dict[str, Any] = {"path": path}
+    if closed:
+        try:
+            geometry, repair = normalize_geometry(
+                {"type": "polygons", "polygons": [{"exterior": path, "holes": []}]},
+                width=image.width, height=image.height,
+            )
+        except GeometryError as exc:
+            raise DomainError(f"The outline the scissors found has no area ({exc.reason}); click more points around the object.") from None
+        result["geometry"] = geometry
+        result["repaired"] = repair["message"] if repair else None
+    return result
+
+
+def assist_sam(
+    *, image: Image, box: Sequence[float] | None = None, points: Sequence[Sequence[float]] | None = None,
+    labels: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Segment Anything from a box and/or clicks; 501 when SAM is not installed or configured.
+
+    The model type comes from the checkpoint's file name, as published (see ml.assist.sam_predict).
+    """
+    checkpoint = settings.ANNOTATOR_SAM_CHECKPOINT
+    if not checkpoint:
+        raise AssistNotConfigured(
+            "SAM is not configured on this server: install the segment-anything package and set "
+            "ANNOTATOR_SAM_CHECKPOINT to a sam_vit_*.pth file. Use box → mask instead."
+        )
+    try:
+        mask = sam_predict(
+            _pixels(image), checkpoint=checkpoint, box=box, points=points, labels=labels, image_key=(image.pk, image.checksum),
+        )
+    except AssistUnavailable as exc:
+        raise AssistNotConfigured(str(exc)) from None
+    except AssistError as exc:
+        raise DomainError(str(exc)) from None
+    return _mask_geometry(mask)
+
+
+def _mask_geometry(mask: np.ndarray) -> dict[str, Any]:
+    rle = mask_to_rle(mask)
+    geometry: dict[str, Any] = {"type": "mask", "rle": rle}
+    if mask.any():
+        # The one normalisation every object goes through (an empty answer is the editor's to report).
+        geometry, _ = normalize_geometry(geometry, width=mask.shape[1], height=mask.shape[0])
+    bbox, area = rle_bbox_area(rle)
+    return {"geometry": geometry, "bbox": bbox, "area": area}
