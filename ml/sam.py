@@ -10,6 +10,7 @@ from its name. Prompts follow the shared geometry contract: [x, y] in image pixe
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -136,6 +137,95 @@ def identify_checkpoint(path: str | Path) -> SamCheckpoint:
         raise AssistUnavailable(f"{file.name} is not a SAM checkpoint (it has no SAM image encoder)")
     known = ", ".join([*SAM1_VARIANTS, *SAM2_VARIANTS])
     raise AssistUnavailable(f"{file.name}: no known SAM variant has a {shape} (known: {known})")
+
+
+@dataclass(frozen=True)
+class Published:
+    """A checkpoint as its authors publish it: where, its MD5 where they name it, its rough size."""
+
+    url: str
+    md5: str | None
+    about_mb: int
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+#: The official checkpoints by variant. SAM 1 file names carry the start of their MD5, and the
+#: full sums are the ones the authors' tools check; SAM 2.1 publishes no sums, so a download is
+#: checked by reading it back as the variant it should be (identify_checkpoint).
+PUBLISHED: dict[str, Published] = {
+    "vit_b": Published("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8", 375),
+    "vit_l": Published("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth", "0b3195507c641ddb6910d2bb5adee89c", 1250),
+    "vit_h": Published("https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth", "4b8939a88964f0f4ff5f5b2642c598a6", 2560),
+    **{
+        f"sam2.1_hiera_{size}": Published(f"https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_{size}.pt", None, mb)
+        for size, mb in (("tiny", 156), ("small", 185), ("base_plus", 324), ("large", 898))
+    },
+}
+
+
+class DownloadFailed(RuntimeError):
+    """A checkpoint could not be fetched or is not what it should be (the reason is the message)."""
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_checkpoint(path: Path, variant: str) -> None:
+    """Raise DownloadFailed unless ``path`` is the published ``variant`` (its MD5, else its weights' shapes)."""
+    expected = PUBLISHED[variant].md5
+    if expected is not None and (actual := _md5(path)) != expected:
+        raise DownloadFailed(f"{path.name} has MD5 {actual}, the published {variant} file has {expected}")
+    try:
+        found = identify_checkpoint(path).variant
+    except AssistUnavailable as exc:
+        raise DownloadFailed(str(exc)) from None
+    if found != variant:
+        raise DownloadFailed(f"{path.name} holds SAM variant {found}, not {variant}")
+
+
+def download_checkpoint(variant: str, directory: Path, *, url: str | None = None, timeout: float = 10.0, progress: bool = False) -> Path:
+    """Fetch the published ``variant`` into ``directory`` (from ``url``, a mirror, if given) and check it.
+
+    The file only takes its final name once it has passed :func:`verify_checkpoint`, so a broken
+    or interrupted download never looks like a checkpoint. Raises DownloadFailed with the reason.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from torch.hub import download_url_to_file
+
+    source = url or PUBLISHED[variant].url
+    target = directory / PUBLISHED[variant].filename
+    parsed = urlparse(source)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise DownloadFailed(f"{source!r} is not an http(s) address")
+    try:
+        # Fail in seconds on an offline machine instead of waiting for the download to time out.
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise DownloadFailed(f"cannot reach {parsed.hostname} ({exc})") from None
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(target.name + ".download")
+    try:
+        download_url_to_file(source, str(staging), progress=progress)
+        verify_checkpoint(staging, variant)
+        staging.replace(target)
+    except DownloadFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - network, HTTP and disk errors all end the same way
+        raise DownloadFailed(f"the download failed ({type(exc).__name__}: {exc})") from None
+    finally:
+        staging.unlink(missing_ok=True)
+    return target
 
 
 @dataclass

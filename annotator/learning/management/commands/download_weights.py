@@ -1,4 +1,4 @@
-"""`manage.py download_weights`: fetch torchvision's COCO Mask R-CNN weights, or say how to install them by hand."""
+"""`manage.py download_weights`: fetch the COCO Mask R-CNN or a SAM checkpoint, or say how to install it by hand."""
 from __future__ import annotations
 
 import socket
@@ -11,13 +11,24 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
-    help = "Download the COCO-pretrained Mask R-CNN weights (torchvision) into the torch hub cache."
+    help = (
+        "Download the COCO-pretrained Mask R-CNN weights (torchvision) into the torch hub cache, or with "
+        "--sam a Segment Anything checkpoint (SAM 1 or SAM 2.1) into ANNOTATOR_MODEL_DIR/sam."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        from ml.sam import PUBLISHED
+
         parser.add_argument("--arch", default="maskrcnn_resnet50_fpn", choices=["maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2"])
+        parser.add_argument("--sam", choices=list(PUBLISHED), help="Download this SAM checkpoint instead of the COCO model")
+        parser.add_argument("--url", help="With --sam: fetch from this address (a mirror) instead of the official one")
         parser.add_argument("--timeout", type=float, default=5.0, help="Seconds to wait for the download server to answer")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["sam"]:
+            return self._sam(options["sam"], url=options["url"], timeout=options["timeout"])
+        if options["url"]:
+            raise CommandError("--url only applies with --sam")
         import torch
         from torchvision.models.detection import MaskRCNN_ResNet50_FPN_V2_Weights, MaskRCNN_ResNet50_FPN_Weights
 
@@ -52,3 +63,32 @@ class Command(BaseCommand):
             f"  3. set ANNOTATOR_COCO_CHECKPOINT={target} in the environment of the web and worker processes\n"
             f"     (or put the file in the torch hub cache: {cached})"
         )
+
+    def _sam(self, variant: str, *, url: str | None, timeout: float) -> None:
+        from ml.sam import PUBLISHED, DownloadFailed, download_checkpoint, verify_checkpoint
+
+        published = PUBLISHED[variant]
+        directory = Path(settings.ANNOTATOR_MODEL_DIR) / "sam"
+        target = directory / published.filename
+        if target.is_file():
+            try:
+                verify_checkpoint(target, variant)
+            except DownloadFailed as exc:
+                raise CommandError(f"{target} is there but is not the published {variant} file: {exc}. Delete it and run this again.") from None
+            self.stdout.write(self.style.SUCCESS(f"Already downloaded: {target}"))
+        else:
+            self.stdout.write(f"Downloading {url or published.url} (about {published.about_mb} MB) …")
+            try:
+                download_checkpoint(variant, directory, url=url, timeout=timeout, progress=True)
+            except DownloadFailed as exc:
+                raise CommandError(
+                    f"Could not download SAM {variant}: {exc}.\n"
+                    f"If this machine has no internet access, install the file by hand:\n"
+                    f"  1. on a machine with internet: download {published.url} (about {published.about_mb} MB)\n"
+                    f"  2. copy it here to {target}\n"
+                    f"  3. set ANNOTATOR_SAM_CHECKPOINT={target} in the environment of the web processes\n"
+                    f"  4. check it with: manage.py download_weights --sam {variant}"
+                ) from None
+            self.stdout.write(self.style.SUCCESS(f"Saved {target} (checked)."))
+        if settings.ANNOTATOR_SAM_CHECKPOINT != str(target):
+            self.stdout.write(f"To use it, set ANNOTATOR_SAM_CHECKPOINT={target} in the environment of the web processes.")
