@@ -157,7 +157,12 @@ globals().update(celery_settings(redis_url=REDIS_URL, data_dir=DATA_DIR, queue_p
 # ML
 ANNOTATOR_MODEL_DIR = env_path("ANNOTATOR_MODEL_DIR", DATA_DIR / "models")
 ANNOTATOR_COCO_CHECKPOINT = env_str("ANNOTATOR_COCO_CHECKPOINT") or None
+# SAM 1 (sam_vit_*.pth) or SAM 2.1 (sam2.1_hiera_*.pt), told apart by the file's weights;
+# `manage.py download_weights --sam VARIANT` fetches one into ANNOTATOR_MODEL_DIR/sam.
 ANNOTATOR_SAM_CHECKPOINT = env_str("ANNOTATOR_SAM_CHECKPOINT") or None
+# Image embeddings each web process keeps for the prompts that follow on the same image (LRU):
+# 4 MiB an image with SAM 1, 16 MiB with SAM 2.1.
+ANNOTATOR_SAM_CACHE_BYTES = env_int("ANNOTATOR_SAM_CACHE_MB", 512) * 1024 * 1024
 
 REST_FRAMEWORK = {
     # Token first: scripts without credentials get a 401 with WWW-Authenticate, not a 403.

@@ -33,7 +33,8 @@ import pycocotools.mask as mask_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml.assist import AssistUnavailable, box_to_mask, sam_predict, scissors_path  # noqa: E402
+from ml.assist import AssistUnavailable, box_to_mask, scissors_path  # noqa: E402
+from ml.sam import SamAssist  # noqa: E402
 
 DEFAULT_DATASETS = Path("/work/shared/datasets")
 #: (name, annotation file, image folders) under the datasets folder.
@@ -84,9 +85,10 @@ def engines() -> dict[str, Engine]:
     checkpoint = os.environ.get("ANNOTATOR_SAM_CHECKPOINT")
     if checkpoint:
         probe = np.zeros((8, 8, 3), np.uint8)
+        sam = SamAssist()
         try:
-            sam_predict(probe, checkpoint=checkpoint, box=[1, 1, 4, 4])
-            out["SAM"] = lambda image, box: sam_predict(image, checkpoint=checkpoint, box=box)
+            sam.segment(probe, checkpoint=checkpoint, box=[1, 1, 4, 4])
+            out["SAM"] = lambda image, box: sam.segment(image, checkpoint=checkpoint, box=box)[0].mask
         except AssistUnavailable as exc:
             print(f"SAM skipped: {exc}")
     return out

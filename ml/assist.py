@@ -1,4 +1,4 @@
-"""Interactive, class-agnostic drawing assists for the editor: box→mask (GrabCut), intelligent scissors, optional SAM.
+"""Interactive, class-agnostic drawing assists for the editor: box→mask (GrabCut), intelligent scissors (SAM: ml.sam).
 
 These need no trained weights and run on one CPU core fast enough for an interactive request
 (GrabCut runs on a bounded-size crop around the box; scissors work on a crop around each segment).
@@ -7,9 +7,7 @@ Coordinates follow the shared geometry contract: pixel (row i, col j) covers [j,
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -264,88 +262,6 @@ def scissors_path(
     if closed and len(path) > 1 and path[-1] == path[0]:
         path.pop()  # polygon rings are stored open in our geometry format
     return [[x + 0.5, y + 0.5] for x, y in path]
-
-
-_SAM_CACHE: dict[tuple[str, str, str], Any] = {}
-#: Which image each cached predictor holds the embedding of (the caller's key for it).
-_SAM_IMAGE: dict[tuple[str, str, str], Hashable] = {}
-_SAM_LOCK = threading.Lock()
-
-
-def sam_predict(
-    image: np.ndarray,
-    *,
-    checkpoint: str | None,
-    model_type: str | None = None,
-    box: Sequence[float] | None = None,
-    points: Sequence[Point] | None = None,
-    labels: Sequence[int] | None = None,
-    device: str | None = None,
-    image_key: Hashable | None = None,
-) -> np.ndarray:
-    """Segment Anything from a box [x, y, w, h] and/or points (labels: 1 object, 0 background).
-
-    ``model_type`` is a key of segment_anything's model registry; by default it is the one named
-    in the checkpoint's file name, as published (sam_vit_h_4b8939.pth is vit_h), else vit_b.
-    ``image_key`` names the image (it must change when the pixels do): consecutive prompts on
-    the same key skip the image encoder.
-
-    Only available when the optional ``segment_anything`` package is installed and ``checkpoint``
-    points at its weights file; otherwise raises AssistUnavailable saying which is missing.
-    """
-    try:
-        from segment_anything import SamPredictor, sam_model_registry
-    except ImportError as exc:
-        raise AssistUnavailable(
-            "SAM assist is not available: the optional 'segment_anything' package is not installed "
-            "(pip install segment-anything) — use box→mask (GrabCut) instead"
-        ) from exc
-    if not checkpoint or not Path(checkpoint).is_file():
-        raise AssistUnavailable(
-            f"SAM assist is not available: no SAM checkpoint file configured (got {checkpoint!r}); "
-            "set the SAM checkpoint path setting to a downloaded sam_vit_*.pth file"
-        )
-    _check_image(image)
-    if box is None and not points:
-        raise AssistError("SAM needs a box or at least one point")
-    if points and (labels is None or len(labels) != len(points)):
-        raise AssistError("each SAM point needs a label (1 = object, 0 = background)")
-    import torch
-
-    if model_type is None:
-        name = Path(checkpoint).name
-        named = [key for key in sam_model_registry if key != "default" and key in name]
-        model_type = max(named, key=len) if named else "vit_b"
-    if model_type not in sam_model_registry:
-        raise AssistUnavailable(f"unknown SAM model type {model_type!r} (known: {', '.join(sorted(sam_model_registry))})")
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    key = (str(checkpoint), model_type, dev)
-    with _SAM_LOCK:
-        predictor = _SAM_CACHE.get(key)
-        if predictor is None:
-            sam = sam_model_registry[model_type](checkpoint=str(checkpoint))
-            predictor = SamPredictor(sam.to(dev))
-            _SAM_CACHE[key] = predictor
-            _SAM_IMAGE.pop(key, None)
-        # The image embedding is nearly all of SAM's cost; the prompts that follow on the same
-        # image (a person refining with clicks) reuse it.
-        if image_key is None or _SAM_IMAGE.get(key) != image_key:
-            _SAM_IMAGE.pop(key, None)
-            predictor.set_image(image)
-            if image_key is not None:
-                _SAM_IMAGE[key] = image_key
-        box_xyxy = None
-        if box is not None:
-            x, y, w, h = (float(v) for v in box)
-            box_xyxy = np.array([x, y, x + w, y + h], np.float32)
-        masks, scores, _ = predictor.predict(
-            point_coords=np.asarray(points, np.float32) if points else None,
-            point_labels=np.asarray(labels, np.int32) if points else None,
-            box=box_xyxy,
-            # A single click is ambiguous (part or whole?); let SAM propose several and take the best.
-            multimask_output=box is None and len(points or []) == 1,
-        )
-    return np.asarray(masks[int(np.argmax(scores))], dtype=bool)
 
 
 #: A box assist: (RGB image, box [x, y, w, h], class name or None) → full-image boolean mask.

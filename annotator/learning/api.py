@@ -57,10 +57,20 @@ MaskResult = inline_serializer("MaskAssistResult", {
     "geometry": serializers.JSONField(), "bbox": serializers.ListField(child=serializers.FloatField()),
     "area": serializers.FloatField(),
 })
+_SAM_CANDIDATE = {
+    "geometry": serializers.JSONField(), "bbox": serializers.ListField(child=serializers.FloatField()),
+    "area": serializers.FloatField(), "score": serializers.FloatField(help_text="SAM's own estimate of the mask's IoU"),
+}
+_SAM_CANDIDATES = inline_serializer(
+    "SamCandidate", _SAM_CANDIDATE, many=True, required=False,
+    help_text="From SAM: every mask it proposed (three for a lone box or click), best first; the first is the answer.",
+)
 BoxMaskResult = inline_serializer("BoxMaskAssistResult", {
     "geometry": serializers.JSONField(), "bbox": serializers.ListField(child=serializers.FloatField()),
     "area": serializers.FloatField(), "engine": serializers.ChoiceField(choices=services.BOX_ENGINES, help_text="The engine that answered"),
+    "score": serializers.FloatField(required=False), "candidates": _SAM_CANDIDATES,
 })
+SamResult = inline_serializer("SamAssistResult", {**_SAM_CANDIDATE, "candidates": _SAM_CANDIDATES})
 
 
 class BoxToMaskApi(APIView):
@@ -101,7 +111,7 @@ class ScissorsApi(APIView):
 
 
 class SamApi(APIView):
-    @extend_schema(request=SamSerializer, responses={200: MaskResult, 501: None})
+    @extend_schema(request=SamSerializer, responses={200: SamResult, 501: None})
     def post(self, request: Request) -> Response:
         data = validated(SamSerializer, request.data)
         image = load_image(request, data["image"])

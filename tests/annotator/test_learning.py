@@ -191,16 +191,34 @@ def test_sam_without_a_configured_model_answers_501_and_says_why(world, image, s
     assert "ANNOTATOR_SAM_CHECKPOINT" in response.json()["detail"]
 
 
-def test_sam_configured_answers_box_and_click_prompts_with_a_mask(world, image, settings, tiny_sam):
-    settings.ANNOTATOR_SAM_CHECKPOINT = str(tiny_sam)
+@pytest.mark.parametrize("family", ["sam1", "sam2.1"])
+def test_sam_configured_answers_box_and_click_prompts_with_masks_best_first(world, image, settings, tiny_sam, tiny_sam2, family):
+    settings.ANNOTATOR_SAM_CHECKPOINT = str(tiny_sam if family == "sam1" else tiny_sam2)
     client = world.client("annotator")
-    for body in ({"box": [10, 10, 60, 40]}, {"box": [10, 10, 60, 40], "points": [[30, 30], [2, 2]], "labels": [1, 0]}):
+    for body, count in (
+        ({"box": [10, 10, 60, 40]}, 3),  # a lone box is ambiguous: three candidates
+        ({"points": [[30, 30]], "labels": [1]}, 3),
+        ({"box": [10, 10, 60, 40], "points": [[30, 30], [2, 2]], "labels": [1, 0]}, 1),
+    ):
         response = client.post("/api/assist/sam/", {"image": image.pk, **body}, format="json")
         assert response.status_code == 200, response.json()
-        geometry = response.json()["geometry"]
-        assert geometry["type"] == "mask" and geometry["rle"]["size"] == [100, 200]
+        answer = response.json()
+        assert answer["geometry"]["type"] == "mask" and answer["geometry"]["rle"]["size"] == [100, 200]
+        scores = [c["score"] for c in answer["candidates"]]
+        assert len(scores) == count and scores == sorted(scores, reverse=True)
+        assert answer["candidates"][0]["geometry"] == answer["geometry"] and answer["score"] == scores[0]
     response = client.post("/api/assist/sam/", {"image": image.pk, "points": [[30, 30]]}, format="json")
     assert response.status_code == 400 and "label" in response.json()["detail"]
+    response = client.post("/api/assist/sam/", {"image": image.pk, "points": [[500, 30]], "labels": [1]}, format="json")
+    assert response.status_code == 400 and "outside" in response.json()["detail"]
+
+
+def test_sam_with_a_file_that_is_no_sam_checkpoint_answers_501_and_says_why(world, image, settings, tmp_path):
+    bogus = tmp_path / "sam_vit_b_01ec64.pth"
+    bogus.write_bytes(b"an HTML error page saved under the checkpoint's name")
+    settings.ANNOTATOR_SAM_CHECKPOINT = str(bogus)
+    response = world.client("annotator").post("/api/assist/sam/", {"image": image.pk, "box": [1, 1, 20, 20]}, format="json")
+    assert response.status_code == 501 and "not a readable PyTorch checkpoint" in response.json()["detail"]
 
 
 def test_editor_page_tells_the_box_tool_whether_sam_is_there(world, image, settings, tiny_sam):

@@ -1,4 +1,4 @@
-"""Tests for the drawing assists: GrabCut box→mask, intelligent scissors, and the optional SAM path."""
+"""Tests for the drawing assists: GrabCut box→mask and intelligent scissors (SAM: test_sam.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.assist import AssistError, AssistUnavailable, box_to_mask, sam_predict, scissors_path
+from ml.assist import AssistError, box_to_mask, scissors_path
 from ml.synthetic import generate_sample
 
 
@@ -190,40 +190,3 @@ def test_scissors_reject_points_outside_the_image() -> None:
         scissors_path(image, [[1, 1], [40, 2]])
     with pytest.raises(AssistError):
         scissors_path(image, [[1, 1]])
-
-
-def test_sam_without_package_or_checkpoint_says_why_it_is_unavailable(tmp_path) -> None:
-    image = np.zeros((30, 30, 3), np.uint8)
-    with pytest.raises(AssistUnavailable, match="segment_anything|checkpoint"):
-        sam_predict(image, checkpoint=str(tmp_path / "missing.pth"), box=[1, 1, 10, 10])
-    with pytest.raises(AssistUnavailable, match="segment_anything|checkpoint"):
-        sam_predict(image, checkpoint=None, box=[1, 1, 10, 10])
-
-
-def test_sam_answers_box_and_click_prompts_and_reuses_the_image_embedding(tiny_sam, monkeypatch) -> None:
-    from segment_anything import SamPredictor
-
-    embedded: list[tuple[int, ...]] = []
-    set_image = SamPredictor.set_image
-    monkeypatch.setattr(SamPredictor, "set_image", lambda self, image, *a, **k: (embedded.append(image.shape), set_image(self, image, *a, **k))[1])
-    image = generate_sample(seed=3, size=(120, 160)).image
-
-    # The model type (the tiny test architecture) is read from the file name, as for sam_vit_h_4b8939.pth.
-    box = sam_predict(image, checkpoint=str(tiny_sam), box=[20, 10, 80, 60], image_key="a")
-    click = sam_predict(image, checkpoint=str(tiny_sam), points=[[50, 40], [5, 5]], labels=[1, 0], image_key="a")
-    assert box.shape == click.shape == (120, 160) and box.dtype == click.dtype == bool
-    assert embedded == [(120, 160, 3)], "the second prompt on the same image must not run the encoder again"
-
-    sam_predict(image, checkpoint=str(tiny_sam), box=[20, 10, 80, 60], image_key="b")
-    sam_predict(image, checkpoint=str(tiny_sam), box=[20, 10, 80, 60])  # no key: always embedded
-    assert len(embedded) == 3
-
-
-def test_sam_rejects_unknown_model_types_and_unpaired_points(tiny_sam) -> None:
-    image = np.zeros((40, 40, 3), np.uint8)
-    with pytest.raises(AssistUnavailable, match="unknown SAM model type 'vit_x'"):
-        sam_predict(image, checkpoint=str(tiny_sam), model_type="vit_x", box=[1, 1, 10, 10])
-    with pytest.raises(AssistError, match="label"):
-        sam_predict(image, checkpoint=str(tiny_sam), points=[[5, 5]], labels=[])
-    with pytest.raises(AssistError, match="box or at least one point"):
-        sam_predict(image, checkpoint=str(tiny_sam))

@@ -1,6 +1,7 @@
 """Tests for ml.sam: SAM 1 and SAM 2.1 picked by the checkpoint's weights, prompts, candidates, the embedding cache."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,16 @@ def test_files_that_are_not_known_sam_checkpoints_are_refused_with_the_reason(ti
     torch.save({"image_encoder.patch_embed.proj.weight": torch.zeros(80, 3, 16, 16), "image_encoder.blocks.0.x": torch.zeros(1)}, odd)
     with pytest.raises(AssistUnavailable, match="80 wide, 1 blocks.*known: vit_b"):
         identify_checkpoint(odd)
+
+
+def test_a_missing_package_is_named(tiny_sam, tiny_sam2, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sam2.build_sam", None)  # as if sam2 were not installed
+    monkeypatch.setitem(sys.modules, "segment_anything", None)
+    sam = SamAssist()
+    with pytest.raises(AssistUnavailable, match="need the 'sam2' package"):
+        sam.segment(IMAGE, checkpoint=tiny_sam2, box=[1, 1, 10, 10])
+    with pytest.raises(AssistUnavailable, match="need the 'segment_anything' package"):
+        sam.segment(IMAGE, checkpoint=tiny_sam, box=[1, 1, 10, 10])
 
 
 def test_box_and_click_prompts_answer_masks_of_the_image_size(checkpoint) -> None:

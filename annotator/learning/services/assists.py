@@ -9,8 +9,8 @@ torch is imported only when the model engine runs.
 """
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +20,9 @@ from django.conf import settings
 from annotator.core.errors import DomainError
 from annotator.images.models import Image
 from annotator.projects.models import Project
-from ml.assist import AssistError, AssistUnavailable, box_to_mask, measure_box_engines, sam_predict, scissors_path
+from ml.assist import AssistError, AssistUnavailable, box_to_mask, measure_box_engines, scissors_path
 from ml.geometry import GeometryError, mask_to_rle, normalize_geometry, rle_bbox_area
+from ml.sam import SamAssist
 
 from ..models import ModelVersion
 from ..pixels import ImageUnreadable, rgb_cache
@@ -45,6 +46,17 @@ class AssistNotConfigured(DomainError):
 
 def _sam_configured() -> bool:
     return bool(settings.ANNOTATOR_SAM_CHECKPOINT)
+
+
+@cache
+def sam_assist() -> SamAssist:
+    """This process's SAM models and image-embedding cache (ANNOTATOR_SAM_CACHE_MB), made on first use.
+
+    Each web process holds its own: bench/sam_cache.py measured a cache hit at a few ms against
+    the encoder's seconds, and moving an embedding between processes through Redis at about the
+    cost of a hit, but a shared cache needs every process to hold the model anyway.
+    """
+    return SamAssist(cache_bytes=settings.ANNOTATOR_SAM_CACHE_BYTES)
 
 
 def _model_usable(version: ModelVersion | None) -> bool:
@@ -84,8 +96,9 @@ def measure_assists(samples: Sequence[Any], *, segmenter: MaskRCNNSegmenter) -> 
         "model": lambda image, box, label: segmenter.segment_box(image, box, label=label)[0],
     }
     checkpoint = settings.ANNOTATOR_SAM_CHECKPOINT
-    if checkpoint and Path(checkpoint).is_file() and importlib.util.find_spec("segment_anything") is not None:
-        engines["sam"] = lambda image, box, _label: sam_predict(image, checkpoint=checkpoint, box=box)
+    if checkpoint and Path(checkpoint).is_file():
+        # A box alone gets three candidates; the box tool shows the best first, so that is measured.
+        engines["sam"] = lambda image, box, _label: sam_assist().segment(image, checkpoint=checkpoint, box=box)[0].mask
     return measure_box_engines(samples, engines, max_objects=MEASURED_OBJECTS)
 
 
@@ -185,23 +198,26 @@ def assist_sam(
 ) -> dict[str, Any]:
     """Segment Anything from a box and/or clicks; 501 when SAM is not installed or configured.
 
-    The model type comes from the checkpoint's file name, as published (see ml.assist.sam_predict).
+    SAM 1 or SAM 2.1, as the checkpoint's weights say (ml.sam). The best mask is the answer's
+    ``geometry``; ``candidates`` has every mask SAM proposed (three for a lone box or click), best
+    first, each with its ``score``, for the editor to cycle through.
     """
     checkpoint = settings.ANNOTATOR_SAM_CHECKPOINT
     if not checkpoint:
         raise AssistNotConfigured(
-            "SAM is not configured on this server: install the segment-anything package and set "
-            "ANNOTATOR_SAM_CHECKPOINT to a sam_vit_*.pth file. Use box → mask instead."
+            "SAM is not configured on this server: set ANNOTATOR_SAM_CHECKPOINT to a SAM checkpoint "
+            "(sam_vit_*.pth or sam2.1_hiera_*.pt; manage.py download_weights --sam fetches one). Use box → mask instead."
         )
     try:
-        mask = sam_predict(
+        candidates = sam_assist().segment(
             _pixels(image), checkpoint=checkpoint, box=box, points=points, labels=labels, image_key=(image.pk, image.checksum),
         )
     except AssistUnavailable as exc:
         raise AssistNotConfigured(str(exc)) from None
     except AssistError as exc:
         raise DomainError(str(exc)) from None
-    return _mask_geometry(mask)
+    answers = [{**_mask_geometry(c.mask), "score": c.score} for c in candidates]
+    return {**answers[0], "candidates": answers}
 
 
 def _mask_geometry(mask: np.ndarray) -> dict[str, Any]:
