@@ -31,7 +31,7 @@ from ml.geometry import from_coco_segmentation, geometry_to_mask, mask_iou, mask
 from ml.models.maskrcnn import build_model, clear_model_cache, save_checkpoint
 from ml.synthetic import generate_dataset
 from tests.datasets import FRUITS  # the real sample photos (see shared/datasets/PROVENANCE.md)
-from tests.factories import LabelFactory, make_images
+from tests.factories import LabelFactory, ProjectFactory, make_images
 
 
 def tiny_checkpoint(path: Path, class_names: list[str], class_bias: list[float], *, size: int = 96, proposals: int = 3) -> Path:
@@ -340,6 +340,8 @@ def test_preannotate_api_starts_a_job_for_managers_only(world, dated, checkpoint
         ({"label_map": {"date": "pumpkin"}}, "'pumpkin' is not a label"),
         ({"images": [999999]}, "not images of this project"),
         ({"label_map": {"date": None}}, "None of the model's classes"),
+        ({"nms_iou": 1.5}, "nms_iou"),
+        ({"scope": "some"}, "scope"),
     ],
 )
 def test_bad_preannotation_parameters_get_400_with_a_reason(world, dated, checkpoint, body, reason):
@@ -443,6 +445,14 @@ def test_training_stores_a_version_with_metrics_curve_and_checkpoint_then_evalua
     assert len(metrics["pr_curve"]) == 101
     assert sorted(version.params["train_images"] + version.params["held_out_images"]) == sorted(i.pk for i in accepted_shapes)
     assert job.progress_done == job.progress_total > 0
+    # Each box engine was measured on the held-out objects, next to the plain box.
+    assists = metrics["assists"]
+    assert set(assists) == {"box", "grabcut", "model"}
+    assert all(0.0 <= a["mean_iou"] <= 1.0 and a["objects"] == assists["box"]["objects"] > 0 for a in assists.values())
+    engines = world.client("annotator").get(f"/api/projects/{world.project.pk}/box-engines/").json()
+    assert engines["available"] == ["grabcut", "model"] and engines["model_version"] == version.pk
+    assert engines["scores"] == {"grabcut": assists["grabcut"]["mean_iou"], "model": assists["model"]["mean_iou"]}
+    assert engines["best"] == max(engines["scores"], key=engines["scores"].get)
 
     response = world.client("manager").post(f"/api/models/{version.pk}/evaluate/", {}, format="json")
     assert response.status_code == 202, response.json()
@@ -607,3 +617,138 @@ def test_models_page_starts_jobs_for_managers_and_refuses_others(world, dated, c
     outsider = world.client("outsider")
     outsider.force_login(world.users["outsider"])
     assert outsider.get(url).status_code == 404
+
+
+# --------------------------------------------------------------------------------------------
+# Duplicate proposals
+
+
+def duplicating_checkpoint(path: Path, *, proposals: int = 40) -> Path:
+    """A one-class ('date') tiny model without the RPN's and the box head's own NMS: it proposes
+    overlapping boxes of one object, each with a full-box mask, all scoring ~0.98."""
+    torch.manual_seed(0)
+    kwargs = {"min_size": 96, "max_size": 96, "box_score_thresh": 0.0, "rpn_post_nms_top_n_test": proposals,
+              "rpn_nms_thresh": 1.0, "box_nms_thresh": 1.0, "box_detections_per_img": proposals}
+    model = build_model("small", 1, **kwargs)
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.weight.zero_()
+        model.roi_heads.box_predictor.cls_score.bias.copy_(torch.tensor([0.0, 4.0]))
+        model.roi_heads.mask_predictor.mask_fcn_logits.weight.zero_()
+        model.roi_heads.mask_predictor.mask_fcn_logits.bias.fill_(4.0)
+    return save_checkpoint(path, model=model, arch="small", class_names=["date"], config={"model_kwargs": kwargs})
+
+
+def test_preannotation_suppresses_duplicate_proposals_and_says_how_many(world, dated):
+    _, images = dated
+    checkpoint = duplicating_checkpoint(Path(settings.ANNOTATOR_MODEL_DIR) / "tests" / "duplicates.pt")
+
+    def preannotate(nms_iou: float) -> dict:
+        params = PreannotateParams(model=str(checkpoint), threshold=0.5, scope="all", nms_iou=nms_iou)
+        return run(services.preannotate_start(project=world.project, user=None, params=params, enqueue=False), services.preannotate).result
+
+    everything = preannotate(1.0)
+    assert everything["suppressed"] == 0 and everything["predictions"] == 40 * len(images)
+    result = preannotate(0.5)
+    assert result["nms_iou"] == 0.5 and result["suppressed"] > 0
+    assert result["predictions"] == everything["predictions"] - result["suppressed"]
+    assert f"{result['suppressed']} duplicates suppressed" in result["summary"]
+    for image in images:
+        rows = list(Prediction.objects.filter(image=image).order_by("rank"))
+        masks = [rle_to_mask(row.rle) for row in rows]
+        ious = [mask_iou(a, b) for i, a in enumerate(masks) for b in masks[i + 1 :]]
+        assert ious and max(ious) <= 0.5  # no two stored proposals are one object
+        assert [row.score for row in rows] == sorted((row.score for row in rows), reverse=True)
+
+
+def test_preannotation_defaults_to_suppressing_duplicates(world, dated, checkpoint):
+    job = services.preannotate_start(project=world.project, user=None, params=PreannotateParams(model=str(checkpoint)),
+                                     allow_any_path=True, enqueue=False)
+    assert job.params["nms_iou"] == 0.5
+    manager = Client()
+    manager.force_login(world.users["manager"])
+    page = manager.get(f"/projects/{world.project.pk}/models/").content.decode()
+    assert 'name="nms_iou"' in page and "Duplicate overlap" in page
+
+
+def test_models_page_reads_corrections_in_a_fixed_number_of_queries(world, checkpoint):
+    label = LabelFactory(project=world.project, name="thing", order=7)
+    manager = Client()
+    manager.force_login(world.users["manager"])
+    url = f"/projects/{world.project.pk}/models/"
+
+    def add_version(name: str) -> None:
+        version = ModelVersion.objects.create(project=world.project, name=name, kind=ModelKind.CHECKPOINT, checkpoint=str(checkpoint))
+        for image in make_images(world.project, 3, width=20, height=20):
+            mask = np.zeros((20, 20), bool)
+            mask[2:9, 2:9] = True
+            prediction = Prediction.objects.create(image=image, model_version=version, rank=0, label=label, class_name="thing",
+                                                   score=0.9, rle=mask_to_rle(mask), bbox=[2, 2, 7, 7], area=49)
+            annotations_replace(image=image, user=None, base_version=0, items=[
+                {"label": label.pk, "geometry": {"type": "mask", "rle": mask_to_rle(mask)}, "prediction": prediction.pk},
+            ])
+            Image.objects.filter(pk=image.pk).update(status=ImageStatus.ACCEPTED)
+
+    def queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            response = manager.get(url)
+        assert response.status_code == 200 and 'data-testid="corrections"' in response.content.decode()
+        return len(captured)
+
+    add_version("one")
+    one = queries()
+    for name in ("two", "three", "four"):
+        add_version(name)
+    assert queries() == one  # four versions on twelve images: not one query more
+
+
+# --------------------------------------------------------------------------------------------
+# Box engines
+
+
+def test_box_tool_uses_grabcut_until_the_project_has_a_model(world, image):
+    client = world.client("annotator")
+    engines = client.get(f"/api/projects/{world.project.pk}/box-engines/").json()
+    assert engines["available"] == ["grabcut"] and engines["best"] == "grabcut" and engines["scores"] == {"grabcut": None}
+    body = {"image": image.pk, "box": [10, 10, 60, 40]}
+    response = client.post("/api/assist/box-to-mask/", body, format="json")
+    assert response.status_code == 200 and response.json()["engine"] == "grabcut"
+    response = client.post("/api/assist/box-to-mask/", {**body, "engine": "model"}, format="json")
+    assert response.status_code == 400 and "no active trained model" in response.json()["detail"]
+    response = client.post("/api/assist/box-to-mask/", {**body, "engine": "magic"}, format="json")
+    assert response.status_code == 400 and "engine" in response.json()["detail"]
+    assert world.client("outsider").get(f"/api/projects/{world.project.pk}/box-engines/").status_code == 404
+
+
+def test_box_tool_defaults_to_the_best_measured_engine_and_runs_the_project_model_on_the_box(world, image, checkpoint):
+    date = LabelFactory(project=world.project, name="date", order=5)
+    measured = {"box": {"mean_iou": 0.7, "objects": 12}, "grabcut": {"mean_iou": 0.66, "objects": 12},
+                "model": {"mean_iou": 0.81, "objects": 12}}
+    version = ModelVersion.objects.create(project=world.project, name="v1", kind=ModelKind.TRAINED, checkpoint=str(checkpoint),
+                                          class_names=["date", "apple"], metrics={"assists": measured})
+    services.model_version_activate(version=version)
+    client = world.client("annotator")
+    engines = client.get(f"/api/projects/{world.project.pk}/box-engines/").json()
+    assert engines["best"] == "model" and engines["scores"] == {"grabcut": 0.66, "model": 0.81}
+    assert engines["box"] == 0.7 and engines["objects"] == 12 and engines["names"]["model"] == "Project model"
+
+    box = [30, 20, 80, 50]
+    response = client.post("/api/assist/box-to-mask/", {"image": image.pk, "box": box, "label": date.pk}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["engine"] == "model"
+    # The tiny model's mask head fills whatever box it is given: its answer is the box.
+    mask = rle_to_mask(body["geometry"]["rle"]) if body["geometry"]["type"] == "mask" else geometry_to_mask(body["geometry"], width=200, height=100)
+    drawn = np.zeros((100, 200), bool)
+    drawn[20:70, 30:110] = True
+    assert mask_iou(mask, drawn) > 0.85
+    # Clicks refine with GrabCut, the engine that can use them; a chosen engine is used as asked.
+    clicked = client.post("/api/assist/box-to-mask/", {"image": image.pk, "box": box, "foreground": [[60, 40]]}, format="json")
+    assert clicked.status_code == 200 and clicked.json()["engine"] == "grabcut"
+    chosen = client.post("/api/assist/box-to-mask/", {"image": image.pk, "box": box, "engine": "grabcut"}, format="json")
+    assert chosen.status_code == 200 and chosen.json()["engine"] == "grabcut"
+    other = LabelFactory(project=ProjectFactory(), name="date")
+    response = client.post("/api/assist/box-to-mask/", {"image": image.pk, "box": box, "label": other.pk}, format="json")
+    assert response.status_code == 400 and "not a label of this project" in response.json()["detail"]
