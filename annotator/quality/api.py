@@ -1,6 +1,8 @@
 """REST endpoints for quality control: the editor's active-time reports and the time report."""
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -9,9 +11,10 @@ from rest_framework.views import APIView
 
 from annotator.core.access import Capability, roles_capabilities
 from annotator.core.api import load_image, load_project, validated
+from annotator.images.models import Image
 
 from .models import SESSION_GAP_MINUTES
-from .selectors import time_report, time_session
+from .selectors import time_on_image, time_report, time_session
 from .services import MAX_SPAN_SECONDS, time_record_add
 
 
@@ -29,27 +32,33 @@ class SessionSerializer(serializers.Serializer):
 
 
 class TimeOutSerializer(serializers.Serializer):
-    seconds = serializers.FloatField(help_text="The seconds recorded.")
-    session = SessionSerializer()
+    seconds = serializers.FloatField(help_text="The caller's active seconds on this image so far.")
+    session = SessionSerializer(allow_null=True, help_text="The caller's work session (null: none going on).")
     break_reminder_minutes = serializers.IntegerField(help_text="The project's break reminder (0: off).")
 
 
+def _time_state(request: Request, image: Image) -> dict[str, Any]:
+    return {
+        "seconds": time_on_image(image_id=image.pk, user_id=request.user.pk),
+        "session": time_session(user=request.user),
+        "break_reminder_minutes": image.project.break_reminder_minutes,
+    }
+
+
 class TimeApi(APIView):
-    """The editor's report of active time on an image (JSON, or a form body from navigator.sendBeacon)."""
+    """The caller's active time on an image: the editor reports it (JSON, or a form body from
+    navigator.sendBeacon) and reads the work session when it opens (the break reminder)."""
+
+    @extend_schema(responses=TimeOutSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(_time_state(request, load_image(request, pk, Capability.ANNOTATE)))
 
     @extend_schema(request=TimeInSerializer, responses={201: TimeOutSerializer})
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.ANNOTATE)
         data = validated(TimeInSerializer, request.data)
-        record = time_record_add(image=image, user=request.user, seconds=data["seconds"])
-        return Response(
-            {
-                "seconds": record.seconds,
-                "session": time_session(user=request.user, now=record.ended_at),
-                "break_reminder_minutes": image.project.break_reminder_minutes,
-            },
-            status=status.HTTP_201_CREATED,
-        )
+        time_record_add(image=image, user=request.user, seconds=data["seconds"])
+        return Response(_time_state(request, image), status=status.HTTP_201_CREATED)
 
 
 class PaceBinSerializer(serializers.Serializer):

@@ -1,7 +1,7 @@
 """Reads of the quality app: the time report per annotator and the work session of a person."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,7 +11,7 @@ from django.utils import timezone
 from annotator.projects.models import Project
 from ml.quality import fatigue_curve, throughput
 
-from .models import TimeRecord
+from .models import SESSION_GAP_MINUTES, TimeRecord
 
 
 def time_session(*, user: AbstractBaseUser, now: datetime | None = None) -> dict[str, Any] | None:
@@ -21,9 +21,9 @@ def time_session(*, user: AbstractBaseUser, now: datetime | None = None) -> dict
     span starts a new session).
     """
     last = TimeRecord.objects.filter(user=user).order_by("-ended_at").first()
-    if last is None:
-        return None
     now = now or timezone.now()
+    if last is None or now - last.ended_at >= timedelta(minutes=SESSION_GAP_MINUTES):
+        return None
     active = TimeRecord.objects.filter(user=user, session_started_at=last.session_started_at).aggregate(s=Sum("seconds"))["s"]
     return {
         "started_at": last.session_started_at,
@@ -84,6 +84,12 @@ def time_report(*, project: Project, user_ids: list[int] | None = None, bin_minu
         }
         for user_id in names
     ]
+
+
+def time_on_image(*, image_id: int, user_id: int) -> float:
+    """Active seconds the person has spent on the image, over all their records."""
+    total = TimeRecord.objects.filter(image_id=image_id, user_id=user_id).aggregate(s=Sum("seconds"))["s"]
+    return float(total or 0.0)
 
 
 def minutes_into_session(*, image_id: int, user_id: int) -> float | None:

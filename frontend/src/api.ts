@@ -1,6 +1,7 @@
 /** REST client for the editor: same-origin session auth, CSRF header on writes, typed payloads. */
 import type { Geometry, Point } from "./geometry";
 import type { Annotation } from "./store";
+import type { TimeReport } from "./activeTime";
 
 export interface ImageInfo {
   id: number;
@@ -32,6 +33,8 @@ export interface ProjectInfo {
   guidelines_html: string;
   labels: Label[];
   my_role: string;
+  /** The editor suggests a break after this many minutes of a work session (0: never). */
+  break_reminder_minutes?: number;
 }
 
 export interface AnnotationSet {
@@ -308,6 +311,18 @@ export const historyApi = {
   /** Make `version` current again; `base` is the version the editor holds (409 when someone saved since). */
   restore: (id: number, version: number, base: number) =>
     request<{ image: number; version: number; annotations: Annotation[]; repaired?: Repair[] }>("POST", `/api/images/${id}/revisions/${version}/restore/`, { version: base }).then((r) => r.data),
+};
+
+/** Active-time reports (annotator.quality); see activeTime.ts. */
+export const timeApi = {
+  /** The caller's time on the image and their work session, without reporting anything. */
+  state: (imageId: number) => request<TimeReport>("GET", `/api/images/${imageId}/time/`).then((r) => r.data),
+  report: (imageId: number, seconds: number) =>
+    request<TimeReport>("POST", `/api/images/${imageId}/time/`, { seconds }).then((r) => r.data),
+  /** For a page that is going away: sendBeacon cannot set headers, so the CSRF token goes in the form. */
+  beacon: (imageId: number, seconds: number): boolean =>
+    typeof navigator !== "undefined" && typeof navigator.sendBeacon === "function" &&
+    navigator.sendBeacon(`/api/images/${imageId}/time/`, new URLSearchParams({ seconds: seconds.toFixed(3), csrfmiddlewaretoken: cookie("csrftoken") })),
 };
 
 /** The server has no such endpoint or feature (404 / 501): the caller falls back or says so. */

@@ -4,6 +4,7 @@
  * __editorStats for end-to-end tests and bench/editor_perf.py.
  */
 import "./editor.css";
+import { trackActiveTime } from "./activeTime";
 import { api, errorText } from "./api";
 import { Editor, type EditorOptions } from "./editor";
 import { Journal } from "./journal";
@@ -71,6 +72,8 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
     editor.emit("editor:ready", {});
     // Edits this browser kept but the server never got (tab closed, crash, offline) are offered back.
     void editor.journal.read().then((entry) => editor.offerRestore(entry));
+    // Active time counts while annotating (not reviewing, not read-only); it stops with the editor.
+    if (opts.mode === "annotate" && !opts.readOnly) trackActiveTime(editor);
     // Review data (decisions, comments, diff) loads after the editor is interactive.
     void new ReviewMode(editor).start();
     return editor;

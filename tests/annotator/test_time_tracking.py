@@ -44,10 +44,23 @@ def test_annotator_reports_active_time_and_gets_the_session_back(world, image) -
     assert body["break_reminder_minutes"] == 90
     assert body["session"]["active_seconds"] == 42.5
     assert body["session"]["minutes"] == pytest.approx(42.5 / 60, abs=0.05)
-    record = TimeRecord.objects.get()
+    again = world.client("annotator").post(f"/api/images/{image.pk}/time/", {"seconds": 7.5}, format="json").json()
+    assert again["seconds"] == 50.0 and again["session"]["active_seconds"] == 50.0
+    record = TimeRecord.objects.order_by("ended_at").first()
     assert (record.user, record.image, record.seconds, record.object_count) == (world.users["annotator"], image, 42.5, 3)
     assert record.ended_at - record.started_at == timedelta(seconds=42.5)
     assert record.session_started_at == record.started_at
+
+
+def test_the_editor_reads_the_session_when_it_opens(world, image) -> None:
+    url = f"/api/images/{image.pk}/time/"
+    assert world.client("annotator").get(url).json() == {"seconds": 0.0, "session": None, "break_reminder_minutes": 90}
+    world.client("annotator").post(url, {"seconds": 30}, format="json")
+    state = world.client("annotator").get(url).json()
+    assert state["seconds"] == 30.0 and state["session"]["active_seconds"] == 30.0
+    # somebody else's time is theirs
+    assert world.client("manager").get(url).json()["session"] is None
+    assert not TimeRecord.objects.filter(user=world.users["manager"]).exists()
 
 
 @pytest.mark.parametrize("seconds", [0, -5, 3601, "soon", None, "nan", "inf"])
@@ -100,6 +113,9 @@ def test_a_session_goes_on_across_images_until_a_pause_of_thirty_minutes(world) 
     assert c.session_started_at == c.started_at == at(60)
     session = time_session(user=user, now=at(61))
     assert session == {"started_at": at(60), "minutes": 1.0, "active_seconds": 60.0}
+    # after a pause of the session gap there is no session going on
+    assert time_session(user=user, now=at(90)) is not None
+    assert time_session(user=user, now=at(91)) is None
     assert minutes_into_session(image_id=second.pk, user_id=user.pk) == 30.0
     assert minutes_into_session(image_id=second.pk, user_id=world.users["annotator2"].pk) is None
 
