@@ -9,9 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.core.access import Capability, roles_capabilities
+from annotator.core.access import Capability, effective_role
 from annotator.core.api import load_image, load_project, validated
 from annotator.images.models import Image
+from annotator.projects.models import Role
 
 from .models import SESSION_GAP_MINUTES
 from .selectors import time_on_image, time_report, time_session
@@ -103,6 +104,6 @@ class TimeReportApi(APIView):
         project = load_project(request, pk)
         query = validated(TimeReportQuerySerializer, request.query_params)
         # the role, not the project's state: an archived project's report can still be read
-        everybody = Capability.MANAGE in roles_capabilities(request.user, project)
+        everybody = effective_role(request.user, project) in ("admin", Role.MANAGER)
         rows = time_report(project=project, user_ids=None if everybody else [request.user.pk], bin_minutes=query["bin_minutes"])
         return Response({"session_gap_minutes": SESSION_GAP_MINUTES, "bin_minutes": query["bin_minutes"], "annotators": rows})
