@@ -235,6 +235,13 @@ ROWS: list[Row] = [
         body=lambda o: {"create_users": "nonsense"}, route="backups/<int:pk>/restore/"),
     Row("restore upload", "post", "/api/restores/", _expect(403, 403, 403, 403, 400),
         body=lambda o: {"name": "no file"}, format="multipart", route="restores/"),
+    # Quality control (annotator.quality). Time is the caller's own: anyone who may annotate in the
+    # project reports and reads it, on any of its images.
+    Row("read my time on an image", "get", "/api/images/{image}/time/", annotate(200), route="images/<int:pk>/time/"),
+    Row("report time on an image", "post", "/api/images/{image}/time/", annotate(201),
+        body=lambda o: {"seconds": 5}, route="images/<int:pk>/time/"),
+    # Managers see everybody's time, other members their own.
+    Row("time report", "get", "/api/projects/{project}/quality/time/", members(200), route="projects/<int:pk>/quality/time/"),
 ]
 
 CASES = [pytest.param(row, persona, id=f"{row.name}-{persona}") for row in ROWS for persona in PERSONAS]
