@@ -34,6 +34,7 @@ from ml.formats import (
     DatasetInstance,
     write_coco,
     write_coco_results,
+    write_labelme,
     write_voc,
 )
 
@@ -42,6 +43,7 @@ from .models import DatasetVersion, ExportFormat
 Progress = Callable[[int, int, str], None]
 
 EXPORT_CHUNK = 500  # image rows per database round trip during an export (objects are streamed)
+LABELME_FOLDER = "labelme/"  # where a LabelMe export's JSON files (and images) go in the zip
 
 
 
@@ -278,7 +280,9 @@ def export_write(
     COCO: ``annotations/instances_default.json`` (image ids = our image ids, category ids 1..N in
     label order), optionally ``images/default/<file_name>`` and ``predictions.json`` (COCO results
     of the latest model, for the same image ids). VOC: the VOC tree from ``ml.formats.write_voc``.
-    Both end with ``manifest.json`` (counts, labels, filters, SHA-256 of every member).
+    LabelMe: ``labelme/<file_name stem>.json`` per image from ``ml.formats.write_labelme`` (painted
+    masks traced into polygons, attributes as flags and extra shape keys), the image beside it when
+    included. All end with ``manifest.json`` (counts, labels, filters, SHA-256 of every member).
     """
     labels = _label_set(project, options)
     label_names = list(labels.values())
@@ -350,28 +354,33 @@ def export_write(
                     )
                 result["model_version"] = model_version
         else:
-
             stored: dict[int, Image] = {}
+            message = "Writing Pascal VOC" if options.format == ExportFormat.VOC else "Writing LabelMe"
 
-            def on_voc_image(image: Image, item: DatasetImage) -> None:
+            def on_file_image(image: Image, item: DatasetImage) -> None:
                 count(image, item)
-                # write_voc asks for the bytes of the image it was just handed: keep only that one.
+                # The writer asks for the bytes of the image it was just handed: keep only that one.
                 stored.clear()
                 stored[image.pk] = image
-                tick("Writing Pascal VOC")
+                tick(message)
 
             def image_bytes(item: DatasetImage) -> bytes:
                 with stored[int(item.source_id)].file.open("rb") as fh:  # type: ignore[arg-type]
                     return fh.read()
 
-            try:
-                stats_voc = write_voc(
-                    _dataset_images(project, options, labels=labels, namer=_Namer(project), on_image=on_voc_image),
-                    labels=label_names, out=archive, image_bytes_for=image_bytes if options.include_images else None,
-                )
-            except ValueError as exc:
-                raise DomainError(f"Cannot write Pascal VOC: {exc}") from None
-            result.update(images=stats_voc.images, annotations=stats_voc.objects)
+            items = _dataset_images(project, options, labels=labels, namer=_Namer(project), on_image=on_file_image)
+            image_bytes_for = image_bytes if options.include_images else None
+            if options.format == ExportFormat.VOC:
+                try:
+                    stats_voc = write_voc(items, labels=label_names, out=archive, image_bytes_for=image_bytes_for)
+                except ValueError as exc:
+                    raise DomainError(f"Cannot write Pascal VOC: {exc}") from None
+                result.update(images=stats_voc.images, annotations=stats_voc.objects)
+            else:
+                # A folder of its own: LabelMe and labelme2coco take every *.json of the folder
+                # they are given, and the manifest is not one of theirs.
+                result["images"] = write_labelme(items, out=archive, image_bytes_for=image_bytes_for, prefix=LABELME_FOLDER)
+                result["annotations"] = objects
         manifest = {
             "project": project.name,
             "format": options.format,

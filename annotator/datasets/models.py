@@ -10,6 +10,7 @@ from annotator.projects.models import Project
 class ExportFormat(models.TextChoices):
     COCO = "coco", "COCO instances JSON"
     VOC = "voc", "Pascal VOC"
+    LABELME = "labelme", "LabelMe JSON"
 
 
 def _version_path(instance: DatasetVersion, filename: str) -> str:

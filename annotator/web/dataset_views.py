@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from annotator.core.access import Capability
 from annotator.datasets.importers import IMPORTERS
-from annotator.datasets.models import DatasetVersion
+from annotator.datasets.models import DatasetVersion, ExportFormat
 from annotator.jobs.selectors import jobs_visible_to
 from annotator.review.services import review_next as review_next_service
 
@@ -38,7 +38,9 @@ def datasets_page(request: HttpRequest, pk: int) -> HttpResponse:
     versions = DatasetVersion.objects.filter(project=project).select_related("created_by").order_by("-created_at", "-id")[:200]
     jobs = jobs_visible_to(request.user, project=project.pk, kind="export")[:10]
     labels = project.labels.all()
-    return render(request, "web/datasets.html", _context(request, project, versions=versions, jobs=jobs, labels=labels))
+    return render(request, "web/datasets.html", _context(
+        request, project, versions=versions, jobs=jobs, labels=labels, formats=ExportFormat.choices,
+    ))
 
 
 @login_required

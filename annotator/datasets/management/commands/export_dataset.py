@@ -1,4 +1,4 @@
-"""`manage.py export_dataset`: export a project as a COCO or Pascal VOC zip (kept as a dataset version)."""
+"""`manage.py export_dataset`: export a project as a COCO, Pascal VOC or LabelMe zip (kept as a dataset version)."""
 from __future__ import annotations
 
 import shutil
@@ -8,18 +8,18 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator.core.errors import DomainError
-from annotator.datasets.models import DatasetVersion
+from annotator.datasets.models import DatasetVersion, ExportFormat
 from annotator.datasets.services import dataset_export_start
 from annotator.jobs.cli import run_job_here
 from annotator.projects.models import Project
 
 
 class Command(BaseCommand):
-    help = "Export a project's annotations as a COCO or Pascal VOC zip, also kept as a dataset version."
+    help = "Export a project's annotations as a COCO, Pascal VOC or LabelMe zip, also kept as a dataset version."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="Project name")
-        parser.add_argument("--format", required=True, choices=["coco", "voc"], help="Dataset format")
+        parser.add_argument("--format", required=True, choices=ExportFormat.values, help="Dataset format")
         parser.add_argument("--out", required=True, help="Where to write the zip")
         parser.add_argument("--status", default="accepted", choices=["accepted", "all"], help="Which images (accepted by default)")
         parser.add_argument("--predictions", action="store_true", help="Add the latest model's predictions (COCO results format)")
