@@ -543,6 +543,16 @@ def test_labelme_round_trip_keeps_holes_parts_and_masks(tmp_path: Path, masks: M
     assert len(island) == 2 and len(island[0]["holes"]) == 1
 
 
+def test_labelme_writes_a_box_only_object_as_a_rectangle(tmp_path: Path) -> None:
+    boxed = DatasetInstance(label="b", geometry=polygons(part(square(10, 12, 20))), attributes={"bbox_only": True, "kind": "x"})
+    write_labelme([DatasetImage("x.jpg", 40, 40, [boxed])], out=tmp_path)
+    (shape,) = json.loads((tmp_path / "x.json").read_text())["shapes"]
+    assert (shape["shape_type"], shape["points"], shape["flags"], shape["kind"]) == ("rectangle", [[10, 12], [30, 32]], {}, "x")
+    (tmp_path / "x.jpg").write_bytes(jpeg_bytes(40, 40))
+    (back,) = read_labelme(tmp_path).images[0].instances
+    assert geo.geometry_iou(back.geometry, boxed.geometry, width=40, height=40) == 1.0
+
+
 # --------------------------------------------------------------------------------------------
 # Bad input: clear errors naming the file, nothing half-done
 # --------------------------------------------------------------------------------------------
