@@ -37,6 +37,7 @@ urlpatterns = [
     path("images/<int:pk>/file/", images.ImageFileApi.as_view()),
     path("images/<int:pk>/thumbnail/", images.ImageFileApi.as_view(thumbnail=True)),
     path("images/<int:pk>/submit/", images.SubmitApi.as_view()),
+    path("images/<int:pk>/release/", images.ReleaseApi.as_view()),
     path("images/<int:pk>/access/", images.ImageAccessApi.as_view()),
     path("images/<int:pk>/neighbours/", images.ImageNeighboursApi.as_view()),
     path("images/<int:pk>/annotations/", annotations.AnnotationSetApi.as_view()),

@@ -96,10 +96,10 @@ def rich_project(world: Any, *, fruits: bool = True) -> Project:
     ]
     image = edited
     for items in steps:
-        image, _, _ = annotations_replace(image=image, user=annotator, base_version=image.version, items=items, claim=True)
+        image, _, _ = annotations_replace(image=image, user=annotator, base_version=image.version, items=items)
     image, _, _ = revision_restore(image=image, version=2, user=annotator, base_version=image.version)
-    image, _, _ = annotations_replace(image=image, user=annotator, base_version=image.version, items=steps[2], claim=True)
-    image = image_submit(image=image, user=annotator, is_manager=False)
+    image, _, _ = annotations_replace(image=image, user=annotator, base_version=image.version, items=steps[2])
+    image = image_submit(image=image, user=annotator)
     reviewer = users["reviewer"]
     image = review_take(image=image, user=reviewer)
     review_decide(
@@ -112,11 +112,11 @@ def rich_project(world: Any, *, fruits: bool = True) -> Project:
     comment_resolve(comment=ReviewComment.objects.filter(image=image).order_by("id").first(), user=annotator, resolved=True)
     del answer
 
-    in_review, _, _ = annotations_replace(image=in_review, user=users["annotator2"], base_version=0, claim=True,
+    in_review, _, _ = annotations_replace(image=in_review, user=users["annotator2"], base_version=0,
                                           items=[{"label": dog.pk, "geometry": polygon_geometry(square(1, 1, 30))}])
-    in_review = image_submit(image=in_review, user=users["annotator2"], is_manager=False)
+    in_review = image_submit(image=in_review, user=users["annotator2"])
     review_take(image=in_review, user=users["manager"])
-    review_release(image=in_review, user=users["manager"], is_manager=True)  # a released task, then an open one
+    review_release(image=in_review, user=users["manager"])  # a released task, then an open one
     review_take(image=in_review, user=reviewer)
 
     export = dataset_export_start(project=project, params={"format": "coco", "status": "all", "name": "v1"}, user=users["manager"],

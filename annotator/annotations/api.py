@@ -7,7 +7,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.core.access import Capability, can
 from annotator.core.api import load_image, validated
 from annotator.core.errors import DomainError, Forbidden, NotFound
 from annotator.images.selectors import edit_denied_reason
@@ -107,7 +106,6 @@ class AnnotationSetApi(APIView):
         data = validated(AnnotationSetSerializer, request.data)
         image, rows, repaired = annotations_replace(
             image=image, user=request.user, base_version=data["version"], items=data["annotations"],
-            claim=not can(request.user, image.project, Capability.MANAGE),
         )
         if "return=minimal" in request.headers.get("Prefer", ""):
             # RFC 7240: autosave only needs the new version, not the set it just sent, and what the

@@ -16,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.core.errors import Conflict, DomainError, NotFound
-from annotator.images.models import Image, ImageStatus
+from annotator.images import workflow
+from annotator.images.models import Image
 from ml.geometry import GeometryError, Repair, bbox_and_area, normalize_geometries, vertex_count
 
 from .attributes import attributes_clean, label_schema, z_order_clean
@@ -247,13 +248,13 @@ def annotations_replace(
     items: list[dict[str, Any]],
     action: str = RevisionAction.SAVE,
     restored_from: int | None = None,
-    claim: bool = False,
     simplify: bool = False,
 ) -> SavedAnnotations:
     """Replace the whole annotation set of an image, if nobody saved since `base_version`.
 
-    `claim`: an annotator who saves an image nobody holds takes it (it joins their queue);
-    managers correcting an image do not. `simplify`: see annotations_clean (imports).
+    A save goes through the image workflow (images.workflow, action "save"): it is refused to
+    whoever may not change the image now, an annotator who saves an image nobody holds takes it,
+    and a new image is in progress from then on. `simplify`: see annotations_clean (imports).
     The result lists the objects whose geometry was repaired on the way in, with the geometry
     as stored.
 
@@ -296,10 +297,8 @@ def annotations_replace(
         locked.version += 1
         locked.annotations_updated_by_id = author_id
         locked.annotations_updated_at = now
-        if locked.status == ImageStatus.NEW and action == RevisionAction.SAVE:
-            locked.status = ImageStatus.IN_PROGRESS
-            if claim and locked.assignee_id is None and author_id is not None:
-                locked.assignee_id = author_id
+        if action == RevisionAction.SAVE:
+            workflow.apply(locked, workflow.Action.SAVE, user)  # who may, and what it does to the status
         locked.save()
         Revision.objects.create(
             image=locked,

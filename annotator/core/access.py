@@ -116,6 +116,16 @@ def _role_allows(user: AbstractBaseUser | AnonymousUser, project: Project | int,
     return role is not None and role in _ROLES_FOR[capability]
 
 
+def roles_capabilities(user: AbstractBaseUser | AnonymousUser, project: Project | int) -> frozenset[Capability]:
+    """What the user's role (one look-up) allows in the project, leaving out its state (archived)."""
+    if not user.is_authenticated:
+        return frozenset()
+    if user.is_superuser:
+        return frozenset(Capability)
+    role = role_of(user, project)
+    return frozenset(c for c, roles in _ROLES_FOR.items() if role in roles)
+
+
 def can(user: AbstractBaseUser | AnonymousUser, project: Project | int, capability: Capability) -> bool:
     return _role_allows(user, project, capability) and state_reason(project, capability) is None
 

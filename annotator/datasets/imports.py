@@ -14,13 +14,13 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from annotator.annotations.attributes import attributes_coerce
 from annotator.annotations.models import Annotation, RevisionAction, Source
 from annotator.annotations.services import annotations_replace
 from annotator.core.errors import DomainError
 from annotator.core.files import domain_error, temp_folder, zip_open
+from annotator.images import workflow
 from annotator.images.imaging import image_decode, image_size_check
 from annotator.images.models import Image, ImageStatus
 from annotator.images.services import files_delete, image_store
@@ -302,6 +302,7 @@ def dataset_import(
         # What the readers repaired (file and object named), then what the save simplified.
         repairs: list[str] = [str(note) for note in dataset.repairs]
         coerced: list[str] = []  # attribute values that did not fit the label's schema
+        actor = workflow.Actor.of(user, project)
         try:
             with transaction.atomic():
                 for name in to_create:
@@ -310,7 +311,6 @@ def dataset_import(
                 label_ids = dict(Label.objects.filter(project=project).values_list("name", "pk"))
                 schemas = dict(Label.objects.filter(project=project).values_list("pk", "attributes_schema"))
                 source_ids = {source: label_ids[target] for source, target in mapping.items()}
-                now = timezone.now()
                 for index, plan in enumerate(planned):
                     if plan.existing is not None:
                         row = Image.objects.get(pk=plan.existing.pk)
@@ -333,11 +333,11 @@ def dataset_import(
                             f"{plan.image.file_name}: object {_source_name(plan.image.instances[r['index']], r['index'])}: {r['message']}"
                             for r in repaired
                         ]
-                    if status != ImageStatus.NEW or plan.existing is None:
-                        changes: dict[str, Any] = {"status": status}
-                        if status == ImageStatus.SUBMITTED:
-                            changes["submitted_at"] = now
-                        Image.objects.filter(pk=row.pk).update(**changes)
+                    decision = workflow.decide(row, workflow.IMPORT_ACTIONS[status], actor)
+                    if not decision.allowed:
+                        raise workflow.WorkflowError(decision)
+                    if decision.to != row.status or len(decision.changes) > 1:
+                        Image.objects.filter(pk=row.pk).update(**decision.changes)
                     if progress:
                         progress(total + index + 1, 2 * total, "Storing images and annotations")
         except IntegrityError:

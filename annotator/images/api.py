@@ -54,7 +54,11 @@ class ImageUpdateSerializer(serializers.Serializer):
     priority = serializers.IntegerField(required=False, min_value=-1_000_000, max_value=1_000_000)
     assignee = serializers.CharField(required=False, allow_null=True)
     reviewer = serializers.CharField(required=False, allow_null=True)
-    status = serializers.ChoiceField(choices=ImageStatus.choices, required=False)
+    status = serializers.ChoiceField(
+        choices=ImageStatus.choices, required=False,
+        help_text="A workflow action: 'new' resets the image, 'in_progress' reopens it for its annotator, "
+                  "'submitted' gives it back to the review queue; other statuses are refused (409).",
+    )
 
 
 class UploadSerializer(serializers.Serializer):
@@ -145,7 +149,7 @@ class ImageDetailApi(APIView):
                 if user is None or not can(user, image.project, Capability.VIEW):
                     raise DomainError(f"{data[role]!r} is not a member of this project.")
                 data[role] = user
-        return Response(ImageSerializer(services.image_update(image=image, **data)).data)
+        return Response(ImageSerializer(services.image_update(image=image, user=request.user, **data)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
@@ -180,8 +184,17 @@ class SubmitApi(APIView):
     @extend_schema(request=None, responses=ImageResultSerializer)
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.ANNOTATE)
-        image = services.image_submit(image=image, user=request.user, is_manager=can(request.user, image.project, Capability.MANAGE))
+        image = services.image_submit(image=image, user=request.user)
         return Response({"image": ImageSerializer(image).data})
+
+
+class ReleaseApi(APIView):
+    """Give an unfinished image back to the annotate queue (its annotator or a manager); its annotations stay."""
+
+    @extend_schema(request=None, responses=ImageResultSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        image = load_image(request, pk, Capability.ANNOTATE)
+        return Response({"image": ImageSerializer(services.image_release(image=image, user=request.user)).data})
 
 
 class EditAccessSerializer(serializers.Serializer):

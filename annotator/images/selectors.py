@@ -10,9 +10,13 @@ from django.db.models import QuerySet, Sum
 from annotator.core.access import Capability, can, state_reason
 from annotator.projects.models import Project
 
+from . import workflow
 from .models import Image, ImageCount, ImageStatus
 
-EDITABLE_BY_ANNOTATOR = (ImageStatus.NEW, ImageStatus.IN_PROGRESS, ImageStatus.REJECTED)
+# The statuses in which an annotator may change an image (theirs or nobody's), from the workflow table.
+EDITABLE_BY_ANNOTATOR = tuple(
+    status for status, rule in workflow.TABLE[workflow.Action.SAVE].rules.items() if workflow.Who.ANNOTATOR in rule.who
+)
 
 
 def images_of(project: Project, *, status: str | None = None, assignee: str | None = None, reviewer: str | None = None, search: str | None = None) -> QuerySet[Image]:
@@ -62,21 +66,9 @@ def images_count(project: Project, *, status: str | None = None, assignee: str |
 
 
 def edit_denied_reason(user: AbstractBaseUser, image: Image) -> str | None:
-    """Why `user` may not change this image's annotations now, or None when they may."""
-    archived = state_reason(image.project, Capability.ANNOTATE)
-    if archived is not None:
-        return archived  # an archived project (or one being deleted): nobody may, admins included
-    if can(user, image.project, Capability.MANAGE):
-        return None
-    if can(user, image.project, Capability.ANNOTATE) and image.status in EDITABLE_BY_ANNOTATOR:
-        if image.assignee_id in (None, user.pk):
-            return None
-        return "This image is assigned to another annotator."
-    if can(user, image.project, Capability.REVIEW) and image.status == ImageStatus.IN_REVIEW:
-        if image.reviewer_id == user.pk:
-            return None
-        return "This image is being reviewed by someone else."
-    return f"The image is {image.get_status_display().lower()}; your role cannot change it now."
+    """Why `user` may not change this image's annotations now, or None when they may: the
+    workflow's decision on "save" for them."""
+    return workflow.decide(image, workflow.Action.SAVE, workflow.Actor.of(user, image.project)).reason
 
 
 class EditAccess(NamedTuple):

@@ -22,6 +22,7 @@ from annotator.projects.models import Project, QueueOrder
 from ml.formats.archive import SafeZip, ZipMember, iter_files
 from ml.formats.model import FormatError
 
+from . import workflow
 from .imaging import IMAGE_SUFFIXES, DecodedImage, image_decode, image_size_check
 from .models import Image, ImageCount, ImageStatus
 
@@ -219,13 +220,12 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
     one annotator asking several times at once gets one image: their requests take turns on a lock
     of their user row, so each sees the image the previous one handed out.
     """
+    actor = workflow.Actor.of(user, project)
     for _ in range(10):
         with transaction.atomic():
             person_lock(user)
             mine = (
-                Image.objects.filter(
-                    project=project, assignee=user, status__in=[ImageStatus.IN_PROGRESS, ImageStatus.REJECTED]
-                )
+                Image.objects.filter(project=project, assignee=user, status__in=workflow.ANNOTATOR_WORK)
                 .order_by(*_queue_order(project))
                 .first()
             )
@@ -237,7 +237,8 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
             # queue order (image_assignee_idx, image_queue_free_idx), where the single query sorted
             # every new image of the project.
             free_or_mine = Q(assignee__isnull=True) | Q(assignee=user)
-            new_images = Image.objects.select_for_update(skip_locked=True).filter(project=project, status=ImageStatus.NEW)
+            claimable = workflow.sources(workflow.Action.CLAIM)
+            new_images = Image.objects.select_for_update(skip_locked=True).filter(project=project, status__in=claimable)
             order = _queue_order(project)
             candidate = (
                 new_images.filter(assignee=user).order_by(*order).first()
@@ -245,8 +246,11 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
             )
             if candidate is None:
                 return None
-            taken = Image.objects.filter(free_or_mine, pk=candidate.pk, status=ImageStatus.NEW).update(
-                assignee=user, status=ImageStatus.IN_PROGRESS, updated_at=timezone.now()
+            decision = workflow.decide(candidate, workflow.Action.CLAIM, actor)
+            if not decision.allowed:
+                raise workflow.WorkflowError(decision)
+            taken = Image.objects.filter(free_or_mine, pk=candidate.pk, status=candidate.status).update(
+                **decision.changes, updated_at=timezone.now()
             )
             if taken:
                 candidate.refresh_from_db()
@@ -255,18 +259,19 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
 
 
 @transaction.atomic
-def image_submit(*, image: Image, user: AbstractBaseUser, is_manager: bool) -> Image:
+def image_submit(*, image: Image, user: AbstractBaseUser) -> Image:
     image = Image.objects.select_for_update().get(pk=image.pk)
-    if image.status not in (ImageStatus.NEW, ImageStatus.IN_PROGRESS, ImageStatus.REJECTED):
-        raise DomainError(f"The image is {image.get_status_display().lower()}; only work in progress can be submitted.", status=409)
-    if image.assignee_id != user.pk and not is_manager:
-        raise DomainError("This image is assigned to someone else.", status=403)
-    _check_required_attributes(image)
-    if image.assignee_id is None:
-        image.assignee = user
-    image.status = ImageStatus.SUBMITTED
-    image.submitted_at = timezone.now()
-    image.save()
+    fields = workflow.apply(image, workflow.Action.SUBMIT, user)
+    _check_required_attributes(image)  # refused: nothing is saved
+    image.save(update_fields=fields)
+    return image
+
+
+@transaction.atomic
+def image_release(*, image: Image, user: AbstractBaseUser) -> Image:
+    """The annotator (or a manager) gives an unfinished image back to the queue; its annotations stay."""
+    image = Image.objects.select_for_update().get(pk=image.pk)
+    image.save(update_fields=workflow.apply(image, workflow.Action.RELEASE, user))
     return image
 
 
@@ -295,11 +300,29 @@ def _check_required_attributes(image: Image) -> None:
 
 
 @transaction.atomic
-def image_update(*, image: Image, **changes: object) -> Image:
-    """Manager edits: priority, assignee, reviewer, status (e.g. to send an image back)."""
+def image_update(
+    *, image: Image, user: AbstractBaseUser, status: str | None = None, **changes: object,
+) -> Image:
+    """Manager edits: priority, assignee, reviewer, and a status that is one of the workflow's
+    actions (reset to new, reopen for its annotator, give back to the review queue)."""
+    image = Image.objects.select_for_update().get(pk=image.pk)
+    fields: set[str] = set()
+    if status is not None:
+        action = workflow.STATUS_ACTIONS.get(ImageStatus(status))
+        if action is None:
+            raise workflow.WorkflowError(workflow.Decision(
+                workflow.Action.ASSIGN, ImageStatus(image.status), http_status=409,
+                reason=f"An image becomes {ImageStatus(status).label.lower()} through the workflow (submission, review), "
+                       "not by setting its status; a manager can reset it to new, reopen it (in progress) "
+                       "or give it back to the review queue (submitted).",
+            ))
+        fields.update(workflow.apply(image, action, user))
+    if {"assignee", "reviewer"} & changes.keys():
+        fields.update(workflow.apply(image, workflow.Action.ASSIGN, user))
     for name, value in changes.items():
         setattr(image, name, value)
-    image.save()
+        fields.add(name)
+    image.save(update_fields=[*fields, "updated_at"])
     return image
 
 

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator.core.access import Capability, can
+from annotator.core.access import Capability
 from annotator.core.api import load_image, load_in_project, load_project, validated
 from annotator.core.errors import DomainError
 from annotator.images.api import ImageResultSerializer, ImageSerializer
@@ -118,7 +118,7 @@ class ReviewReleaseApi(APIView):
     @extend_schema(request=None, responses=ImageResultSerializer)
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.REVIEW)
-        image = services.review_release(image=image, user=request.user, is_manager=can(request.user, image.project, Capability.MANAGE))
+        image = services.review_release(image=image, user=request.user)
         return Response({"image": ImageSerializer(image).data})
 
 

@@ -12,8 +12,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotator.annotations.models import Annotation
-from annotator.core.errors import Conflict, DomainError, Forbidden
+from annotator.core.errors import Conflict, DomainError
 from annotator.core.locks import person_lock
+from annotator.images import workflow
 from annotator.images.models import Image, ImageStatus
 from annotator.projects.models import Project
 
@@ -76,11 +77,13 @@ def review_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
     conditional update as the final guard, so two reviewers never get the same image; one
     reviewer's simultaneous requests take turns on their user row, so they get one image.
     """
+    actor = workflow.Actor.of(user, project)
+    reviewable = workflow.sources(workflow.Action.START_REVIEW)
     for _ in range(10):
         with transaction.atomic():
             person_lock(user)
             mine = (
-                Image.objects.filter(project=project, status=ImageStatus.IN_REVIEW, reviewer=user)
+                Image.objects.filter(project=project, status__in=reviewable, reviewer=user)
                 .order_by(*_review_order())
                 .first()
             )
@@ -88,7 +91,7 @@ def review_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
                 return mine
             candidate = (
                 Image.objects.select_for_update(skip_locked=True)
-                .filter(project=project, status=ImageStatus.SUBMITTED, reviewer__isnull=True)
+                .filter(project=project, status__in=reviewable, reviewer__isnull=True)
                 .exclude(assignee=user)
                 .exclude(accepted_by_user_exists(user.pk))
                 .order_by(*_review_order())
@@ -96,10 +99,13 @@ def review_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
             )
             if candidate is None:
                 return None
+            decision = workflow.decide(candidate, workflow.Action.START_REVIEW, actor)
+            if not decision.allowed:
+                raise workflow.WorkflowError(decision)
             taken = (
-                Image.objects.filter(pk=candidate.pk, status=ImageStatus.SUBMITTED, reviewer__isnull=True)
+                Image.objects.filter(pk=candidate.pk, status=candidate.status, reviewer__isnull=True)
                 .exclude(assignee=user)
-                .update(status=ImageStatus.IN_REVIEW, reviewer=user, updated_at=timezone.now())
+                .update(**decision.changes, updated_at=timezone.now())
             )
             if taken:
                 candidate.refresh_from_db()
@@ -108,13 +114,11 @@ def review_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
     return None
 
 
-def _check_may_review(image: Image, user: AbstractBaseUser) -> None:
-    if image.assignee_id is not None and image.assignee_id == user.pk:
-        raise Forbidden("You annotated this image; someone else must review it.")
-    if image.status == ImageStatus.IN_REVIEW and image.reviewer_id not in (None, user.pk):
-        raise Conflict(f"{image.reviewer.username if image.reviewer else 'Someone else'} is reviewing this image.")
-    if image.status not in (ImageStatus.SUBMITTED, ImageStatus.IN_REVIEW):
-        raise Conflict(f"The image is {image.get_status_display().lower()}; only submitted images can be reviewed.")
+def _check_may_review(image: Image, user: AbstractBaseUser, action: workflow.Action) -> None:
+    """The workflow's refusal of `action`, then the multi-reviewer rule: one accept per reviewer and version."""
+    decision = workflow.decide(image, action, workflow.Actor.of(user, image.project))
+    if not decision.allowed:
+        raise workflow.WorkflowError(decision)
     if image.status == ImageStatus.SUBMITTED and accepts_of_current_version(image).filter(reviewer=user).exists():
         raise Conflict("You already accepted this version; another reviewer must accept it too.")
 
@@ -123,26 +127,21 @@ def _check_may_review(image: Image, user: AbstractBaseUser) -> None:
 def review_take(*, image: Image, user: AbstractBaseUser) -> Image:
     """Take one specific submitted image for review (from the image list rather than the queue)."""
     image = Image.objects.select_for_update(of=("self",)).select_related("project", "reviewer").get(pk=image.pk)
-    _check_may_review(image, user)
+    _check_may_review(image, user, workflow.Action.START_REVIEW)
     if image.status == ImageStatus.IN_REVIEW:
         return image  # already ours
-    image.status, image.reviewer = ImageStatus.IN_REVIEW, user
-    image.save(update_fields=["status", "reviewer", "updated_at"])
+    image.save(update_fields=workflow.apply(image, workflow.Action.START_REVIEW, user))
     _open_task(image, user)
     return image
 
 
 @transaction.atomic
-def review_release(*, image: Image, user: AbstractBaseUser, is_manager: bool) -> Image:
+def review_release(*, image: Image, user: AbstractBaseUser) -> Image:
     """Give an image back to the review queue without deciding (the reviewer or a manager)."""
     image = Image.objects.select_for_update().get(pk=image.pk)
-    if image.status != ImageStatus.IN_REVIEW:
-        raise Conflict("The image is not in review.")
-    if image.reviewer_id != user.pk and not is_manager:
-        raise Forbidden("Someone else is reviewing this image.")
+    fields = workflow.apply(image, workflow.Action.RELEASE_REVIEW, user)
     ReviewTask.objects.filter(image=image, closed_at__isnull=True).update(closed_at=timezone.now(), released=True)
-    image.status, image.reviewer = ImageStatus.SUBMITTED, None
-    image.save(update_fields=["status", "reviewer", "updated_at"])
+    image.save(update_fields=fields)
     return image
 
 
@@ -194,7 +193,7 @@ def review_decide(
         raise DomainError("decision must be 'accept' or 'reject'")
     with transaction.atomic():
         image = Image.objects.select_for_update(of=("self",)).select_related("project", "reviewer").get(pk=image.pk)
-        _check_may_review(image, user)
+        _check_may_review(image, user, workflow.Action.REJECT if decision == Verdict.REJECT else workflow.Action.ACCEPT)
         if version != image.version:
             raise Conflict(
                 f"The image changed (version {image.version}) after the version {version} you reviewed; reload it.",
@@ -253,16 +252,13 @@ def review_decide(
 
         accepts = 0
         if decision == Verdict.REJECT:
-            image.status, image.reviewer = ImageStatus.REJECTED, None
+            action = workflow.Action.REJECT
         else:
             accepts = accepts_of_current_version(image).values("reviewer").distinct().count()
-            if accepts >= image.project.required_accepts:
-                image.status, image.reviewer = ImageStatus.ACCEPTED, user
-            else:
-                # Back to the queue for the next reviewer; submitted_at is kept so that this
-                # accept still counts (a new submission starts a new round).
-                image.status, image.reviewer = ImageStatus.SUBMITTED, None
-        image.save(update_fields=["status", "reviewer", "updated_at"])
+            # Short of the policy's accepts, back to the queue for the next reviewer; submitted_at
+            # is kept so that this accept still counts (a new submission starts a new round).
+            action = workflow.Action.ACCEPT if accepts >= image.project.required_accepts else workflow.Action.ACCEPT_PARTLY
+        image.save(update_fields=workflow.apply(image, action, user))
     return DecisionResult(decision=record, image=image, accepts=accepts, comments=created)
 
 

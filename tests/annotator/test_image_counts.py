@@ -19,7 +19,7 @@ from annotator.images.selectors import image_status_counts, images_count
 from annotator.images.services import image_counts_compact, image_delete, image_submit, image_update, queue_next
 from annotator.projects.selectors import project_stats
 from annotator.review.services import review_next
-from tests.factories import ProjectFactory, UserFactory, make_images
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory, make_images
 
 
 def _kept(project) -> dict[tuple[str, int, int], int]:  # type: ignore[no-untyped-def]
@@ -42,15 +42,18 @@ def _counted(project) -> dict[tuple[str, int, int], int]:  # type: ignore[no-unt
 @pytest.mark.django_db
 def test_counts_follow_every_kind_of_image_write():
     project, other = ProjectFactory(), ProjectFactory()
-    annotator, reviewer = UserFactory(), UserFactory()
+    annotator, reviewer, manager = UserFactory(), UserFactory(), UserFactory()
+    for user, role in ((annotator, "annotator"), (reviewer, "reviewer"), (manager, "manager")):
+        MembershipFactory(project=project, user=user, role=role)
     images = make_images(project, 6)
     make_images(other, 2)
 
     with transaction.atomic():
         taken = queue_next(project=project, user=annotator)
-        image_submit(image=taken, user=annotator, is_manager=False)
+        image_submit(image=taken, user=annotator)
     review_next(project=project, user=reviewer)
-    image_update(image=images[5], status=ImageStatus.ACCEPTED, reviewer=reviewer)
+    image_update(image=images[5], user=manager, reviewer=reviewer)
+    Image.objects.filter(pk=images[5].pk).update(status=ImageStatus.ACCEPTED)
     Image.objects.filter(pk=images[4].pk).update(status=ImageStatus.REJECTED, assignee=annotator)
     image_delete(image=images[3])
     Image.objects.bulk_create([Image(project=project, file="x.png", original_name="x.png", width=1, height=1, checksum="x")])
@@ -86,7 +89,7 @@ def test_deleting_a_project_leaves_no_counts_behind():
 @pytest.mark.django_db(transaction=True)
 def test_counts_stay_exact_under_concurrent_opposite_transitions():
     project = ProjectFactory()
-    people = [UserFactory() for _ in range(6)]
+    people = [MembershipFactory(project=project, role="manager").user for _ in range(6)]  # annotate and review
     ids = [image.pk for image in make_images(project, 40)]
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(people))
@@ -104,7 +107,7 @@ def test_counts_stay_exact_under_concurrent_opposite_transitions():
                     if image is not None and rng.random() < 0.5:
                         try:
                             with transaction.atomic():
-                                image_submit(image=image, user=user, is_manager=False)
+                                image_submit(image=image, user=user)
                         except DomainError:
                             pass  # a manager's edit took it back meanwhile: refused, as it should be
                 elif move < 0.6:

@@ -152,6 +152,7 @@ ROWS: list[Row] = [
     Row("image file", "get", "/api/images/{image}/file/", members(200), route="images/<int:pk>/file/"),
     Row("image thumbnail", "get", "/api/images/{image}/thumbnail/", members(200), route="images/<int:pk>/thumbnail/"),
     Row("submit image", "post", "/api/images/{image}/submit/", {**annotate(200), **NOT_HIS_IMAGE}, route="images/<int:pk>/submit/"),
+    Row("release image", "post", "/api/images/{image}/release/", {**annotate(200), **NOT_HIS_IMAGE}, route="images/<int:pk>/release/"),
     Row("read annotations", "get", "/api/images/{image}/annotations/", members(200),
         route="images/<int:pk>/annotations/"),
     Row("save annotations", "put", "/api/images/{image}/annotations/", {**annotate(200), **NOT_HIS_IMAGE},

@@ -47,7 +47,7 @@ def _submitted_image(world, annotator: str = "annotator", count: int = 2) -> tup
     assert image is not None
     objects = [_obj(world.labels[0], 10 + 40 * k, 10, 30) for k in range(count)]
     image = _annotate(image, user, objects)
-    image = image_submit(image=image, user=user, is_manager=False)
+    image = image_submit(image=image, user=user)
     return image, objects
 
 
@@ -309,7 +309,7 @@ def test_review_diff_shows_annotator_changes_against_proposals_and_reviewer_chan
                 "prediction": predictions[1].pk, "source": "model"}
     drawn = _obj(world.labels[1], 150, 60, 20)
     image = _annotate(image, world.users["annotator"], [kept, reshaped, drawn])  # prediction 2 deleted
-    image_submit(image=image, user=world.users["annotator"], is_manager=False)
+    image_submit(image=image, user=world.users["annotator"])
 
     assert review_next(project=world.project, user=world.users["reviewer"]).pk == image.pk
     # The reviewer deletes the drawn object and changes the label of the kept one.

@@ -190,10 +190,10 @@ def seeded(transactional_db, world) -> Iterator[Seed]:
     # (for the queue), a comment, a dataset version, a finished job with a file, a model.
     image, _new = make_images(world.project, 2, width=64, height=48)
     annotations_replace(
-        image=image, user=world.users["annotator"], base_version=0, claim=True,
+        image=image, user=world.users["annotator"], base_version=0,
         items=[{"label": world.labels[0].pk, "geometry": polygon_geometry(square(5, 5, 20))}],
     )
-    image_submit(image=image, user=world.users["annotator"], is_manager=False)
+    image_submit(image=image, user=world.users["annotator"])
     version = dataset_export(project=world.project, options=ExportOptions.from_dict({"status": "all"}), name="v1")
     job = Job.objects.create(kind="export", project=world.project, created_by=world.users["manager"])
     job.result_file.save("result.txt", ContentFile(b"x"), save=True)

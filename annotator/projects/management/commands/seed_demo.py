@@ -11,7 +11,7 @@ from django.db import transaction
 
 from annotator.annotations.models import RevisionAction, Source
 from annotator.annotations.services import annotations_replace
-from annotator.images.models import ImageStatus
+from annotator.images import workflow
 from annotator.images.services import images_add, sources_from_folder
 from annotator.projects.models import Membership, Project, Role
 from annotator.projects.services import project_create
@@ -88,5 +88,4 @@ class Command(BaseCommand):
                 for index, ann in enumerate(a for a in coco["annotations"] if a["image_id"] == entry["id"])
             ]
             image = annotations_replace(image=image, user=admin, base_version=0, items=items, action=RevisionAction.IMPORT).image
-            image.status = ImageStatus.ACCEPTED
-            image.save(update_fields=["status"])
+            image.save(update_fields=workflow.apply(image, workflow.Action.IMPORT_AS_ACCEPTED, admin))
