@@ -231,6 +231,10 @@ export interface MaskResult {
   geometry: Geometry;
   bbox: [number, number, number, number];
   area: number;
+  /** From SAM: its estimate of the mask's IoU. */
+  score?: number;
+  /** From SAM: every mask it proposed (three for a lone box or click), best first; the first is this answer. */
+  candidates?: MaskResult[];
 }
 
 /** An intelligent-scissors answer: the edge-following path, and for a closed one the polygon to keep. */
@@ -263,10 +267,11 @@ export const api = {
     ),
   boxToMask: (image: number, box: [number, number, number, number], foreground: Point[], background: Point[]) =>
     request<MaskResult>("POST", "/api/assist/box-to-mask/", { image, box, foreground, background }).then((r) => r.data),
-  sam: (image: number, box: [number, number, number, number], foreground: Point[], background: Point[]) =>
+  /** A box, clicks, or both (SAM takes a lone click too). */
+  sam: (image: number, box: [number, number, number, number] | null, foreground: Point[], background: Point[]) =>
     request<MaskResult>("POST", "/api/assist/sam/", {
       image,
-      box,
+      ...(box ? { box } : {}),
       ...(foreground.length + background.length
         ? { points: [...foreground, ...background], labels: [...foreground.map(() => 1), ...background.map(() => 0)] }
         : {}),

@@ -611,6 +611,10 @@ export class Editor implements RenderModel, ToolContext, KeyActions, UiHost {
     return true;
   }
 
+  nextCandidate(direction: 1 | -1): boolean {
+    return this.tool.cycleCandidate?.(direction) ?? false;
+  }
+
   acceptAllVisible(): void {
     const props = this.visibleProposals();
     if (!props.length) return this.ui.message("No visible proposals");

@@ -37,6 +37,8 @@ export interface KeyActions {
   /** False when no proposal is selected (the key then does nothing). */
   acceptSelectedProposal(): boolean;
   acceptAllVisible(): void;
+  /** Show the next / previous mask the server proposed for the active tool's last prompt (SAM); false when there is none. */
+  nextCandidate(direction: 1 | -1): boolean;
   goToNeighbour(direction: -1 | 1): unknown;
   setTool(name: string): void;
 }
@@ -85,6 +87,7 @@ export const KEYMAP: Binding[] = [
   { keys: "A", does: "Accept the selected proposal", group: "Objects", match: press("a"), run: (a) => a.acceptSelectedProposal() },
   { keys: "Shift+A", does: "Accept all visible proposals", group: "Objects", match: press("Shift+A"), run: (a) => a.acceptAllVisible() },
   { keys: "T", does: "Hide / show all objects", group: "View", match: any("t", "Shift+T"), run: (a) => a.toggleAll() },
+  { keys: "C / Shift+C", does: "Next / previous candidate mask (SAM's other answers to the last box or click)", group: "Drawing", match: any("c", "Shift+C"), run: (a, k) => a.nextCandidate(k.shift ? -1 : 1) },
   { keys: "[ / ]", does: "Brush size smaller / larger", group: "Drawing", match: any("[", "]"), run: (a, k) => a.resizeBrush(k.key === "]" ? 1.25 : 1 / 1.25) },
   { keys: "Wheel, + / −", does: "Zoom in / out", group: "View", match: any("+", "=", "-", "_"), run: (a, k) => a.zoom(k.key === "+" || k.key === "=" ? 1.25 : 0.8) },
   { keys: "F / 0", does: "Fit to screen / actual pixels (1:1)", group: "View", match: any("f", "Shift+F", "0"), run: (a, k) => (k.key === "0" ? a.oneToOne() : a.fit()) },

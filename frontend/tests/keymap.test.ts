@@ -5,7 +5,7 @@ const k = (key: string, mods: Partial<KeyStroke> = {}): KeyStroke => ({ key, ctr
 
 function actions(): KeyActions & Record<string, ReturnType<typeof vi.fn>> {
   const names = ["undo", "redo", "saveNow", "submit", "zOrder", "chooseLabelAt", "zoom", "fit", "oneToOne", "resizeBrush", "deleteSelected", "cancel",
-    "toggleCheatsheet", "toggleAll", "convertSelected", "acceptSelectedProposal", "acceptAllVisible", "goToNeighbour", "setTool"];
+    "toggleCheatsheet", "toggleAll", "convertSelected", "acceptSelectedProposal", "acceptAllVisible", "nextCandidate", "goToNeighbour", "setTool"];
   return Object.fromEntries(names.map((n) => [n, vi.fn(() => true)])) as never;
 }
 
@@ -46,6 +46,8 @@ describe("the keymap drives dispatch", () => {
     expect(dispatch(k("]", { ctrl: true })).a.zOrder).toHaveBeenCalledWith(1);
     expect(dispatch(k("]")).a.resizeBrush).toHaveBeenCalledWith(1.25);
     expect(dispatch(k("p")).a.setTool).toHaveBeenCalledWith("polygon");
+    expect(dispatch(k("c")).a.nextCandidate).toHaveBeenCalledWith(1);
+    expect(dispatch(k("C", { shift: true })).a.nextCandidate).toHaveBeenCalledWith(-1);
   });
 
   it("tells accept-selected from accept-all and leaves unknown keys alone", () => {
@@ -56,7 +58,7 @@ describe("the keymap drives dispatch", () => {
   });
 
   it("gives every key one meaning", () => {
-    const strokes = [k("a"), k("A", { shift: true }), k("z", { ctrl: true }), k("m"), k("t"), k("f"), k("0"), k("Delete"), k("Escape"), k("?", { shift: true }), k("PageUp"), k("v"), k("p")];
+    const strokes = [k("a"), k("A", { shift: true }), k("z", { ctrl: true }), k("m"), k("t"), k("f"), k("0"), k("Delete"), k("Escape"), k("?", { shift: true }), k("PageUp"), k("v"), k("p"), k("c")];
     for (const s of strokes) expect(ALL.filter((b) => b.match?.(s)).length, s.key).toBe(1);
   });
 });

@@ -173,6 +173,15 @@ class EditorPage:
         self.use_tool("boxmask")
         self.drag(start, end)
 
+    def sam_click(self, point: Point) -> None:
+        """A click with the box → mask tool and no box: with SAM, the click alone is the prompt."""
+        self.use_tool("boxmask")
+        self.click(point)
+
+    def next_candidate(self) -> None:
+        """Swap the object just made for SAM's next candidate mask (keymap "C")."""
+        self.page.keyboard.press("c")
+
     def undo(self) -> None:
         self.page.keyboard.press("Control+z")
 

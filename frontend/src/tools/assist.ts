@@ -1,11 +1,13 @@
 /**
  * Server-assisted tools. Box -> mask: drag a box, then click inside it to add foreground points
  * (Shift- or right-click for background) and refine; Enter/Esc finishes. The server segments
- * with SAM when it has a SAM model (the editor's `sam` option), otherwise with GrabCut. Intelligent scissors:
+ * with SAM when it has a SAM model (the editor's `sam` option), otherwise with GrabCut. With SAM a
+ * lone click is a prompt too, and its answer to a lone box or click comes with other candidate
+ * masks, best first: "C" (keymap) swaps the object for the next one. Intelligent scissors:
  * click points along an edge, the server snaps the path; Enter or double click closes it into a
  * polygon. Both land as ordinary, editable objects; a missing endpoint (404/501) is reported.
  */
-import { errorText, isUnavailable } from "../api";
+import { errorText, isUnavailable, type MaskResult } from "../api";
 import { newPolygons, type Geometry, type Point } from "../geometry";
 import { AddAnnotation, setGeometry } from "../store";
 import type { Tool, ToolContext, ToolPointer } from "./types";
@@ -13,7 +15,8 @@ import type { Tool, ToolContext, ToolPointer } from "./types";
 export function createBoxMaskTool(ctx: ToolContext): Tool {
   let dragStart: Point | null = null;
   let cursor: Point | null = null;
-  let job: { uid: string | null; box: [number, number, number, number]; fg: Point[]; bg: Point[] } | null = null;
+  /** `box` is null for a SAM prompt started with a click; `candidates` are SAM's answers to the last prompt, `shown` the one on screen. */
+  let job: { uid: string | null; box: [number, number, number, number] | null; fg: Point[]; bg: Point[]; candidates: MaskResult[]; shown: number } | null = null;
   let busy = false;
   let sam = ctx.sam;
 
@@ -25,14 +28,18 @@ export function createBoxMaskTool(ctx: ToolContext): Tool {
     try {
       let result;
       try {
-        result = sam ? await ctx.api.sam(ctx.image.id, j.box, j.fg, j.bg) : await ctx.api.boxToMask(ctx.image.id, j.box, j.fg, j.bg);
+        if (!sam && !j.box) throw new Error("drag a box around the object");
+        result = sam ? await ctx.api.sam(ctx.image.id, j.box, j.fg, j.bg) : await ctx.api.boxToMask(ctx.image.id, j.box!, j.fg, j.bg);
       } catch (e) {
         if (!sam || !isUnavailable(e)) throw e;
-        // SAM was configured but cannot run (package or file missing): GrabCut still can.
+        // SAM was configured but cannot run (package or file missing): GrabCut still can, given a box.
         sam = false;
         ctx.message(`SAM is not available (${errorText(e)}); using GrabCut`, "error");
+        if (!j.box) throw new Error("without SAM, drag a box around the object");
         result = await ctx.api.boxToMask(ctx.image.id, j.box, j.fg, j.bg);
       }
+      j.candidates = result.candidates ?? [];
+      j.shown = 0;
       if (result.area === 0) {
         ctx.message("Box → mask found no object in this box: draw it by hand or try another box", "error");
         if (!j.uid) job = null;
@@ -47,7 +54,8 @@ export function createBoxMaskTool(ctx: ToolContext): Tool {
         j.uid = a.uid;
         ctx.select(a.uid);
       }
-      ctx.message("Box → mask done: click inside to add foreground (Shift/right-click: background), Enter to finish");
+      const others = j.candidates.length > 1 ? `; C: next of ${j.candidates.length} candidates` : "";
+      ctx.message(`Box → mask done: click to add foreground (Shift/right-click: background), Enter to finish${others}`);
     } catch (e) {
       if (isUnavailable(e)) ctx.message("Box → mask is not available on this server yet", "error");
       else ctx.message(`Box → mask failed: ${errorText(e)}`, "error");
@@ -66,9 +74,24 @@ export function createBoxMaskTool(ctx: ToolContext): Tool {
     cursor: "crosshair",
     keys: [
       ["Drag a box", "segment the object in it"],
+      ["Click (with SAM)", "segment the object under the click"],
       ["Click / Shift-click inside", "add a foreground / background point and refine"],
       ["Enter / Esc", "finish the object"],
     ],
+    cycleCandidate(direction: 1 | -1) {
+      const cur = job?.uid ? ctx.store.get(job.uid) : undefined;
+      if (!job || !cur || busy || job.candidates.length < 2) return false;
+      const n = job.candidates.length;
+      job.shown = (job.shown + direction + n) % n;
+      const c = job.candidates[job.shown];
+      if (c.area === 0) ctx.message(`Candidate ${job.shown + 1} of ${n} is empty; C for the next`, "error");
+      else {
+        ctx.execute(setGeometry(cur, c.geometry, "other SAM candidate"));
+        ctx.message(`Candidate ${job.shown + 1} of ${n}${c.score != null ? ` (SAM's score ${c.score.toFixed(2)})` : ""}; C: next, Enter: keep`);
+      }
+      ctx.invalidate("interaction");
+      return true;
+    },
     deactivate() {
       job = null;
       dragStart = null;
@@ -86,12 +109,17 @@ export function createBoxMaskTool(ctx: ToolContext): Tool {
       if (!s) return;
       const w = Math.abs(p.image[0] - s[0]), h = Math.abs(p.image[1] - s[1]);
       if (w * ctx.viewport.scale < 4 && h * ctx.viewport.scale < 4) {
-        if (!job) return ctx.message("Drag a box around the object");
-        (p.shift || p.button === 2 ? job.bg : job.fg).push([p.image[0], p.image[1]]);
+        const background = p.shift || p.button === 2;
+        if (!job) {
+          // SAM segments from a click alone; GrabCut needs the box.
+          if (!sam || background) return ctx.message(sam ? "Click on the object first, or drag a box around it" : "Drag a box around the object");
+          job = { uid: null, box: null, fg: [], bg: [], candidates: [], shown: 0 };
+        }
+        (background ? job.bg : job.fg).push([p.image[0], p.image[1]]);
         void run();
         return;
       }
-      job = { uid: null, box: [Math.min(s[0], p.image[0]), Math.min(s[1], p.image[1]), w, h], fg: [], bg: [] };
+      job = { uid: null, box: [Math.min(s[0], p.image[0]), Math.min(s[1], p.image[1]), w, h], fg: [], bg: [], candidates: [], shown: 0 };
       void run();
     },
     onKey(e: KeyboardEvent) {
@@ -106,13 +134,15 @@ export function createBoxMaskTool(ctx: ToolContext): Tool {
       const v = ctx.viewport;
       let box = job?.box ?? null;
       if (dragStart && cursor) box = [Math.min(dragStart[0], cursor[0]), Math.min(dragStart[1], cursor[1]), Math.abs(cursor[0] - dragStart[0]), Math.abs(cursor[1] - dragStart[1])];
-      if (!box) return;
-      const [x, y] = v.toScreen([box[0], box[1]]);
-      g.setLineDash([5, 4]);
-      g.strokeStyle = "#00e5ff";
-      g.lineWidth = 1.5;
-      g.strokeRect(x, y, box[2] * v.scale, box[3] * v.scale);
-      g.setLineDash([]);
+      if (!box && !job) return;
+      if (box) {
+        const [x, y] = v.toScreen([box[0], box[1]]);
+        g.setLineDash([5, 4]);
+        g.strokeStyle = "#00e5ff";
+        g.lineWidth = 1.5;
+        g.strokeRect(x, y, box[2] * v.scale, box[3] * v.scale);
+        g.setLineDash([]);
+      }
       for (const [pts, color] of [[job?.fg ?? [], "#30ff60"], [job?.bg ?? [], "#ff4040"]] as [Point[], string][]) {
         g.fillStyle = color;
         for (const pt of pts) {

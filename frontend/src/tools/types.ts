@@ -86,6 +86,8 @@ export interface Tool {
   onDoubleClick?(p: ToolPointer): void;
   /** Return true when the key was handled (the editor then skips its global shortcuts). */
   onKey?(e: KeyboardEvent): boolean;
+  /** Replace the object just made with the next / previous candidate the server proposed (keymap "C"); false when there is none. */
+  cycleCandidate?(direction: 1 | -1): boolean;
   /** Draw the tool's overlay on the interaction layer; ctx is in stage (screen) pixels. */
   renderOverlay?(ctx: CanvasRenderingContext2D): void;
 }
