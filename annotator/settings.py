@@ -141,6 +141,8 @@ FILE_UPLOAD_TEMP_DIR = str(ANNOTATOR_TMP_DIR)
 # The sweeper leaves younger files alone: they may belong to an import that is still running.
 ANNOTATOR_SWEEP_AFTER_HOURS = env_int("ANNOTATOR_SWEEP_AFTER_HOURS", 24)
 ANNOTATOR_THUMBNAIL_SIZE = 256
+# Images per chunk of an import: the unit that worker processes share (docs/imports.md).
+ANNOTATOR_IMPORT_CHUNK_IMAGES = env_int("ANNOTATOR_IMPORT_CHUNK_IMAGES", 200)
 
 # Jobs
 REDIS_URL = env_str("REDIS_URL") or None

@@ -6,15 +6,24 @@ up by format name, so adding a format is adding an entry to IMPORTERS. ``options
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from annotator.core.errors import DomainError
-from annotator.images.services import images_add, sources_from_folder, sources_from_zip
-from annotator.jobs.services import JobContext
-from annotator.projects.models import Project
+from django.core.files.storage import default_storage
 
+from annotator.core.errors import DomainError
+from annotator.core.files import domain_error, zip_open
+from annotator.images.imaging import image_size_check
+from annotator.images.services import files_delete, images_add, sources_from_folder, sources_from_zip
+from annotator.jobs.models import FINISHED_STATES, Job, JobKind, JobState
+from annotator.jobs.registry import handler_for
+from annotator.jobs.services import BrokerUnavailable, JobContext, job_enqueue, job_execute, job_start
+from annotator.projects.models import Project
+from ml.formats import FormatError
+
+from .imports import ChunkImage, ImageReader, chunks_run_here, import_chunk
 from .services import ImportOptions, dataset_import
 
 Importer = Callable[[Project, Path, dict[str, Any], JobContext | None], dict[str, Any]]
@@ -38,13 +47,105 @@ def _annotated(fmt: str) -> Importer:
 
     def run(project: Project, path: Path, options: dict[str, Any], ctx: JobContext | None) -> dict[str, Any]:
         progress = (lambda done, total, message: ctx.progress(done, total, message)) if ctx else None
+        upload = ctx.job.params.get("upload") if ctx else None
         return dataset_import(
             project=project, fmt=fmt, path=path, options=ImportOptions.from_dict(options),
             user=options.get("user"), progress=progress,
+            run_chunks=ChunksOnWorkers(ctx, upload=upload) if ctx and upload else chunks_run_here,
         )
 
     run.__doc__ = f"{fmt} dataset (file, folder or zip) with its annotations."
     return run
+
+
+class ChunksOnWorkers:
+    """Runs an import's chunks as jobs (IMPORT_CHUNK) that any free worker process takes, while
+    this one works through them too: with one worker process it runs them all itself, with more
+    they share them. Only for an upload (in storage, which every worker reads); the chunks write
+    no rows, so the import stays all or nothing (see docs/imports.md).
+    """
+
+    POLL_SECONDS = 0.2
+
+    def __init__(self, ctx: JobContext, *, upload: str) -> None:
+        self.ctx, self.upload = ctx, upload
+
+    def __call__(self, project: Project, specs: list[dict[str, Any]], read: ImageReader,
+                 progress: Callable[[int], None]) -> list[ChunkImage]:
+        if len(specs) < 2 or any(image["member"] is None for spec in specs for image in spec["images"]):
+            return chunks_run_here(project, specs, read, progress)  # one chunk, or pixels only this process has
+        parent = self.ctx.job
+        ids = []
+        for spec in specs:
+            job = job_start(kind=JobKind.IMPORT_CHUNK, project=None, user=parent.created_by, enqueue=False,
+                            params={"import_job": parent.pk, "project": project.pk, "upload": self.upload,
+                                    "filename": parent.params.get("filename") or "upload.zip", "spec": spec})
+            ids.append(job.pk)
+        queue = handler_for(JobKind.IMPORT_CHUNK).queue
+        for job in Job.objects.filter(pk__in=ids):
+            try:
+                job_enqueue(job=job, queue=queue)
+            except BrokerUnavailable:
+                pass  # this process runs what nobody else takes
+        succeeded: list[Job] = []
+        try:
+            failed = self._wait(ids, progress)
+            succeeded = list(Job.objects.filter(pk__in=ids, state=JobState.SUCCEEDED).order_by("pk"))
+            if failed is not None:
+                raise DomainError(failed.error or "An import chunk was cancelled.")
+            return [ChunkImage.from_json(image) for job in succeeded for image in job.result["images"]]
+        except BaseException:
+            files_delete([name for job in succeeded for image in job.result["images"] for name in image["written"]])
+            raise
+        finally:
+            Job.objects.filter(pk__in=ids).update(cancel_requested=True)
+            Job.objects.filter(pk__in=ids).delete()
+
+    def _wait(self, ids: list[int], progress: Callable[[int], None]) -> Job | None:
+        """Run the chunks nobody has taken (or whose worker died) here, wait for the others; the
+        first chunk that failed, once none is running any more (its files are its own to remove)."""
+        failed: Job | None = None
+        while True:
+            for pk in ids:
+                if failed is None:
+                    job_execute(job_id=pk)  # skips the finished, and those another worker runs
+                self.ctx.check_cancelled()
+            jobs = list(Job.objects.filter(pk__in=ids).order_by("pk"))
+            failed = failed or next((job for job in jobs if job.state in (JobState.FAILED, JobState.CANCELLED)), None)
+            if failed is not None:
+                Job.objects.filter(pk__in=ids, state__in=[JobState.QUEUED, JobState.RUNNING]).update(cancel_requested=True)
+                Job.objects.filter(pk__in=ids, state=JobState.QUEUED).update(state=JobState.CANCELLED)
+            progress(sum(job.progress_done for job in jobs))
+            if all(job.state in FINISHED_STATES for job in jobs):
+                return failed
+            time.sleep(self.POLL_SECONDS)
+
+
+def import_chunk_run(job: Job, ctx: JobContext) -> dict[str, Any]:
+    """An IMPORT_CHUNK job: its images read from the upload's zip in storage (never extracted)."""
+    params = job.params
+    project = Project.objects.get(pk=params["project"])
+    spec = params["spec"]
+    members_of = {image["position"]: (image["name"], image["member"]) for image in spec["images"]}
+    total = len(spec["images"])
+    with default_storage.open(params["upload"], "rb") as handle:
+        archive = zip_open(handle, name=params["filename"])
+        members = {member.path.as_posix(): member for member in archive.members}
+
+        def read(position: int) -> bytes | None:
+            name, path = members_of[position]
+            member = members.get(path)
+            if member is None:
+                return None
+            image_size_check(name, member.size)
+            try:
+                return archive.read(member)
+            except FormatError as exc:
+                raise domain_error(exc) from None
+
+        images = import_chunk(project=project, spec=spec, read=read,
+                              progress=lambda done: ctx.progress(done, total, "Checking and storing images"))
+    return {"images": [image.as_json() for image in images]}
 
 
 IMPORTERS: dict[str, Importer] = {

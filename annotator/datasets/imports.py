@@ -6,24 +6,30 @@ stored files are removed again if anything fails.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
 
 from annotator.annotations.attributes import attributes_coerce
-from annotator.annotations.models import Annotation, RevisionAction, Source
-from annotator.annotations.services import annotations_replace
+from annotator.annotations.models import Annotation, Revision, RevisionAction, Source
+from annotator.annotations.services import CleanAnnotation, annotation_sets_insert, annotations_clean, annotations_replace
+from annotator.core.db import table_statistics_refresh
 from annotator.core.errors import DomainError
 from annotator.core.files import domain_error, temp_folder, zip_open
 from annotator.images import workflow
-from annotator.images.imaging import image_decode, image_size_check
+from annotator.images.imaging import DecodedImage, image_decode, image_size_check
 from annotator.images.models import Image, ImageStatus
-from annotator.images.services import files_delete, image_store
+from annotator.images.services import files_delete, image_files_store
 from annotator.projects.models import Label, Project
 from annotator.projects.services import label_create
 from ml.formats import (
@@ -155,16 +161,6 @@ def dataset_read(fmt: str, path: Path, *, images_dir: Path | None, workdir: Path
     return dataset, root if root.is_dir() else root.parent
 
 
-@dataclass
-class _Planned:
-    """One dataset image after the check pass: where it goes and with which objects."""
-
-    image: DatasetImage
-    checksum: str
-    existing: Image | None = None
-    skipped_name: str | None = None
-
-
 def _resolve_labels(project: Project, dataset: Dataset, options: ImportOptions) -> tuple[dict[str, str], list[str]]:
     """Source label → project label name, and the project labels to create."""
     existing = set(project.labels.values_list("name", flat=True))
@@ -182,64 +178,6 @@ def _resolve_labels(project: Project, dataset: Dataset, options: ImportOptions) 
             + "; map it to an existing label or allow creating labels."
         )
     return mapping, to_create
-
-
-def _check_images(project: Project, dataset: Dataset, progress: Progress | None, skipped: list[str]) -> list[_Planned]:
-    """Decode every image once (not kept in memory) and check it matches its annotations.
-
-    Identical copies of one picture without objects are left out and their names added to ``skipped``.
-    """
-    by_checksum: dict[str, _Planned] = {}
-    existing = {image.checksum: image for image in Image.objects.filter(project=project).only("id", "checksum", "version", "width", "height")}
-    with_annotations = set(
-        Annotation.objects.filter(image__project=project).values_list("image_id", flat=True).distinct()
-    ) if existing else set()
-    planned: list[_Planned] = []
-    total = len(dataset.images)
-    for index, image in enumerate(dataset.images):
-        name = image.file_name
-        try:
-            if image.path is not None:
-                image_size_check(name, image.path.stat().st_size)
-            data = image.read_bytes()
-        except OSError as exc:
-            raise DomainError(f"{name}: cannot read the image file ({exc.strerror})") from None
-        if data is None:
-            raise DomainError(f"{name}: image file not found (give the image folder with --images / images_dir)")
-        decoded = image_decode(data, name=name)
-        if (decoded.width, decoded.height) != (image.width, image.height):
-            raise DomainError(
-                f"{name}: the image is {decoded.width}x{decoded.height} but its annotations are for {image.width}x{image.height}"
-            )
-        twin = by_checksum.get(decoded.checksum)
-        if twin is not None:
-            # A project holds each picture once. A copy without objects is skipped (and said so);
-            # two copies with different objects cannot be merged silently.
-            if image.instances and twin.image.instances:
-                raise DomainError(f"{name}: the same image as {twin.image.file_name}, and both have annotations")
-            if image.instances:
-                twin.image, twin.skipped_name = image, twin.image.file_name
-            else:
-                twin.skipped_name = name
-            skipped.append(twin.skipped_name)
-            continue
-        for k, inst in enumerate(image.instances):
-            if inst.score is not None and not (math.isfinite(inst.score) and 0 <= inst.score <= 1):
-                raise DomainError(f"{name}: object {inst.source_id if inst.source_id is not None else k}: score {inst.score} is not between 0 and 1")
-        match = existing.get(decoded.checksum)
-        if match is not None and match.pk in with_annotations and image.instances:
-            raise DomainError(f"{name}: this image is already in the project with annotations; nothing was imported")
-        plan = _Planned(image=image, checksum=decoded.checksum, existing=match)
-        by_checksum[decoded.checksum] = plan
-        planned.append(plan)
-        if progress:
-            progress(index + 1, 2 * total, "Checking images and annotations")
-    return planned
-
-
-def _store_image(*, project: Project, image: DatasetImage, written: list[str]) -> Image:
-    decoded = image_decode(image.read_bytes() or b"", name=image.file_name)
-    return image_store(project=project, name=image.file_name, decoded=decoded, written=written)
 
 
 #: Repairs and warnings listed in an import's report (all of them are counted).
@@ -273,6 +211,230 @@ def _items(
     return items
 
 
+@dataclass
+class ChunkImage:
+    """What a chunk made of one dataset image: its stored files and its objects, checked.
+
+    ``error`` is the image's own refusal (unreadable, not an image, another size than its
+    annotations say); ``score_error`` and ``clean_error`` are refusals that only count if the
+    image is imported (a copy of another picture may be skipped), in the order the old one-pass
+    import met them.
+    """
+
+    position: int
+    checksum: str = ""
+    file: str = ""
+    thumbnail: str = ""
+    error: str | None = None
+    score_error: str | None = None
+    clean_error: str | None = None
+    objects: list[CleanAnnotation] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**{name: getattr(self, name) for name in _CHUNK_FIELDS},
+                "objects": [{**{f: getattr(c, f) for f in _CLEAN_FIELDS}, "uid": str(c.uid)} for c in self.objects]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChunkImage:
+        objects = [CleanAnnotation(**{**obj, "uid": uuid.UUID(obj["uid"])}) for obj in data["objects"]]
+        return cls(**{name: data[name] for name in _CHUNK_FIELDS}, objects=objects)
+
+
+_CHUNK_FIELDS = ("position", "checksum", "file", "thumbnail", "error", "score_error", "clean_error", "written")
+_CLEAN_FIELDS = tuple(f.name for f in fields(CleanAnnotation))
+
+#: Reads the encoded bytes of the dataset image at a position (None: not found).
+ImageReader = Callable[[int], "bytes | None"]
+#: Runs the chunks (here, one after the other, or spread over worker processes) and returns
+#: every chunk's images; ``progress(done)`` counts images done.
+ChunkRunner = Callable[[Project, list[dict[str, Any]], ImageReader, Callable[[int], None]], list[ChunkImage]]
+
+
+def chunk_spec(dataset: Dataset, positions: range, items: list[list[dict[str, Any]]], root: Path | None) -> dict[str, Any]:
+    """A chunk as plain data (it may travel to another process as a job's parameters).
+
+    ``member`` is the image's path inside the dataset's folder or zip (None for images whose
+    pixels are embedded in the annotation files, which only the process that read them has).
+    """
+    images = []
+    for position in positions:
+        image = dataset.images[position]
+        member = None
+        if root is not None and image.path is not None:
+            try:
+                member = Path(image.path).resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                member = None  # an images_dir outside the dataset
+        images.append({"position": position, "name": image.file_name, "width": image.width, "height": image.height,
+                       "member": member, "items": items[position]})
+    return {"images": images}
+
+
+def import_chunk(*, project: Project, spec: dict[str, Any], read: ImageReader,
+                 progress: Callable[[int], None] | None = None) -> list[ChunkImage]:
+    """The expensive part of an import for one chunk, without writing a row: each image decoded
+    once (checksum, one thumbnail), both files stored, its objects cleaned as a save would.
+
+    Idempotent: stored names are the checksum, so a retried chunk rewrites the same files. An
+    image already in the project is not stored again (its file belongs to that image). Stops at
+    the first image that is refused (``ChunkImage.error``).
+    """
+    entries = spec["images"]
+    done: list[ChunkImage] = []
+    decoded_all: list[tuple[dict[str, Any], DecodedImage] | None] = []
+    for entry in entries:
+        name = entry["name"]
+        result = ChunkImage(position=entry["position"])
+        done.append(result)
+        try:
+            data = read(entry["position"])
+            if data is None:
+                raise DomainError(f"{name}: image file not found (give the image folder with --images / images_dir)")
+            decoded = image_decode(data, name=name)
+            if (decoded.width, decoded.height) != (entry["width"], entry["height"]):
+                raise DomainError(
+                    f"{name}: the image is {decoded.width}x{decoded.height} but its annotations are for {entry['width']}x{entry['height']}"
+                )
+        except DomainError as exc:
+            result.error = exc.detail
+            decoded_all.append(None)
+            break
+        result.checksum = decoded.checksum
+        # Only the thumbnail stays in memory until the chunk is stored (the file is read again
+        # then), unless the pixels were turned upright and re-encoded.
+        decoded_all.append((entry, dataclasses.replace(decoded, content=b"") if decoded.content is data else decoded))
+    if done and done[-1].error is not None:
+        return done  # the import fails at this image: nothing of the chunk is worth storing
+    existing = set(Image.objects.filter(project=project, checksum__in=[r.checksum for r in done])
+                   .values_list("checksum", flat=True))
+    probe = Image(project=project)
+    try:
+        _chunk_store(project=project, done=done, decoded_all=decoded_all, existing=existing, read=read, probe=probe, progress=progress)
+    except BaseException:
+        # Cancelled or broken half-way: nobody else knows what this chunk stored.
+        files_delete([name for result in done for name in result.written])
+        raise
+    return done
+
+
+def _chunk_store(*, project: Project, done: list[ChunkImage], decoded_all: list[tuple[dict[str, Any], DecodedImage] | None],
+                 existing: set[str], read: ImageReader, probe: Image, progress: Callable[[int], None] | None) -> None:
+    for count, (result, pair) in enumerate(zip(done, decoded_all), start=1):
+        if pair is None:
+            continue
+        entry, decoded = pair
+        if decoded.checksum not in existing:
+            if not decoded.content:
+                decoded = dataclasses.replace(decoded, content=read(entry["position"]) or b"")
+            result.file, result.thumbnail = image_files_store(project=project, decoded=decoded, written=result.written)
+        items = entry["items"]
+        for item in items:
+            score = item["score"]
+            if score is not None and not (math.isfinite(score) and 0 <= score <= 1):
+                result.score_error = f"{entry['name']}: object {item['source_name']}: score {score} is not between 0 and 1"
+                break
+        if items:
+            probe.width, probe.height = decoded.width, decoded.height
+            try:
+                result.objects = annotations_clean(image=probe, items=[_item(i) for i in items], simplify=True)
+            except DomainError as exc:
+                result.clean_error = f"{entry['name']}: {exc.detail}"
+        if progress:
+            progress(count)
+
+
+def _item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in item.items() if key != "source_name"}
+
+
+def chunks_run_here(project: Project, specs: list[dict[str, Any]], read: ImageReader,
+                    progress: Callable[[int], None]) -> list[ChunkImage]:
+    """The chunks one after the other in this process (an import without a job, a small one)."""
+    results: list[ChunkImage] = []
+    for spec in specs:
+        before = len(results)
+        results += import_chunk(project=project, spec=spec, read=read, progress=lambda n, before=before: progress(before + n))
+        if results[-1].error is not None:
+            break  # the import fails there: the later chunks cannot change that
+    return results
+
+
+@dataclass
+class _Planned:
+    """One dataset image after the check: where it goes and with which objects."""
+
+    image: DatasetImage
+    result: ChunkImage  # of `image`: a later copy with objects takes an earlier one's place
+    existing: Image | None = None
+    skipped_name: str | None = None
+
+
+def _plan(project: Project, dataset: Dataset, results: dict[int, ChunkImage], skipped: list[str]) -> list[_Planned]:
+    """Walk the chunks' images in dataset order, refusing what the one-pass import refused, in the
+    same order: the first refused image, copies of one picture both with objects, objects with a
+    score out of range, images already in the project with annotations.
+
+    Identical copies of one picture without objects are left out and their names added to ``skipped``.
+    """
+    by_checksum: dict[str, _Planned] = {}
+    existing = {image.checksum: image for image in Image.objects.filter(project=project).only("id", "checksum", "version", "width", "height")}
+    with_annotations = set(
+        Annotation.objects.filter(image__project=project).values_list("image_id", flat=True).distinct()
+    ) if existing else set()
+    planned: list[_Planned] = []
+    for position, image in enumerate(dataset.images):
+        result = results[position]  # chunks stop at their first refused image, which comes first here
+        name = image.file_name
+        if result.error is not None:
+            raise DomainError(result.error)
+        twin = by_checksum.get(result.checksum)
+        if twin is not None:
+            # A project holds each picture once. A copy without objects is skipped (and said so);
+            # two copies with different objects cannot be merged silently.
+            if image.instances and twin.image.instances:
+                raise DomainError(f"{name}: the same image as {twin.image.file_name}, and both have annotations")
+            if image.instances:
+                twin.image, twin.skipped_name = image, twin.image.file_name
+                twin.result = result
+            else:
+                twin.skipped_name = name
+            skipped.append(twin.skipped_name)
+            continue
+        if result.score_error is not None:
+            raise DomainError(result.score_error)
+        match = existing.get(result.checksum)
+        if match is not None and match.pk in with_annotations and image.instances:
+            raise DomainError(f"{name}: this image is already in the project with annotations; nothing was imported")
+        plan = _Planned(image=image, result=result, existing=match)
+        by_checksum[result.checksum] = plan
+        planned.append(plan)
+    return planned
+
+
+def _labels_create(project: Project, dataset: Dataset, mapping: dict[str, str], to_create: list[str]) -> list[str]:
+    """Create the labels the import needs before its chunks run (they name them by id); the ones
+    another attempt of this import created already are taken as they are. Returns those created."""
+    created = []
+    with transaction.atomic():
+        existing = set(project.labels.values_list("name", flat=True))
+        for name in to_create:
+            if name in existing:
+                continue
+            source = next((s for s, t in mapping.items() if t == name), name)
+            label_create(project=project, name=name, color=dataset.label_colors.get(source))
+            created.append(name)
+    return created
+
+
+def _labels_remove(project: Project, names: list[str]) -> None:
+    """Undo _labels_create after a failed import, unless someone has used a label meanwhile."""
+    try:
+        Label.objects.filter(project=project, name__in=names).delete()
+    except ProtectedError:
+        pass
+
+
 def dataset_import(
     *,
     project: Project,
@@ -281,83 +443,170 @@ def dataset_import(
     options: ImportOptions,
     user: AbstractBaseUser | None,
     progress: Progress | None = None,
+    run_chunks: ChunkRunner = chunks_run_here,
 ) -> dict[str, Any]:
     """Import a COCO / VOC / LabelMe dataset into ``project``, all or nothing.
 
     Images already in the project (same pixels) without annotations receive the imported
     objects; with annotations, the import is refused. Imported images get ``options.status``:
     new, accepted (training data) or submitted (proposals for the review queue).
+
+    The dataset is read here; its images are handled in chunks by ``run_chunks`` (decoded once,
+    stored, objects cleaned: no row written), then every row is written here in one transaction
+    with bulk inserts. A failure anywhere removes the stored files and the labels it created.
     """
     with temp_folder("import") as workdir:
         dataset, _root = dataset_read(fmt, path, images_dir=options.images_dir, workdir=workdir)
         if not dataset.images:
             raise DomainError(f"{path.name}: the dataset has no images")
         mapping, to_create = _resolve_labels(project, dataset, options)
-        skipped: list[str] = []
-        planned = _check_images(project, dataset, progress, skipped)
         status = IMPORT_STATUSES[options.status]
-        total = len(planned)
-        written: list[str] = []
-        created = matched = annotation_count = 0
-        # What the readers repaired (file and object named), then what the save simplified.
-        repairs: list[str] = [str(note) for note in dataset.repairs]
-        coerced: list[str] = []  # attribute values that did not fit the label's schema
         actor = workflow.Actor.of(user, project)
+        total = len(dataset.images)
+        written: list[str] = []
+        created_labels = _labels_create(project, dataset, mapping, to_create)
         try:
-            with transaction.atomic():
-                for name in to_create:
-                    source = next((s for s, t in mapping.items() if t == name), name)
-                    label_create(project=project, name=name, color=dataset.label_colors.get(source))
-                label_ids = dict(Label.objects.filter(project=project).values_list("name", "pk"))
-                schemas = dict(Label.objects.filter(project=project).values_list("pk", "attributes_schema"))
-                source_ids = {source: label_ids[target] for source, target in mapping.items()}
-                for index, plan in enumerate(planned):
-                    if plan.existing is not None:
-                        row = Image.objects.get(pk=plan.existing.pk)
-                        matched += 1
-                    else:
-                        row = _store_image(project=project, image=plan.image, written=written)
-                        created += 1
-                    if plan.image.instances:
-                        try:
-                            row, rows, repaired = annotations_replace(
-                                image=row, user=user, base_version=row.version,
-                                items=_items(plan.image.instances, source_ids, schemas=schemas, warnings=coerced, where=plan.image.file_name),
-                                action=RevisionAction.IMPORT,
-                                simplify=True,  # over the vertex limit: simplified and reported, not refused
-                            )
-                        except DomainError as exc:
-                            raise DomainError(f"{plan.image.file_name}: {exc.detail}") from None
-                        annotation_count += len(rows)
-                        repairs += [
-                            f"{plan.image.file_name}: object {_source_name(plan.image.instances[r['index']], r['index'])}: {r['message']}"
-                            for r in repaired
-                        ]
-                    decision = workflow.decide(row, workflow.IMPORT_ACTIONS[status], actor)
-                    if not decision.allowed:
-                        raise workflow.WorkflowError(decision)
-                    if decision.to != row.status or len(decision.changes) > 1:
-                        Image.objects.filter(pk=row.pk).update(**decision.changes)
-                    if progress:
-                        progress(total + index + 1, 2 * total, "Storing images and annotations")
+            label_ids = dict(Label.objects.filter(project=project).values_list("name", "pk"))
+            schemas = dict(Label.objects.filter(project=project).values_list("pk", "attributes_schema"))
+            source_ids = {source: label_ids[target] for source, target in mapping.items()}
+            coerced_at: list[list[str]] = []  # attribute values that did not fit the label's schema, per image
+            items: list[list[dict[str, Any]]] = []
+            for image in dataset.images:
+                coerced_at.append([])
+                items.append(_items(image.instances, source_ids, schemas=schemas, warnings=coerced_at[-1], where=image.file_name))
+                for k, (item, inst) in enumerate(zip(items[-1], image.instances)):
+                    item["source_name"] = inst.source_id if inst.source_id is not None else k  # for the score refusal
+            base = workdir / "extracted" if path.is_file() and path.suffix.lower() == ".zip" else (path if path.is_dir() else path.parent)
+            size = settings.ANNOTATOR_IMPORT_CHUNK_IMAGES
+            specs = [chunk_spec(dataset, range(start, min(start + size, total)), items, base) for start in range(0, total, size)]
+
+            def chunk_progress(done: int) -> None:
+                if progress:
+                    progress(done, 2 * total, "Checking images and annotations")
+
+            results = run_chunks(project, specs, lambda position: _read_image(dataset.images[position]), chunk_progress)
+            for result in results:
+                written += result.written
+            skipped: list[str] = []
+            planned = _plan(project, dataset, {result.position: result for result in results}, skipped)
+            report = _write(project=project, planned=planned, items=items, status=status, actor=actor, user=user,
+                            progress=progress, total=total)
         except IntegrityError:
             files_delete(written)
+            _labels_remove(project, created_labels)
             raise DomainError("Another upload added the same images at the same time; try again.") from None
         except BaseException:
             # Cancelled, broken or crashed: the rows rolled back, the files must go too.
             files_delete(written)
+            _labels_remove(project, created_labels)
             raise
+        # Files of copies that were skipped, or stored twice under another name: what no row references.
+        kept = {name for plan in planned for name in (plan.result.file, plan.result.thumbnail)}
+        files_delete([name for name in written if name not in kept])
+    table_statistics_refresh(Image, Annotation, Revision)
+    coerced = [line for plan in planned for line in coerced_at[plan.result.position]]
     return {
-        "created_count": created,
-        "matched_count": matched,
-        "annotation_count": annotation_count,
+        "created_count": report.created,
+        "matched_count": report.matched,
+        "annotation_count": report.annotations,
         "labels_created": to_create,
         "label_map": mapping,
         "status": options.status,
-        "repaired_count": len(repairs),
-        "repairs": repairs[:REPORT_LIMIT],
+        "repaired_count": len(dataset.repairs) + len(report.repairs),
+        # What the readers repaired (file and object named), then what the save simplified.
+        "repairs": ([str(note) for note in dataset.repairs] + report.repairs)[:REPORT_LIMIT],
         "warnings": (
             dataset.warnings + coerced + [f"{name}: the same picture as another image of the dataset, skipped" for name in skipped]
         )[:REPORT_LIMIT],
     }
+
+
+def _read_image(image: DatasetImage) -> bytes | None:
+    """The image's bytes (size checked first), or None; DomainError naming it if it cannot be read."""
+    try:
+        if image.path is not None:
+            image_size_check(image.file_name, image.path.stat().st_size)
+        return image.read_bytes()
+    except OSError as exc:
+        raise DomainError(f"{image.file_name}: cannot read the image file ({exc.strerror})") from None
+
+
+@dataclass
+class _Written:
+    created: int = 0
+    matched: int = 0
+    annotations: int = 0
+    repairs: list[str] = field(default_factory=list)
+
+
+def _write(*, project: Project, planned: list[_Planned], items: list[list[dict[str, Any]]], status: ImageStatus,
+           actor: workflow.Actor, user: AbstractBaseUser | None, progress: Progress | None, total: int) -> _Written:
+    """Every row of the import in one transaction: new images, their objects and first revisions
+    in bulk inserts; images already in the project (rare) through annotations_replace."""
+    out = _Written()
+    for plan in planned:
+        if plan.image.instances and plan.result.clean_error is not None:
+            raise DomainError(plan.result.clean_error)
+    now = timezone.now()
+    author_id = user.pk if user is not None and user.is_authenticated else None
+    action = workflow.IMPORT_ACTIONS[status]
+    fresh = [plan for plan in planned if plan.existing is None]
+    with transaction.atomic():
+        rows = []
+        if fresh:
+            # Every new image starts as new and nobody's: one decision holds for all of them.
+            decision = workflow.decide(Image(project=project), action, actor)
+            if not decision.allowed:
+                raise workflow.WorkflowError(decision)
+            for plan in fresh:
+                has_objects = bool(plan.image.instances)
+                rows.append(Image(
+                    project=project, original_name=plan.image.file_name[:500], width=plan.image.width,
+                    height=plan.image.height, checksum=plan.result.checksum, file=plan.result.file,
+                    thumbnail=plan.result.thumbnail, version=1 if has_objects else 0,
+                    annotations_updated_at=now if has_objects else None,
+                    annotations_updated_by_id=author_id if has_objects else None, **decision.changes,
+                ))
+            Image.objects.bulk_create(rows, batch_size=500)
+            out.annotations += annotation_sets_insert(
+                sets=[(row, plan.result.objects) for row, plan in zip(rows, fresh) if plan.image.instances],
+                author_id=author_id, now=now,
+            )
+            out.created = len(rows)
+        repairs: dict[int, list[str]] = {
+            id(plan): _repair_lines(plan, [(k, c.repair) for k, c in enumerate(plan.result.objects) if c.repair is not None])
+            for plan in fresh
+        }
+        if progress:
+            progress(total + len(fresh), 2 * total, "Storing images and annotations")
+        for plan in planned:
+            if plan.existing is None:
+                continue
+            row = Image.objects.get(pk=plan.existing.pk)
+            out.matched += 1
+            if plan.image.instances:
+                try:
+                    row, saved, repaired = annotations_replace(
+                        image=row, user=user, base_version=row.version,
+                        items=[_item(i) for i in items[plan.result.position]],
+                        action=RevisionAction.IMPORT,
+                        simplify=True,  # over the vertex limit: simplified and reported, not refused
+                    )
+                except DomainError as exc:
+                    raise DomainError(f"{plan.image.file_name}: {exc.detail}") from None
+                out.annotations += len(saved)
+                repairs[id(plan)] = _repair_lines(plan, [(r["index"], r) for r in repaired])
+            decision = workflow.decide(row, action, actor)
+            if not decision.allowed:
+                raise workflow.WorkflowError(decision)
+            if decision.to != row.status or len(decision.changes) > 1:
+                Image.objects.filter(pk=row.pk).update(**decision.changes)
+        if progress:
+            progress(2 * total, 2 * total, "Storing images and annotations")
+    out.repairs = [line for plan in planned for line in repairs.get(id(plan), [])]
+    return out
+
+
+def _repair_lines(plan: _Planned, repaired: list[tuple[int, Any]]) -> list[str]:
+    return [f"{plan.image.file_name}: object {_source_name(plan.image.instances[k], k)}: {r['message']}" for k, r in repaired]
 

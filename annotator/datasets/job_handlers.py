@@ -12,7 +12,7 @@ from annotator.jobs.models import Job, JobKind
 from annotator.jobs.registry import job_handler
 from annotator.jobs.services import JobContext
 
-from .importers import importer_for
+from .importers import import_chunk_run, importer_for
 from .services import ExportOptions, dataset_export, upload_fetch
 
 
@@ -39,6 +39,12 @@ def run_import(job: Job, ctx: JobContext) -> dict[str, Any]:
     if not path.exists():
         raise DomainError(f"{path}: no such file or folder (on the worker's machine)")
     return importer(job.project, path, options, ctx)
+
+
+@job_handler(JobKind.IMPORT_CHUNK)
+def run_import_chunk(job: Job, ctx: JobContext) -> dict[str, Any]:
+    """params: import_job, project, upload, filename and spec (the images of one chunk of an import)."""
+    return import_chunk_run(job, ctx)
 
 
 @job_handler(JobKind.EXPORT)

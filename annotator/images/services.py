@@ -164,10 +164,19 @@ def image_store(*, project: Project, name: str, decoded: DecodedImage, written: 
         height=decoded.height,
         checksum=decoded.checksum,
     )
-    image.file = _store_file(image, "file", f"{decoded.checksum}{decoded.suffix}", decoded.content, written)
-    image.thumbnail = _store_file(image, "thumbnail", f"{decoded.checksum}.jpg", decoded.thumbnail, written)
+    image.file, image.thumbnail = image_files_store(project=project, decoded=decoded, written=written)
     image.save()
     return image
+
+
+def image_files_store(*, project: Project, decoded: DecodedImage, written: list[str]) -> tuple[str, str]:
+    """Store the image's file and thumbnail without a row (an import's chunks write the rows later,
+    in bulk); their stored names, also appended to `written`."""
+    image = Image(project=project, checksum=decoded.checksum)
+    return (
+        _store_file(image, "file", f"{decoded.checksum}{decoded.suffix}", decoded.content, written),
+        _store_file(image, "thumbnail", f"{decoded.checksum}.jpg", decoded.thumbnail, written),
+    )
 
 
 def _store_file(image: Image, field_name: str, filename: str, content: bytes, written: list[str]) -> str:

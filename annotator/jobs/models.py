@@ -9,6 +9,9 @@ from annotator.projects.models import Project
 
 class JobKind(models.TextChoices):
     IMPORT = "import", "Import"
+    # One chunk of an import, run by whichever worker process is free (datasets.imports); a
+    # staging job of its import's, removed when the import ends.
+    IMPORT_CHUNK = "import_chunk", "Import chunk"
     EXPORT = "export", "Export"
     PREANNOTATE = "preannotate", "Pre-annotation"
     TRAIN = "train", "Training"

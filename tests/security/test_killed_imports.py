@@ -43,7 +43,8 @@ from annotator.datasets.services import ImportOptions, dataset_import
 from annotator.projects.models import Project
 
 def progress(done, total, message):
-    if message.startswith("Storing") and done - total // 2 >= int(sys.argv[3]):
+    # Files are stored as the images are checked (the rows come at the end, in one transaction).
+    if message.startswith("Checking") and done >= int(sys.argv[3]):
         os.kill(os.getpid(), signal.SIGKILL)  # no except/finally runs: the clean-up a crash never gets
 
 dataset_import(project=Project.objects.get(pk=int(sys.argv[1])), fmt="coco", path=Path(sys.argv[2]),
