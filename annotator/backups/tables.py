@@ -22,6 +22,7 @@ from annotator.datasets.models import DatasetVersion, ExportFormat
 from annotator.images.models import Image, ImageStatus
 from annotator.jobs.models import Job, JobKind, JobState
 from annotator.learning.models import ModelKind, ModelVersion
+from annotator.quality.models import TimeRecord
 from annotator.review.models import ObjectDecision, ReviewComment, ReviewDecision, ReviewTask, Verdict
 
 INT = (int,)
@@ -146,10 +147,15 @@ DATASET_VERSIONS = Table("dataset_versions", DatasetVersion, (
     F("created_by", "user", null=True), F("created_at", "time"),
 ), via="project_id", files=("file",))
 
+TIME_RECORDS = Table("time_records", TimeRecord, (
+    F("image", "ref", ref="images"), F("user", "user"), F("seconds", types=NUMBER), F("object_count", types=INT),
+    F("started_at", "time"), F("ended_at", "time"), F("session_started_at", "time"),
+), via="image__project_id", has_id=False)
+
 #: In the order they are written and restored: every table after the tables it refers to.
 TABLES: tuple[Table, ...] = (
     IMAGES, MODEL_VERSIONS, JOBS, PREDICTIONS, ANNOTATIONS, REVISIONS,
-    REVIEW_TASKS, REVIEW_DECISIONS, OBJECT_DECISIONS, REVIEW_COMMENTS, DATASET_VERSIONS,
+    REVIEW_TASKS, REVIEW_DECISIONS, OBJECT_DECISIONS, REVIEW_COMMENTS, DATASET_VERSIONS, TIME_RECORDS,
 )
 
 

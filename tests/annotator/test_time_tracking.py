@@ -162,15 +162,29 @@ def test_annotators_cannot_change_the_break_reminder(world) -> None:
     assert response.status_code == 403
 
 
-def test_the_break_reminder_survives_a_backup_and_restore(world, tmp_path) -> None:
+def test_time_records_and_the_break_reminder_survive_a_backup_and_restore(world, tmp_path) -> None:
     from annotator.backups.services import BackupOptions, RestoreOptions, backup_write, restore
 
     world.project.break_reminder_minutes = 50
     world.project.save()
+    first, second = make_images(world.project, 2)
+    time_record_add(image=first, user=world.users["annotator"], seconds=60, now=at(1))
+    time_record_add(image=second, user=world.users["annotator"], seconds=30, now=at(2))
+    time_record_add(image=second, user=world.users["annotator2"], seconds=45.5, now=at(3))
     path = tmp_path / "project.zip"
     backup_write(project=world.project, out=path, options=BackupOptions())
     restored = restore(path=path, archive_name=path.name, options=RestoreOptions(name="Copy")).project
     assert restored.break_reminder_minutes == 50
+
+    def records(project):  # type: ignore[no-untyped-def]
+        return list(
+            TimeRecord.objects.filter(image__project=project).order_by("ended_at").values_list(
+                "image__original_name", "user__username", "seconds", "object_count", "started_at", "ended_at", "session_started_at"
+            )
+        )
+
+    assert len(records(restored)) == 3
+    assert records(restored) == records(world.project)
 
 
 # --------------------------------------------------------------------------------------------
