@@ -235,6 +235,20 @@ export interface MaskResult {
   score?: number;
   /** From SAM: every mask it proposed (three for a lone box or click), best first; the first is this answer. */
   candidates?: MaskResult[];
+  /** From box → mask: the engine that answered ("grabcut", "model", "sam"). */
+  engine?: string;
+}
+
+/** The box tool's engines on a project (GET /api/projects/<id>/box-engines/). */
+export interface BoxEngines {
+  available: string[];
+  /** What box → mask uses when no engine is chosen: the best measured one. */
+  best: string;
+  /** Mean IoU on the project's held-out accepted images, null where not measured. */
+  scores: Record<string, number | null>;
+  names: Record<string, string>;
+  /** The plain box's mean IoU on the same objects. */
+  box: number | null;
 }
 
 /** An intelligent-scissors answer: the edge-following path, and for a closed one the polygon to keep. */
@@ -265,8 +279,10 @@ export const api = {
     request<{ geometry: Geometry }>("POST", "/api/geometry/convert/", { geometry, to, width, height, ...(tolerance != null ? { tolerance } : {}) }).then(
       (r) => r.data.geometry,
     ),
-  boxToMask: (image: number, box: [number, number, number, number], foreground: Point[], background: Point[]) =>
-    request<MaskResult>("POST", "/api/assist/box-to-mask/", { image, box, foreground, background }).then((r) => r.data),
+  /** `engine` null: the project's best; `label` is the class the project model segments. */
+  boxToMask: (image: number, box: [number, number, number, number], foreground: Point[], background: Point[], engine: string | null = null, label: number | null = null) =>
+    request<MaskResult>("POST", "/api/assist/box-to-mask/", { image, box, foreground, background, ...(engine ? { engine } : {}), ...(label != null ? { label } : {}) }).then((r) => r.data),
+  boxEngines: (project: number) => request<BoxEngines>("GET", `/api/projects/${project}/box-engines/`).then((r) => r.data),
   /** A box, clicks, or both (SAM takes a lone click too). */
   sam: (image: number, box: [number, number, number, number] | null, foreground: Point[], background: Point[]) =>
     request<MaskResult>("POST", "/api/assist/sam/", {

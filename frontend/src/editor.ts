@@ -5,7 +5,7 @@
  * Tools see it only through ToolContext; documented DOM events are dispatched on the root element
  * (see README.md) so other scripts (review mode) can hook in. `destroy()` removes every listener.
  */
-import { api, errorText, type ImageInfo, type Label, type Prediction, type ProjectInfo, type Repair } from "./api";
+import { api, errorText, type BoxEngines, type ImageInfo, type Label, type Prediction, type ProjectInfo, type Repair } from "./api";
 import { defaultsOf, missingRequired, parseSchema, type AttrSpec, type AttributeFilter } from "./attributes";
 import { Autosaver, type ConflictInfo, type HeldBack, type SaveState } from "./autosave";
 import { bboxIntersects, clampToImage, nearestVertex, normalizeGeometry, stackAt, nextInStack, type Geometry, type Point } from "./geometry";
@@ -87,6 +87,9 @@ export class Editor implements RenderModel, ToolContext, KeyActions, UiHost {
   readonly autosave: Autosaver;
   readonly journal: JournalRecorder;
   readonly sam: boolean;
+  /** The box tool's engines on this project, once the server said; `chosenBoxEngine` null: its best. */
+  boxEngines: BoxEngines | null = null;
+  chosenBoxEngine: string | null = null;
   labels: Label[];
   proposals: Prediction[];
   confidence = 0.5;
@@ -155,6 +158,7 @@ export class Editor implements RenderModel, ToolContext, KeyActions, UiHost {
     this.keymap = [...toolBindings([...this.tools.values()]), ...KEYMAP];
     this.tool = this.tools.get("edit")!;
     this.ui.build();
+    void this.loadBoxEngines();
     this.attachInput();
     this.renderer.resize();
     this.viewport.fit();
@@ -162,6 +166,25 @@ export class Editor implements RenderModel, ToolContext, KeyActions, UiHost {
     this.addDecorator((d) => this.decorateHeld(d));
     this.renderer.invalidate("all");
     this.renderer.flush();
+  }
+
+  /** Which engines the box tool has here and how well each did (measured after training); an older server has none to say. */
+  private async loadBoxEngines(): Promise<void> {
+    try {
+      this.boxEngines = await api.boxEngines(this.opts.projectId);
+    } catch {
+      return;
+    }
+    this.ui.showBoxEngines(this.boxEngines, this.chosenBoxEngine);
+  }
+
+  boxEngine(): string | null {
+    return this.chosenBoxEngine ?? this.boxEngines?.best ?? null;
+  }
+
+  setBoxEngine(name: string | null): void {
+    this.chosenBoxEngine = name;
+    this.ui.showBoxEngines(this.boxEngines, name);
   }
 
   // ------------------------------------------------------------ RenderModel

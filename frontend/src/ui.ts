@@ -5,7 +5,7 @@
  * (listed in README.md). The UI sees the editor only through UiHost and calls its actions; it
  * never edits annotations itself.
  */
-import type { ImageInfo, Label, Prediction, ProjectInfo } from "./api";
+import type { BoxEngines, ImageInfo, Label, Prediction, ProjectInfo } from "./api";
 import { ANY_VALUE, NO_VALUE, filterOptions, matchesFilter, missingRequired, type AttributeFilter } from "./attributes";
 import type { Autosaver, ConflictInfo, HeldBack, SaveState } from "./autosave";
 import type { EditorOptions } from "./editor";
@@ -55,6 +55,8 @@ export interface UiHost extends AttributeHost, HistoryHost {
 
   // What the controls do.
   setTool(name: string): void;
+  /** The box → mask engine (null: the project's best). */
+  setBoxEngine(name: string | null): void;
   chooseLabel(id: number): void;
   select(uid: string | null): void;
   selectProposal(id: number | null): void;
@@ -142,6 +144,7 @@ export class EditorUI {
   readonly stage: HTMLDivElement;
   readonly imageEl: HTMLImageElement;
   private toolbar!: HTMLElement;
+  private boxEngineSelect!: HTMLSelectElement;
   private extensionSlot!: HTMLElement;
   private instanceList!: HTMLElement;
   private proposalList!: HTMLElement;
@@ -218,6 +221,11 @@ export class EditorUI {
     this.brushInput = slider("brush-size", "Brush size", 1, 200, 1, ed.brushSize, (v) => ed.setBrushSize(v));
     this.brushValue = h("span", { class: "ed-small ed-num", testid: "brush-size-value" }, String(ed.brushSize));
     this.extensionSlot = h("div", { class: "ed-group ed-extension", testid: "toolbar-extension-slot" });
+    // Hidden until the server has said which engines the box tool has on this project.
+    this.boxEngineSelect = h("select", {
+      class: "ed-select ed-small", testid: "box-engine", "aria-label": "Box → mask engine", title: "Box → mask engine", hidden: true,
+      onchange: (e) => ed.setBoxEngine((e.target as HTMLSelectElement).value || null),
+    });
     const list = ed.opts.list;
     const position = list && list.count
       ? `${list.position ?? "–"} / ${list.count}`
@@ -226,7 +234,7 @@ export class EditorUI {
     this.toolbar = h(
       "header",
       { class: "ed-toolbar", testid: "toolbar" },
-      h("div", { class: "ed-group" }, ...toolButtons),
+      h("div", { class: "ed-group" }, ...toolButtons, this.boxEngineSelect),
       h(
         "div",
         { class: "ed-group" },
@@ -720,6 +728,23 @@ export class EditorUI {
 
   row(uid: string): HTMLElement | undefined {
     return this.rows.get(uid);
+  }
+
+  /**
+   * The box tool's engine choice: "Auto" (the project's best, measured after training) and each
+   * engine with its mean IoU on the project's held-out objects, the plain box's for comparison.
+   */
+  showBoxEngines(engines: BoxEngines | null, chosen: string | null): void {
+    const select = this.boxEngineSelect;
+    if (!engines) return;
+    const iou = (v: number | null | undefined) => (v == null ? "" : ` · IoU ${v.toFixed(2)}`);
+    const name = (e: string) => engines.names[e] ?? e;
+    select.replaceChildren(
+      h("option", { value: "", selected: chosen === null }, `Auto: ${name(engines.best)}`),
+      ...engines.available.map((e) => h("option", { value: e, selected: chosen === e }, `${name(e)}${iou(engines.scores[e])}`)),
+    );
+    select.title = `Box → mask engine${engines.box != null ? ` (a plain box scores IoU ${engines.box.toFixed(2)} on the same objects)` : ""}`;
+    select.hidden = false;
   }
 
   /** A modal dialog for extensions; `buttons[0]` gets the focus. */

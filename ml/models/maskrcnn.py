@@ -365,7 +365,9 @@ def load_checkpoint(
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ModelError(f"expected an RGB uint8 image (H, W, 3), got {image.shape} {image.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    # A read-only array (the web process's shared image cache) is copied: torch tensors are writable.
+    array = np.ascontiguousarray(image) if image.flags.writeable else image.copy()
+    return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
 
 
 class MaskRCNNSegmenter(SegmentationModel):

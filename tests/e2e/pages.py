@@ -173,6 +173,14 @@ class EditorPage:
         self.use_tool("boxmask")
         self.drag(start, end)
 
+    def box_engine(self):  # type: ignore[no-untyped-def]
+        """The toolbar's box → mask engine choice (shown once the server has said which engines there are)."""
+        return self.page.get_by_test_id("box-engine")
+
+    def choose_box_engine(self, engine: str) -> None:
+        """"" is Auto (the project's best), else "grabcut", "model" or "sam"."""
+        self.box_engine().select_option(engine)
+
     def sam_click(self, point: Point) -> None:
         """A click with the box → mask tool and no box: with SAM, the click alone is the prompt."""
         self.use_tool("boxmask")

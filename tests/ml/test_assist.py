@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.assist import AssistError, box_to_mask, scissors_path
-from ml.synthetic import generate_sample
+from ml.assist import AssistError, box_of_mask, box_to_mask, measure_box_engines, scissors_path
+from ml.synthetic import generate_dataset, generate_sample
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -190,3 +190,26 @@ def test_scissors_reject_points_outside_the_image() -> None:
         scissors_path(image, [[1, 1], [40, 2]])
     with pytest.raises(AssistError):
         scissors_path(image, [[1, 1]])
+
+
+def test_measuring_box_engines_scores_each_against_the_true_masks_and_the_plain_box() -> None:
+    samples = generate_dataset(4, seed=5, size=160, classes=["disc"], objects=(1, 2))
+    objects = sum(len(s.objects) for s in samples)
+    scores = measure_box_engines(samples, {
+        "grabcut": lambda image, box, _label: box_to_mask(image, box),
+        "refuses": lambda image, box, _label: box_to_mask(image, [box[0], box[1], 0, box[3]]),  # an AssistError each time
+    })
+    assert set(scores) == {"box", "grabcut", "refuses"}
+    assert all(s["objects"] == objects for s in scores.values())
+    # A disc fills pi/4 of its tight box (less where it is cut by the image border or overlapped).
+    assert 0.6 < scores["box"]["mean_iou"] < 0.8
+    assert scores["grabcut"]["mean_iou"] > scores["box"]["mean_iou"] + 0.1
+    assert scores["refuses"] == {"mean_iou": 0.0, "objects": objects, "failed": objects}
+    assert measure_box_engines(samples, {}, max_objects=1)["box"]["objects"] == 1
+    assert measure_box_engines([], {"grabcut": box_to_mask})["grabcut"] == {"mean_iou": None, "objects": 0, "failed": 0}
+
+
+def test_box_of_mask_is_the_tight_pixel_box() -> None:
+    mask = np.zeros((10, 12), bool)
+    mask[2:5, 3:9] = True
+    assert box_of_mask(mask) == [3.0, 2.0, 6.0, 3.0]

@@ -68,14 +68,16 @@ def box_engines(project: Project, *, active: ModelVersion | None = None) -> dict
     """The box tool's engines on this project: which are available, their measured scores, the default.
 
     ``scores`` are the mean IoUs measured after the active version's training round (None when
-    not measured); ``best`` is the available engine with the highest score, GrabCut without any.
+    not measured); ``best`` is the available engine with the highest score (without any: SAM when
+    configured, else GrabCut).
     """
     active = active if active is not None else active_model_of(project)
     measured = ((active.metrics or {}).get("assists") or {}) if active is not None else {}
     available = ["grabcut", *(["model"] if _model_usable(active) else []), *(["sam"] if _sam_configured() else [])]
     scores = {name: (measured.get(name) or {}).get("mean_iou") for name in available}
     ranked = [name for name in available if scores[name] is not None]
-    best = max(ranked, key=lambda name: scores[name]) if ranked else "grabcut"
+    # Unmeasured (no training round yet): SAM where the server has it, as the box tool always did.
+    best = max(ranked, key=lambda name: scores[name]) if ranked else ("sam" if "sam" in available else "grabcut")
     return {
         "available": available, "best": best, "scores": scores, "names": {n: ENGINE_NAMES[n] for n in available},
         "box": (measured.get("box") or {}).get("mean_iou"), "objects": (measured.get("box") or {}).get("objects"),

@@ -24,19 +24,22 @@ export function createBoxMaskTool(ctx: ToolContext): Tool {
     if (!job || busy) return;
     busy = true;
     const j = job;
+    // The engine chosen in the toolbar (or the project's best); SAM keeps its own endpoint (clicks, candidates).
+    const engine = ctx.boxEngine();
+    if (engine) sam = engine === "sam";
     ctx.message(`Box → mask${sam ? " (SAM)" : ""}: asking the server…`);
     try {
       let result;
       try {
         if (!sam && !j.box) throw new Error("drag a box around the object");
-        result = sam ? await ctx.api.sam(ctx.image.id, j.box, j.fg, j.bg) : await ctx.api.boxToMask(ctx.image.id, j.box!, j.fg, j.bg);
+        result = sam ? await ctx.api.sam(ctx.image.id, j.box, j.fg, j.bg) : await ctx.api.boxToMask(ctx.image.id, j.box!, j.fg, j.bg, engine, ctx.activeLabel);
       } catch (e) {
         if (!sam || !isUnavailable(e)) throw e;
         // SAM was configured but cannot run (package or file missing): GrabCut still can, given a box.
         sam = false;
         ctx.message(`SAM is not available (${errorText(e)}); using GrabCut`, "error");
         if (!j.box) throw new Error("without SAM, drag a box around the object");
-        result = await ctx.api.boxToMask(ctx.image.id, j.box, j.fg, j.bg);
+        result = await ctx.api.boxToMask(ctx.image.id, j.box, j.fg, j.bg, "grabcut");
       }
       j.candidates = result.candidates ?? [];
       j.shown = 0;
@@ -55,7 +58,8 @@ export function createBoxMaskTool(ctx: ToolContext): Tool {
         ctx.select(a.uid);
       }
       const others = j.candidates.length > 1 ? `; C: next of ${j.candidates.length} candidates` : "";
-      ctx.message(`Box → mask done: click to add foreground (Shift/right-click: background), Enter to finish${others}`);
+      const by = result.engine && result.engine !== engine ? ` (by ${result.engine})` : "";
+      ctx.message(`Box → mask done${by}: click to add foreground (Shift/right-click: background), Enter to finish${others}`);
     } catch (e) {
       if (isUnavailable(e)) ctx.message("Box → mask is not available on this server yet", "error");
       else ctx.message(`Box → mask failed: ${errorText(e)}`, "error");

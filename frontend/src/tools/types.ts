@@ -20,6 +20,8 @@ export interface ToolContext {
   readonly api: typeof api;
   /** The server has a SAM model: box (and click) prompts go to it rather than to GrabCut. */
   readonly sam: boolean;
+  /** The box → mask engine to use: the one chosen in the toolbar, else the project's best; null before the server said. */
+  boxEngine(): string | null;
   readonly brushSize: number;
   readonly activeLabel: number | null;
   /** True when the caller may only look at this image (execute then refuses). */
