@@ -214,11 +214,12 @@ export interface TimeHost {
   project: { break_reminder_minutes?: number };
   root: HTMLElement;
   signal: AbortSignal;
+  emit(name: string, detail: Record<string, unknown>): void;
 }
 
 /**
  * Start tracking the open image's active time; the break banner goes under the toolbar. Every
- * answer is also dispatched on the editor root as "editor:time-reported" (detail: the report).
+ * answer is also emitted as "editor:time-reported" (detail: the report's fields).
  */
 export function trackActiveTime(host: TimeHost, transport?: TimeTransport): ActiveTimeTracker {
   const id = host.image.id;
@@ -228,7 +229,7 @@ export function trackActiveTime(host: TimeHost, transport?: TimeTransport): Acti
     { window, document },
     (report) => {
       reminder.update(report);
-      host.root.dispatchEvent(new CustomEvent("editor:time-reported", { detail: report }));
+      host.emit("editor:time-reported", { ...report });
     },
     { signal: host.signal },
   );
