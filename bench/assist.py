@@ -13,7 +13,11 @@ coco_tinycoco (real cluttered COCO photos, half the objects small), each split r
 separately: the ellipse-fallback threshold was chosen on coco train2017, so val2017 is the
 held-out number. Latency is measured on one core, as one interactive request in a web worker.
 
-Run:  .venv/bin/python bench/assist.py [--datasets /work/shared/datasets] [--repeat 5]
+The project's own model (the box tool's "Project model" engine) needs training first:
+--project-model-epochs N trains the small architecture on half of fruits_nuts and measures its mask
+head on the other half, next to GrabCut and the plain box, as a training job does after each round.
+
+Run:  .venv/bin/python bench/assist.py [--datasets /work/shared/datasets] [--repeat 5] [--project-model-epochs 30]
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import pycocotools.mask as mask_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml.assist import AssistUnavailable, box_to_mask, scissors_path  # noqa: E402
+from ml.assist import AssistUnavailable, box_to_mask, measure_box_engines, scissors_path  # noqa: E402
 from ml.sam import SamAssist  # noqa: E402
 
 DEFAULT_DATASETS = Path("/work/shared/datasets")
@@ -137,6 +141,63 @@ def print_table(title: str, ious, times) -> None:
         )
 
 
+def project_model_table(root: Path, *, epochs: int, size: int) -> None:
+    """The project's own model as a box assist, as the app measures it after a training round.
+
+    fruits_nuts stands in for a project: the small CPU architecture is trained from scratch on
+    every other image (its "accepted images"), then GrabCut, the model's mask head on the true box
+    (with the true class) and the plain box are scored on the other images with
+    ml.assist.measure_box_engines, the function the training job uses.
+    """
+    import tempfile
+
+    from ml.models import TrainingSample
+    from ml.models.maskrcnn import MaskRCNNSegmenter, TrainConfig, train
+
+    coco = json.loads((root / "fruits_nuts/trainval.json").read_text())
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    samples = []
+    for info in coco["images"]:
+        image = cv2.cvtColor(cv2.imread(str(root / "fruits_nuts/images" / info["file_name"]), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        height, width = image.shape[:2]
+        found = []
+        for ann in coco["annotations"]:
+            if ann["image_id"] == info["id"] and not ann.get("iscrowd"):
+                rles = mask_utils.frPyObjects(ann["segmentation"], height, width)
+                found.append((names[ann["category_id"]], mask_utils.decode(mask_utils.merge(rles) if isinstance(rles, list) else rles).astype(bool)))
+        samples.append(TrainingSample(image=image, objects=found))
+    trained_on, held_out = samples[0::2], samples[1::2]
+    classes = sorted(set(names.values()))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        config = TrainConfig(arch="small", class_names=classes, epochs=epochs, batch_size=2, held_out=0.0,
+                             model_kwargs={"min_size": size, "max_size": round(size * 5 / 3)})
+        fit = train(trained_on, config=config, output_path=Path(folder) / "project.pt")
+        segmenter = MaskRCNNSegmenter.from_checkpoint(fit.checkpoint_path)
+    train_seconds = time.perf_counter() - started
+    times: dict[str, list[float]] = {"grabcut": [], "project model": []}
+
+    def timed_engine(name: str, engine: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        def run(image: np.ndarray, box: list[float], label: str | None) -> np.ndarray:
+            begun = time.perf_counter()
+            out = engine(image, box, label)
+            times[name].append((time.perf_counter() - begun) * 1000)
+            return out
+        return run
+
+    scores = measure_box_engines(held_out, {
+        "grabcut": timed_engine("grabcut", lambda image, box, _label: box_to_mask(image, box)),
+        "project model": timed_engine("project model", lambda image, box, label: segmenter.segment_box(image, box, label=label)[0]),
+    }, max_objects=10**6)
+    count = scores["box"]["objects"]
+    print(f"\nfruits_nuts, project model: small arch trained from scratch on {len(trained_on)} images "
+          f"({epochs} epochs at {size} px, {train_seconds:.0f} s), {count} objects on the other {len(held_out)} images, single core")
+    print(f"{'engine (tight true box)':<28}{'mean IoU':>9}{'med ms':>8}")
+    for name in ("box", "grabcut", "project model"):
+        ms = f"{statistics.median(times[name]):>8.1f}" if times.get(name) else f"{'-':>8}"
+        print(f"{name:<28}{scores[name]['mean_iou']:>9.3f}{ms}")
+
+
 def megapixel_image() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     image = rng.normal(120, 25, (1000, 1000, 3)).clip(0, 255).astype(np.uint8)
@@ -160,6 +221,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--project-model-epochs", type=int, default=0,
+                        help="Also train a small project model on half of fruits_nuts for this many epochs and measure it as a box assist")
+    parser.add_argument("--project-model-size", type=int, default=320, help="Shorter image side the project model works at")
+    parser.add_argument("--only-project-model", action="store_true", help="Skip the other tables")
     args = parser.parse_args()
 
     # One core, as for one interactive request in a web worker.
@@ -171,6 +236,10 @@ def main() -> None:
     except ImportError:
         pass
 
+    if args.project_model_epochs:
+        project_model_table(args.datasets, epochs=args.project_model_epochs, size=args.project_model_size)
+        if args.only_project_model:
+            return
     methods = engines()
     pooled: dict[str, tuple[dict, dict]] = {}
     for title, ann_file, folders in SETS:
