@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 
 from annotator.annotations.models import Annotation, Prediction, Revision
+from annotator.annotations.selectors import revision_objects
 from annotator.annotations.services import annotations_replace, revision_restore
 from annotator.datasets.models import DatasetVersion
 from annotator.datasets.services import ImportOptions, dataset_export_start, dataset_import
@@ -160,7 +161,8 @@ def project_content(project: Project, *, skip_jobs: tuple[str, ...] = ("backup",
     positions: dict[type[models.Model], dict[int, int]] = {}
     querysets = {}
     for model, via, _ in _TABLES:
-        qs = model._default_manager.filter(**{via: project}).order_by("id")
+        # Revisions by image and version: a restore writes each image's in turn (deltas follow their base).
+        qs = model._default_manager.filter(**{via: project}).order_by(*(("image_id", "version") if model is Revision else ("id",)))
         if model is Job:
             qs = qs.exclude(kind__in=skip_jobs)
         querysets[model] = qs
@@ -187,7 +189,10 @@ def project_content(project: Project, *, skip_jobs: tuple[str, ...] = ("backup",
                 elif f.name in ("polygons", "rle"):
                     value = orjson.dumps(value)
                 elif model is Revision and f.name == "annotations":
-                    value = [_revision_object(o, positions, usernames) for o in value]
+                    # The set as it stood, whether the row holds it whole or as a delta.
+                    value = [_revision_object(o, positions, usernames) for o in revision_objects(obj)]
+                elif model is Revision and f.name == "delta":
+                    continue
                 row[f.name] = value
             if model is Image:
                 row["file_sha256"], row["thumbnail_sha256"] = _sha(obj.file), _sha(obj.thumbnail)

@@ -13,7 +13,15 @@ from annotator.images.selectors import edit_denied_reason
 from ml.geometry import GeometryError, convert
 
 from .models import Revision
-from .selectors import ANY_VALUE, annotation_to_dict, annotations_of, attribute_matches, predictions_of, revisions_of
+from .selectors import (
+    ANY_VALUE,
+    annotation_to_dict,
+    annotations_of,
+    attribute_matches,
+    predictions_of,
+    revision_objects,
+    revisions_of,
+)
 from .services import annotations_replace, revision_restore
 
 
@@ -124,7 +132,9 @@ class RevisionListApi(APIView):
     @extend_schema(responses=RevisionSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk)
-        return Response(RevisionSerializer(revisions_of(image)[:500], many=True).data)
+        # The list shows no objects: their sets (up to megabytes a snapshot) are not read.
+        rows = revisions_of(image).defer("annotations", "delta")[:500]
+        return Response(RevisionSerializer(rows, many=True).data)
 
 
 class RevisionDetailApi(APIView):
@@ -134,7 +144,7 @@ class RevisionDetailApi(APIView):
         revision = revisions_of(image).filter(version=version).first()
         if revision is None:
             raise NotFound(f"Revision {version} does not exist for this image.")
-        return Response({**RevisionSerializer(revision).data, "annotations": revision.annotations})
+        return Response({**RevisionSerializer(revision).data, "annotations": revision_objects(revision)})
 
 
 class RevisionRestoreApi(APIView):

@@ -175,12 +175,18 @@ def label_schema(project: Any, label_id: int) -> dict[str, Any]:
     cache: dict[int, dict[str, Any]] | None = getattr(project, "_attribute_schemas", None)
     if cache is None or label_id not in cache:
         # A label added since the last read (an import creates them as it goes) refreshes the cache.
-        cache = {
-            pk: schema if isinstance(schema, dict) else {}
-            for pk, schema in project.labels.values_list("pk", "attributes_schema")
-        }
-        project._attribute_schemas = cache
+        cache = label_schemas(project)
     return cache.get(label_id, {})
+
+
+def label_schemas(project: Any) -> dict[int, dict[str, Any]]:
+    """Every label of `project` with its attribute schema, read now (and cached for label_schema)."""
+    cache = {
+        pk: schema if isinstance(schema, dict) else {}
+        for pk, schema in project.labels.values_list("pk", "attributes_schema")
+    }
+    project._attribute_schemas = cache
+    return cache
 
 
 def _declared(schema: Any) -> dict[str, dict[str, Any]]:

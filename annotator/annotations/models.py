@@ -81,21 +81,35 @@ class RevisionAction(models.TextChoices):
 
 
 class Revision(models.Model):
-    """The full annotation set of an image as it stood after one save (version N), with who and when."""
+    """An image's annotation set as it stood after one save (version N), with who and when.
+
+    Stored whole (``annotations``, a snapshot) or as what the save changed against version N-1
+    (``delta``): see annotations.revisions; read it with selectors.revision_objects.
+    """
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="revisions")
     version = models.PositiveIntegerField()
     action = models.CharField(max_length=10, choices=RevisionAction.choices, default=RevisionAction.SAVE)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    annotations = FastJSONField(help_text="The annotation set as serialized by the API.")
+    annotations = FastJSONField(null=True, blank=True, help_text="A snapshot: the annotation set as serialized by the API.")
+    delta = FastJSONField(null=True, blank=True, help_text="Else what the save changed against the revision before it.")
     object_count = models.PositiveIntegerField(default=0)
     restored_from = models.PositiveIntegerField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True, help_text="Counts of added/removed/changed objects.")
 
     class Meta:
         ordering = ["image", "-version"]
-        constraints = [models.UniqueConstraint(fields=["image", "version"], name="revision_unique_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "version"], name="revision_unique_version"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(annotations__isnull=False, delta__isnull=True)
+                    | models.Q(annotations__isnull=True, delta__isnull=False, version__gt=1)
+                ),
+                name="revision_snapshot_or_delta",
+            ),
+        ]
 
 
 class Prediction(models.Model):

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from annotator.images.models import Image
 
 from .models import Annotation, Prediction, Revision
+from .revisions import Chain, RevisionBroken
 
 
 def annotation_to_dict(annotation: Annotation) -> dict[str, Any]:
@@ -36,6 +37,36 @@ def annotations_of(image: Image) -> QuerySet[Annotation]:
 
 def revisions_of(image: Image) -> QuerySet[Revision]:
     return Revision.objects.filter(image=image).select_related("author").order_by("-version")
+
+
+def revision_objects(revision: Revision) -> list[dict[str, Any]]:
+    """The annotation set exactly as it stood at ``revision`` (see annotations.revisions).
+
+    A snapshot is read as it is; a delta is applied, with those between it and the nearest
+    snapshot before it, to that snapshot (two queries, at most SNAPSHOT_EVERY rows).
+    """
+    if revision.annotations is not None:
+        return revision.annotations
+    rows = Revision.objects.filter(image_id=revision.image_id, version__lt=revision.version)
+    base = rows.filter(annotations__isnull=False).order_by("-version").values_list("version", "annotations").first()
+    if base is None:
+        raise RevisionBroken(f"revision {revision.version} has no snapshot before it")
+    chain = Chain()
+    chain.read(image_id=revision.image_id, version=base[0], annotations=base[1], delta=None)
+    between = rows.filter(version__gt=base[0]).order_by("version").values_list("version", "delta")
+    for version, delta in [*between, (revision.version, revision.delta)]:
+        objects = chain.read(image_id=revision.image_id, version=version, annotations=None, delta=delta)
+        if objects is None:
+            raise RevisionBroken(f"revision {revision.version}: revision {version - 1} is missing")
+    return objects
+
+
+def revision_objects_at(image: Image, version: int) -> list[dict[str, Any]] | None:
+    """The annotation set of ``image`` at ``version`` (version 0 is the empty set); None: no such revision."""
+    if version == 0:
+        return []
+    revision = Revision.objects.filter(image=image, version=version).first()
+    return revision_objects(revision) if revision is not None else None
 
 
 def predictions_of(image: Image, *, min_score: float = 0.0, model_version: int | None = None) -> QuerySet[Prediction]:

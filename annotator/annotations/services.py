@@ -13,6 +13,7 @@ import orjson
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotator.core.errors import Conflict, DomainError, NotFound
@@ -20,9 +21,10 @@ from annotator.images import workflow
 from annotator.images.models import Image
 from ml.geometry import GeometryError, Repair, bbox_and_area, normalize_geometries, vertex_count
 
-from .attributes import attributes_clean, label_schema, z_order_clean
+from .attributes import attributes_clean, label_schema, label_schemas, z_order_clean
 from .models import Annotation, GeometryKind, Prediction, Revision, RevisionAction, Source
-from .selectors import annotation_to_dict
+from .revisions import Delta, snapshot_due
+from .selectors import annotation_to_dict, revision_objects
 
 _SOURCES = {choice.value for choice in Source}
 
@@ -109,7 +111,8 @@ def annotations_clean(
     if not items:
         return []
     stored = stored or {}
-    label_ids = set(image.project.labels.values_list("pk", flat=True))
+    # Read fresh on every call (an import adds labels as it goes); the schemas come with them.
+    label_ids = set(label_schemas(image.project))
     uids: list[uuid.UUID] = []
     digests: list[str] = []
     seen: set[uuid.UUID] = set()
@@ -263,7 +266,13 @@ def annotations_replace(
     Revision, so any earlier state can be restored. Only new and changed objects are written.
     """
     with transaction.atomic():
-        locked = Image.objects.select_for_update().get(pk=image.pk)
+        # The project comes along (labels and schemas are read through it); only the image is locked.
+        # `has_previous`: whether revision N exists, so that revision N+1 may be a delta against it.
+        locked = (
+            Image.objects.select_for_update(of=("self",)).select_related("project")
+            .annotate(has_previous=Exists(Revision.objects.filter(image=OuterRef("pk"), version=OuterRef("version"))))
+            .get(pk=image.pk)
+        )
         if locked.version != base_version:
             raise Conflict(
                 f"Someone else saved this image (version {locked.version}) after the version {base_version} you edited.",
@@ -300,12 +309,28 @@ def annotations_replace(
         if action == RevisionAction.SAVE:
             workflow.apply(locked, workflow.Action.SAVE, user)  # who may, and what it does to the status
         locked.save()
+        if locked.has_previous and not snapshot_due(version=locked.version, action=action):
+            # Only what this save wrote: the unchanged objects are those of the revision before,
+            # but for a prediction or model deleted since (SET NULL on the row, not in that revision).
+            drifted = [
+                stored[c.uid] for c, item in zip(cleaned, items)
+                if c.unchanged and (c.prediction_id, c.model_version_id) != (item.get("prediction"), item.get("model_version"))
+            ]
+            snapshot, delta = None, Delta(
+                added=[annotation_to_dict(row) for row in new_rows if row.uid not in stored],
+                changed=[annotation_to_dict(row) for row in new_rows + drifted if row.uid in stored],
+                removed=[str(uid) for uid in gone],
+                order=[str(row.uid) for row in rows],
+            )
+        else:
+            snapshot, delta = [annotation_to_dict(row) for row in rows], None
         Revision.objects.create(
             image=locked,
             version=locked.version,
             action=action,
             author_id=author_id,
-            annotations=[annotation_to_dict(row) for row in rows],
+            annotations=snapshot,
+            delta=delta,
             object_count=len(rows),
             restored_from=restored_from,
             summary=summary,
@@ -351,7 +376,7 @@ def revision_restore(*, image: Image, version: int, user: AbstractBaseUser, base
         revision = Revision.objects.filter(image=image, version=version).first()
         if revision is None:
             raise NotFound(f"Revision {version} does not exist for this image.")
-        items = revision.annotations
+        items = revision_objects(revision)
     return annotations_replace(
         image=image, user=user, base_version=base_version, items=items,
         action=RevisionAction.RESTORE, restored_from=version,

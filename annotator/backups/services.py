@@ -34,6 +34,9 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections,
 from django.utils import timezone
 from django.utils.text import slugify
 
+from annotator.annotations.models import Revision
+from annotator.annotations.revisions import Chain
+from annotator.annotations.selectors import revision_objects
 from annotator.annotations.services import annotation_digest
 from annotator.core.access import DELETING_REASON
 from annotator.core.errors import DomainError, Forbidden
@@ -227,6 +230,19 @@ def _revision_content_out(content: Any, users: _Usernames) -> Any:
     return [{**obj, "author": users(obj.get("author"))} if isinstance(obj, dict) else obj for obj in content]
 
 
+def _revision_set(chain: Chain, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The whole set of a revision row: archives hold every revision whole, whatever the database keeps.
+
+    Rows come in version order per image, so a delta applies to the set of the row before it.
+    """
+    image_id, version = row["image_id"], row["version"]
+    objects = chain.read(image_id=image_id, version=version, annotations=row["annotations"], delta=row["delta"])
+    if objects is None:
+        objects = revision_objects(Revision.objects.get(image_id=image_id, version=version))
+        chain.read(image_id=image_id, version=version, annotations=objects, delta=None)
+    return objects
+
+
 def backup_write(
     *,
     project: Project,
@@ -257,8 +273,9 @@ def _backup_tables(
     files = {"images": 0, "thumbnails": 0, "models": 0, "datasets": 0}
     warnings: list[str] = []
     for table in T.TABLES:
-        columns = table.columns + list(table.files)
+        columns = table.columns + list(table.files) + (["delta"] if table is T.REVISIONS else [])
         qs = _table_queryset(table, project, exclude_job).values_list(*columns)
+        chain = Chain()
         message = f"Backing up {table.name.replace('_', ' ')}"
         with writer.table(table.name) as rows:
             for values in qs.iterator(chunk_size=table.chunk):
@@ -267,7 +284,7 @@ def _backup_tables(
                 for spec in table.fields:
                     out[spec.name] = _out_value(spec, row[spec.column], users)
                 if table is T.REVISIONS:
-                    out["annotations"] = _revision_content_out(out["annotations"], users)
+                    out["annotations"] = _revision_content_out(_revision_set(chain, row), users)
                 out.update(_member_paths(table, row, options))
                 rows.write(out)
                 steps.tick(message)
@@ -495,6 +512,8 @@ class _Plan:
     counts: dict[str, int]
     warnings: list[str]
     dangling: int = 0  # references in old revisions to labels or models deleted before the backup
+    # The revision restored last: each whole set from the archive is stored as a save would (a delta or a snapshot).
+    revisions: Chain = field(default_factory=Chain)
 
 
 def _fail(reader: ArchiveReader, table: str, number: int, problem: str) -> ArchiveError:
@@ -935,7 +954,8 @@ def _restore_extra(
     elif table is T.ANNOTATIONS:
         obj.digest = annotation_digest(obj)
     elif table is T.REVISIONS:
-        obj.annotations = [_revision_object_in(o, ids, users, plan) for o in row["annotations"]]
+        objects = [_revision_object_in(o, ids, users, plan) for o in row["annotations"]]
+        obj.annotations, obj.delta = plan.revisions.write(image_id=obj.image_id, version=obj.version, action=obj.action, objects=objects)
     elif table is T.MODEL_VERSIONS:
         if row.get("weights"):
             target_dir = Path(settings.ANNOTATOR_MODEL_DIR) / f"project-{project.pk}"

@@ -114,7 +114,7 @@ REVISIONS = Table("revisions", Revision, (
     F("image", "ref", ref="images"), F("version", types=INT), F("action", choices=_choices(RevisionAction)),
     F("author", "user", null=True), F("created_at", "time"), F("annotations", "json"), F("object_count", types=INT),
     F("restored_from", null=True, types=INT), F("summary", "json"),
-), via="image__project_id", has_id=False, chunk=50)
+), via="image__project_id", order=("image_id", "version"), has_id=False, chunk=50)  # per image in version order (deltas)
 
 REVIEW_TASKS = Table("review_tasks", ReviewTask, (
     F("image", "ref", ref="images"), F("reviewer", "user"), F("submitted_version", types=INT), F("taken_at", "time"),

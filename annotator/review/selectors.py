@@ -6,8 +6,8 @@ from typing import Any, TypedDict
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
-from annotator.annotations.models import Prediction, Revision
-from annotator.annotations.selectors import annotation_to_dict, annotations_of, predictions_of
+from annotator.annotations.models import Prediction
+from annotator.annotations.selectors import annotation_to_dict, annotations_of, predictions_of, revision_objects_at
 from annotator.images.models import Image, ImageStatus
 from annotator.images.selectors import image_status_counts
 from annotator.projects.models import Project
@@ -114,10 +114,7 @@ def objects_diff(
 
 def revision_annotations(image: Image, version: int) -> list[dict[str, Any]]:
     """The annotation set of ``image`` as it stood at ``version`` (version 0 is the empty set)."""
-    if version == 0:
-        return []
-    revision = Revision.objects.filter(image=image, version=version).values_list("annotations", flat=True).first()
-    return list(revision or [])
+    return list(revision_objects_at(image, version) or [])
 
 
 def current_annotations(image: Image) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotator.annotations.models import Annotation, Prediction, Revision
+from annotator.annotations.selectors import revision_objects
 from annotator.images.models import Image, ImageStatus
 from annotator.learning.models import ModelVersion
 from annotator.review.models import ReviewComment, ReviewDecision
@@ -224,8 +225,8 @@ def test_concurrent_save_keep_mine_overwrites_with_a_new_version_and_keeps_their
     assert mine == {a["uid"] for a in editor.annotations()} and len(mine) == 2
     # Nothing is silently lost: their save is still a revision that can be restored.
     revisions = {r.version: r for r in Revision.objects.filter(image=image)}
-    assert [a["uid"] for a in revisions[theirs["version"]].annotations] == [theirs["annotations"][0]["uid"]]
-    assert {a["uid"] for a in revisions[image.version].annotations} == mine
+    assert [a["uid"] for a in revision_objects(revisions[theirs["version"]])] == [theirs["annotations"][0]["uid"]]
+    assert {a["uid"] for a in revision_objects(revisions[image.version])} == mine
 
 
 def test_annotator_cannot_open_an_image_of_another_project(page, world):
