@@ -33,11 +33,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.assist import AssistUnavailable, box_to_mask, measure_box_engines, scissors_path  # noqa: E402
+from ml.geometry import coco_geometry, geometry_to_mask  # noqa: E402
 from ml.sam import SamAssist  # noqa: E402
 
 DEFAULT_DATASETS = Path("/work/shared/datasets")
@@ -68,6 +68,11 @@ def ellipse_mask(box: list[float], height: int, width: int) -> np.ndarray:
     cols = ((np.arange(width) + 0.5 - (x + w / 2)) / (w / 2)) ** 2
     rows = ((np.arange(height) + 0.5 - (y + h / 2)) / (h / 2)) ** 2
     return rows[:, None] + cols[None, :] <= 1
+
+
+def true_mask(segmentation: object, width: int, height: int) -> np.ndarray:
+    """A COCO segmentation (polygons or RLE) as the bool mask pycocotools rasterises, through ml.geometry."""
+    return geometry_to_mask(coco_geometry(segmentation), width=width, height=height)
 
 
 def size_class(area: float) -> str:
@@ -109,8 +114,7 @@ def objects(root: Path, ann_file: str, folders: list[str]):
         image = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         height, width = image.shape[:2]
         for ann in by_image.get(info["id"], []):
-            rles = mask_utils.frPyObjects(ann["segmentation"], height, width)
-            truth = mask_utils.decode(mask_utils.merge(rles) if isinstance(rles, list) else rles).astype(bool)
+            truth = true_mask(ann["segmentation"], width, height)
             if truth.any():
                 yield image, [float(v) for v in ann["bbox"]], truth, size_class(float(ann["area"]))
 
@@ -163,8 +167,7 @@ def project_model_table(root: Path, *, epochs: int, size: int) -> None:
         found = []
         for ann in coco["annotations"]:
             if ann["image_id"] == info["id"] and not ann.get("iscrowd"):
-                rles = mask_utils.frPyObjects(ann["segmentation"], height, width)
-                found.append((names[ann["category_id"]], mask_utils.decode(mask_utils.merge(rles) if isinstance(rles, list) else rles).astype(bool)))
+                found.append((names[ann["category_id"]], true_mask(ann["segmentation"], width, height)))
         samples.append(TrainingSample(image=image, objects=found))
     trained_on, held_out = samples[0::2], samples[1::2]
     classes = sorted(set(names.values()))

@@ -24,7 +24,7 @@ from ml.assist import AssistError, AssistUnavailable, box_to_mask, measure_box_e
 from ml.geometry import GeometryError, mask_to_rle, normalize_geometry, rle_bbox_area
 from ml.sam import SamAssist
 
-from ..models import ModelVersion
+from ..models import ModelKind, ModelVersion
 from ..pixels import ImageUnreadable, rgb_cache
 from ..selectors import active_model_of
 
@@ -52,16 +52,16 @@ def _sam_configured() -> bool:
 def sam_assist() -> SamAssist:
     """This process's SAM models and image-embedding cache (ANNOTATOR_SAM_CACHE_MB), made on first use.
 
-    Each web process holds its own: bench/sam_cache.py measured a cache hit at a few ms against
-    the encoder's seconds, and moving an embedding between processes through Redis at about the
-    cost of a hit, but a shared cache needs every process to hold the model anyway.
+    Each web process holds its own, shared by its threads (docs/sam.md): bench/sam_cache.py
+    measured a second prompt at 0.2 s from the cache against 19 s through the encoder
+    (sam2.1_hiera_tiny, one CPU thread).
     """
     return SamAssist(cache_bytes=settings.ANNOTATOR_SAM_CACHE_BYTES)
 
 
 def _model_usable(version: ModelVersion | None) -> bool:
     # Only a model trained on this project's labels knows what its classes mean here.
-    return version is not None and bool(version.checkpoint) and version.kind != "coco"
+    return version is not None and bool(version.checkpoint) and version.kind != ModelKind.COCO
 
 
 def box_engines(project: Project, *, active: ModelVersion | None = None) -> dict[str, Any]:
