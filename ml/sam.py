@@ -376,8 +376,8 @@ class _EmbeddingCache(LRUCache[Hashable, Embedding]):
 class SamAssist:
     """SAM models loaded once each, and image embeddings kept in an LRU of at most ``cache_bytes``.
 
-    One instance per process: the web process holds one (annotator.learning), so an embedding
-    serves the prompts that reach the same process; see docs/ml.md for why it is not shared.
+    One instance per process: each web process holds one (annotator.learning), so an embedding
+    serves the prompts that reach that process; docs/sam.md has the measurements behind that.
     """
 
     cache_bytes: int = DEFAULT_CACHE_BYTES
