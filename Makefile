@@ -23,9 +23,10 @@ check-python:
 $(PY): | check-python
 	$(PYTHON) -m venv $(VENV)
 
+# sam2 is an sdist: built without its CUDA extension and without an isolated build env (which
+# would download a second torch); setuptools comes first for that.
 $(STAMP): requirements.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
-	# sam2 is an sdist: no CUDA extension, and no isolated build env (it would download another torch).
 	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --no-build-isolation -r requirements.txt
 	touch $@
 
