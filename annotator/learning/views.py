@@ -9,11 +9,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from annotator.core.access import Capability, can, denied_reason, effective_role
+from annotator.core.access import Capability, can, denied_reason
 from annotator.core.errors import DomainError
 from annotator.jobs.models import JobKind
 from annotator.jobs.selectors import jobs_visible_to
 from annotator.projects.models import Project
+from annotator.web.views import _context  # the pages' one context (role, what the user may do)
 
 from . import charts, services
 from .forms import PreannotateForm, TrainForm
@@ -75,16 +76,11 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
         kind__in=[JobKind.PREANNOTATE, JobKind.TRAIN, JobKind.EVALUATE]
     ).select_related("created_by")[:10]
     corrections = model_versions_corrections([v for v in versions if v.prediction_count])  # type: ignore[attr-defined]
-    context: dict[str, Any] = {
-        "project": project,
-        "role": effective_role(request.user, project),
-        "can_manage": can(request.user, project, Capability.MANAGE),
-        "versions": [_version_row(v, corrections.get(v.pk)) for v in versions],
-        "preannotate_form": preannotate_form,
-        "train_form": train_form,
-        "jobs": jobs,
-    }
-    return render(request, "learning/models.html", context)
+    # The pages' one context: the header's menu is the same on every page (Backups included).
+    return render(request, "learning/models.html", _context(
+        request, project, versions=[_version_row(v, corrections.get(v.pk)) for v in versions],
+        preannotate_form=preannotate_form, train_form=train_form, jobs=jobs,
+    ))
 
 
 def _version_row(version: ModelVersion, corrections: dict[str, Any] | None) -> dict[str, Any]:

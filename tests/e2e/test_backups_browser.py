@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
-from django.db import connection
 from playwright.sync_api import expect
 
 from annotator.annotations.models import Annotation
@@ -17,35 +13,12 @@ from annotator.annotations.services import annotations_replace
 from annotator.backups.models import ProjectBackup
 from annotator.backups.services import BackupOptions, backup_write
 from annotator.images.models import Image
-from annotator.jobs.models import Job, JobState
-from annotator.jobs.services import job_execute
 from annotator.projects.models import Project
 from tests.backup_helpers import assert_same_content, project_content
 from tests.e2e.pages import BackupsPage, LoginPage
 from tests.factories import make_images, polygon_geometry, square
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def jobs_run_here() -> Iterator[None]:
-    """A stand-in for the worker: runs every queued job in a thread of the test process."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        try:
-            while not stop.is_set():
-                for job_id in Job.objects.filter(state=JobState.QUEUED).values_list("pk", flat=True):
-                    job_execute(job_id=job_id)
-                time.sleep(0.2)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=30)
 
 
 @pytest.fixture
