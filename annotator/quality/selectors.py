@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Max, Min, Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from annotator.projects.models import Project
@@ -45,20 +45,23 @@ def time_report(*, project: Project, user_ids: list[int] | None = None, bin_minu
         records = records.filter(user_id__in=user_ids)
     per_image = list(
         records.values("user_id", "user__username", "image_id")
-        .annotate(seconds=Sum("seconds"), first=Min("started_at"), last=Max("ended_at"))
+        .annotate(seconds=Sum("seconds"), last=Max("ended_at"))
         .order_by("user__username", "image_id")
     )
     if not per_image:
         return []
-    # the object count and session of each (user, image) at its last and first record
+    # per (user, image): the object count of the last record, and how far into its session the
+    # earliest-starting record began (spans from two tabs may overlap, so not always the first to end)
     last_count: dict[tuple[int, int], int] = {}
-    first_session: dict[tuple[int, int], datetime] = {}
+    start_minutes: dict[tuple[int, int], tuple[datetime, float]] = {}
     sessions: dict[int, set[datetime]] = {}
-    for user_id, image_id, count, session in records.order_by("ended_at").values_list(
-        "user_id", "image_id", "object_count", "session_started_at"
+    for user_id, image_id, count, started, session in records.order_by("ended_at").values_list(
+        "user_id", "image_id", "object_count", "started_at", "session_started_at"
     ):
-        last_count[(user_id, image_id)] = count
-        first_session.setdefault((user_id, image_id), session)
+        key = (user_id, image_id)
+        last_count[key] = count
+        if key not in start_minutes or started < start_minutes[key][0]:
+            start_minutes[key] = (started, (started - session).total_seconds() / 60)
         sessions.setdefault(user_id, set()).add(session)
 
     names: dict[int, str] = {}
@@ -71,7 +74,7 @@ def time_report(*, project: Project, user_ids: list[int] | None = None, bin_minu
         objects = last_count[key]
         samples.append({"user": row["user_id"], "image": row["image_id"], "seconds": row["seconds"], "objects": objects})
         pace.setdefault(row["user_id"], []).append({
-            "minutes": (row["first"] - first_session[key]).total_seconds() / 60,
+            "minutes": start_minutes[key][1],
             "seconds_per_object": row["seconds"] / objects if objects else None,
         })
         last_active[row["user_id"]] = max(last_active.get(row["user_id"], row["last"]), row["last"])

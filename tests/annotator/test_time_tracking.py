@@ -241,6 +241,18 @@ def test_pace_bins_by_minutes_into_the_session(world) -> None:
     ]
 
 
+def test_pace_of_overlapping_spans_starts_at_the_earliest_span(world) -> None:
+    # a one-second span, then a late tab's hour that began long before it: the image was started
+    # an hour before the first span ended, at minute 0 of the session
+    image = make_images(world.project, 1)[0]
+    _save_objects(world, image, 2)
+    user = world.users["annotator"]
+    time_record_add(image=image, user=user, seconds=1, now=at(60))
+    time_record_add(image=image, user=user, seconds=3600, now=at(60) + timedelta(seconds=1))
+    [row] = world.client("manager").get(f"/api/projects/{world.project.pk}/quality/time/").json()["annotators"]
+    assert row["pace"] == [{"start": 0.0, "end": 30.0, "count": 1, "mean": 3601 / 2}]
+
+
 def test_annotators_see_only_their_own_time(world, worked) -> None:
     rows = world.client("annotator2").get(f"/api/projects/{world.project.pk}/quality/time/").json()["annotators"]
     assert [row["username"] for row in rows] == ["annotator2"]
