@@ -93,8 +93,14 @@ def _state_dict(path: Path) -> Mapping[str, Any]:
     import torch
 
     try:
-        # mmap: only the few tensors whose shapes we look at are read, not the whole (GB) file.
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            # mmap: only the few tensors whose shapes we look at are read, not the whole (GB) file.
+            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            # Files in torch's pre-1.6 (non-zip) format cannot be mapped: read them whole.
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a file it cannot read
         raise AssistUnavailable(f"{path.name} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
     # sam2 checkpoints wrap the weights as {"model": state_dict}; SAM 1 files are the state dict.

@@ -30,6 +30,13 @@ def test_the_family_and_variant_are_read_from_the_weights_not_the_file_name(tiny
     assert identify_checkpoint(renamed).family == "sam2"
 
 
+def test_a_checkpoint_in_torchs_old_file_format_is_read_too(tiny_sam, tmp_path) -> None:
+    legacy = tmp_path / "legacy.pth"
+    torch.save(torch.load(tiny_sam, weights_only=True), legacy, _use_new_zipfile_serialization=False)
+    assert identify_checkpoint(legacy).variant == TINY
+    assert SamAssist().segment(IMAGE, checkpoint=legacy, box=[20, 10, 80, 60])
+
+
 def test_a_sam_2_0_checkpoint_is_not_taken_for_2_1(tiny_sam2, tmp_path) -> None:
     # SAM 2.0 weights lack the spatial no-object embedding; no 2.0 variant of this shape is known.
     state = torch.load(tiny_sam2, weights_only=True)["model"]
