@@ -8,6 +8,9 @@ autosave after a drag does (`--rewrite` changes every polygon on every save inst
   - autosave pace: every client saves once per second (what the editor's autosave does).
 Then autosave pace again in halves alternating with a floor: the same clients at the same pace
 asking for the image's metadata (GET /api/images/<id>/), printed side by side with the ratio.
+Each load also prints the CPU time one save cost the web processes and the PostgreSQL backends
+serving them (from /proc, Linux), which other work on the machine does not inflate the way it
+inflates latencies; the load average is printed with them.
 Usage: .venv/bin/python bench/api_save.py [--clients 32] [--seconds 15] [--workers 2]
 """
 from __future__ import annotations
@@ -60,6 +63,18 @@ def setup(clients: int) -> tuple[list[tuple[str, int]], int]:
 
 def client_loop(
     url: str, token: str, image_id: int, label: int, stop: float, pace: float | None, rewrite: bool,
+    out: list[float], errors: list[str], floor: bool = False, resets: list[str] | None = None,
+) -> None:
+    """One client: saves (or floor requests) until `stop`; a connection the overloaded server resets ends it, counted."""
+    try:
+        _client_loop(url, token, image_id, label, stop, pace, rewrite, out, errors, floor)
+    except requests.ConnectionError as exc:
+        if resets is not None:
+            resets.append(str(exc))
+
+
+def _client_loop(
+    url: str, token: str, image_id: int, label: int, stop: float, pace: float | None, rewrite: bool,
     out: list[float], errors: list[str], floor: bool = False,
 ) -> None:
     session = requests.Session()
@@ -105,12 +120,55 @@ def client_loop(
             time.sleep(max(0.0, pace - elapsed))
 
 
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time of each of these processes still running."""
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU time spent between two readings (a process started in between counts from its start)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def _server_pids(server_pid: int) -> tuple[list[int], list[int]]:
+    """The gunicorn processes (master and workers), and the PostgreSQL backends on this database but ours."""
+    web = [server_pid]
+    try:
+        web += [int(pid) for pid in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()]
+    except OSError:
+        pass
+    database: list[int] = []
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            database = [row[0] for row in cursor.fetchall()]
+    return web, database
+
+
+SERVER_PID = 0
+
+
 def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pace: float | None, rewrite: bool,
         floor: bool = False) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[str] = []
+    resets: list[str] = []
+    web, database = _server_pids(SERVER_PID)
+    web_before, database_before = _cpu_seconds(web), _cpu_seconds(database)
     stop = time.monotonic() + seconds
-    threads = [threading.Thread(target=client_loop, args=(url, t, i, label, stop, pace, rewrite, latencies, errors, floor)) for t, i in tokens]
+    threads = [
+        threading.Thread(target=client_loop, args=(url, t, i, label, stop, pace, rewrite, latencies, errors, floor, resets))
+        for t, i in tokens
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -119,13 +177,28 @@ def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pac
     wall = time.monotonic() - started
     if errors:
         raise SystemExit(f"{len(errors)} failed saves, first: {errors[0]}")
+    # Backends opened during the run (a connection per gunicorn thread) count from their start.
+    web, database = _server_pids(SERVER_PID)
+    web_cpu = _cpu_spent(web_before, _cpu_seconds(web))
+    database_cpu = _cpu_spent(database_before, _cpu_seconds(database))
     latencies.sort()
     return {
         "saves": len(latencies),
         "median_ms": statistics.median(latencies),
         "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
         "rps": len(latencies) / wall,
+        "resets": len(resets),
+        "web_cpu_ms": web_cpu / max(1, len(latencies)) * 1000,
+        "db_cpu_ms": database_cpu / max(1, len(latencies)) * 1000,
     }
+
+
+def _resets(result: dict[str, float]) -> str:
+    return f"  ({result['resets']} connections reset by the server)" if result["resets"] else ""
+
+
+def _cpu_line(result: dict[str, float]) -> str:
+    return f"CPU per request: web {result['web_cpu_ms']:5.1f} ms, PostgreSQL {result['db_cpu_ms']:5.1f} ms"
 
 
 def main() -> None:
@@ -140,14 +213,18 @@ def main() -> None:
     os.environ.update({k: v for k, v in env.items() if k.startswith(("ANNOTATOR_", "DJANGO_", "DEBUG"))})
     tokens, label = setup(args.clients)
     server, url = start_web(env, workers=args.workers)
+    global SERVER_PID
+    SERVER_PID = server.pid
     try:
         database = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
         print(f"API save benchmark: {args.clients} clients, 100 polygons x 50 vertices per save, gunicorn {args.workers} workers x 4 threads, {database}, {os.cpu_count()} cores")
+        print("  load average before: {:.1f} {:.1f} {:.1f} (other work on the machine inflates the latencies)".format(*os.getloadavg()))
         run(url, tokens, label, 3, 1.0, args.rewrite)  # warm-up (and the first full save of every image)
         print(f"  each save changes {'all 100 polygons' if args.rewrite else 'one vertex of one polygon'}")
         for name, pace in (("closed loop", None), ("autosave pace (1 save/s per client)", 1.0)):
             result = run(url, tokens, label, args.seconds, pace, args.rewrite)
             print(f"  {name:<38} saves={result['saves']:<6} median={result['median_ms']:7.1f} ms  p99={result['p99_ms']:7.1f} ms  {result['rps']:6.1f} req/s")
+            print(f"  {'':<38} {_cpu_line(result)}{_resets(result)}")
         # Autosave pace against its floor, in alternating halves so that load drift hits both.
         saves, floors = [], []
         for half in range(4):
@@ -157,9 +234,10 @@ def main() -> None:
         save_median = statistics.median(r["median_ms"] for r in saves)
         floor_median = statistics.median(r["median_ms"] for r in floors)
         print("  autosave pace, interleaved with a floor (GET /api/images/<id>/, same clients and pace):")
-        print(f"    save  median={save_median:7.1f} ms  p99={max(r['p99_ms'] for r in saves):7.1f} ms")
-        print(f"    floor median={floor_median:7.1f} ms  p99={max(r['p99_ms'] for r in floors):7.1f} ms"
+        print(f"    save  median={save_median:7.1f} ms  p99={max(r['p99_ms'] for r in saves):7.1f} ms  {_cpu_line(saves[-1])}")
+        print(f"    floor median={floor_median:7.1f} ms  p99={max(r['p99_ms'] for r in floors):7.1f} ms  {_cpu_line(floors[-1])}"
               f"    save / floor = {save_median / floor_median:4.1f}x")
+        print("  load average after: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     finally:
         server.terminate()
         server.wait()
