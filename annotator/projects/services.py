@@ -29,13 +29,14 @@ def project_create(
     guidelines: str = "",
     required_accepts: int = 1,
     queue_order: str = "priority",
+    break_reminder_minutes: int = 90,
     labels: list[dict[str, Any]] | None = None,
 ) -> Project:
     if Project.objects.filter(name=name).exists():
         raise DomainError(f"A project named {name!r} already exists.")
     project = Project.objects.create(
         name=name, description=description, guidelines=guidelines, required_accepts=required_accepts,
-        queue_order=queue_order, created_by=creator,
+        queue_order=queue_order, break_reminder_minutes=break_reminder_minutes, created_by=creator,
     )
     if creator is not None:
         Membership.objects.create(project=project, user=creator, role=Role.MANAGER)

@@ -16,11 +16,19 @@ class ProjectForm(forms.Form):
     )
     required_accepts = forms.IntegerField(min_value=1, max_value=10, initial=1, label="Reviewers who must accept")
     queue_order = forms.ChoiceField(choices=QueueOrder.choices, initial=QueueOrder.PRIORITY)
+    break_reminder_minutes = forms.IntegerField(
+        min_value=0, max_value=24 * 60, initial=90, required=False, label="Break reminder (minutes)",
+        help_text="The editor suggests a break after this long in one work session; 0 turns it off, empty means 90.",
+    )
     labels = forms.CharField(
         required=False,
         help_text="New project only: one label per line, optionally followed by a colour, e.g. 'car #ff0000'.",
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+
+    def clean_break_reminder_minutes(self) -> int:
+        value = self.cleaned_data["break_reminder_minutes"]
+        return 90 if value is None else value
 
     def clean_labels(self) -> list[dict]:
         specs = []

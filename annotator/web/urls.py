@@ -7,6 +7,7 @@ from django.urls import path
 from annotator.accounts import views as account_views
 from annotator.backups import views as backup_views
 from annotator.learning import views as learning_views
+from annotator.quality import views as quality_views
 
 from . import dataset_views, views
 
@@ -32,5 +33,6 @@ urlpatterns = [
     path("projects/<int:pk>/import/", dataset_views.import_page, name="dataset-import"),
     path("projects/<int:pk>/models/", learning_views.models_page, name="project-models"),
     path("projects/<int:pk>/backups/", backup_views.backups_page, name="project-backups"),
+    path("projects/<int:pk>/time/", quality_views.time_page, name="project-time"),
     path("restore/", backup_views.restore_page, name="project-restore"),
 ]

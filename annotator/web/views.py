@@ -100,6 +100,7 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {
         "name": project.name, "description": project.description, "guidelines": project.guidelines,
         "required_accepts": project.required_accepts, "queue_order": project.queue_order,
+        "break_reminder_minutes": project.break_reminder_minutes,
     }
     form = ProjectForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

@@ -267,3 +267,53 @@ def test_time_report_refuses_outsiders_and_bad_bins(world, worked) -> None:
 
 def test_time_report_of_a_project_without_records_is_empty(world) -> None:
     assert world.client("manager").get(f"/api/projects/{world.project.pk}/quality/time/").json()["annotators"] == []
+
+
+# --------------------------------------------------------------------------------------------
+# Pages
+# --------------------------------------------------------------------------------------------
+
+
+def _page_client(world, persona: str) -> Client:
+    client = Client()
+    client.force_login(world.users[persona])
+    return client
+
+
+def test_the_time_page_shows_each_annotator_to_managers(world, worked) -> None:
+    response = _page_client(world, "manager").get(f"/projects/{world.project.pk}/time/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-username="annotator"' in html and 'data-username="annotator2"' in html
+    # the annotator: 3 min of active time, 30 s per object, 120 objects an hour
+    assert "3 min 00 s" in html and "30 s" in html and "120.0" in html
+    assert "0–30 min: 30 s (2)" in html
+
+
+def test_the_time_page_shows_members_their_own_time_only(world, worked) -> None:
+    html = _page_client(world, "annotator2").get(f"/projects/{world.project.pk}/time/").content.decode()
+    assert 'data-username="annotator2"' in html and 'data-username="annotator"' not in html
+    assert _page_client(world, "outsider").get(f"/projects/{world.project.pk}/time/").status_code == 404
+
+
+def test_the_time_page_without_records_says_so(world) -> None:
+    html = _page_client(world, "manager").get(f"/projects/{world.project.pk}/time/").content.decode()
+    assert 'data-testid="time-empty"' in html
+
+
+def test_the_settings_page_sets_the_break_reminder(world) -> None:
+    client = _page_client(world, "manager")
+    url = f"/projects/{world.project.pk}/edit/"
+    assert 'name="break_reminder_minutes"' in client.get(url).content.decode()
+    form = {"name": world.project.name, "required_accepts": 1, "queue_order": "priority", "break_reminder_minutes": 120}
+    assert client.post(url, form).status_code == 302
+    world.project.refresh_from_db()
+    assert world.project.break_reminder_minutes == 120
+    refused = client.post(url, {**form, "break_reminder_minutes": -3})
+    assert refused.status_code == 200 and "greater than or equal to 0" in refused.content.decode()
+    world.project.refresh_from_db()
+    assert world.project.break_reminder_minutes == 120
+    # left empty: the default
+    assert client.post(url, {**form, "break_reminder_minutes": ""}).status_code == 302
+    world.project.refresh_from_db()
+    assert world.project.break_reminder_minutes == 90

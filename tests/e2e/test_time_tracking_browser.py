@@ -65,3 +65,19 @@ def test_no_break_reminder_when_the_project_turns_it_off(world, page) -> None:
     EditorPage(page).open(image.pk)
     page.wait_for_timeout(500)
     expect(page.get_by_test_id("break-banner")).to_have_count(0)
+
+
+def test_the_manager_reads_the_time_page_from_the_project_nav(world, page) -> None:
+    image = make_images(world.project, 1, width=200, height=100)[0]
+    time_record_add(image=image, user=world.users["annotator"], seconds=95, now=timezone.now())
+    LoginPage(page).login("manager")
+    page.goto(f"/projects/{world.project.pk}/")
+    nav = page.get_by_test_id("project-nav")
+    link = nav.get_by_test_id("nav-time")
+    if not link.is_visible():  # moved into "More" on a narrow window
+        page.get_by_test_id("nav-more").click()
+        link = page.get_by_test_id("nav-more-menu").get_by_test_id("nav-time")
+    link.click()
+    row = page.get_by_test_id("time-row").filter(has_text="annotator")
+    expect(row).to_be_visible()
+    expect(row.get_by_test_id("time-total")).to_have_text("1 min 35 s")
