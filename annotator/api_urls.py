@@ -9,6 +9,7 @@ from annotator.annotations import api as annotations
 from annotator.backups import api as backups
 from annotator.core.docs import RedocView, SwaggerView
 from annotator.datasets import api as datasets
+from annotator.groundtruth import api as groundtruth
 from annotator.images import api as images
 from annotator.jobs import api as jobs
 from annotator.learning import api as learning
@@ -87,4 +88,8 @@ urlpatterns = [
     # Quality control (annotator.quality)
     path("images/<int:pk>/time/", quality.TimeApi.as_view()),
     path("projects/<int:pk>/quality/time/", quality.TimeReportApi.as_view()),
+    # Ground truth (annotator.groundtruth)
+    path("images/<int:pk>/ground-truth/", groundtruth.GroundTruthApi.as_view()),
+    path("projects/<int:pk>/ground-truth/attempts/", groundtruth.AttemptListApi.as_view()),
+    path("projects/<int:pk>/quality/ground-truth/", groundtruth.GroundTruthReportApi.as_view()),
 ]

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "annotator.accounts",
     "annotator.backups",
     "annotator.quality",
+    "annotator.groundtruth",
     "annotator.web",
 ]
 

@@ -9,6 +9,8 @@ from rest_framework.views import APIView
 
 from annotator.core.api import load_image, validated
 from annotator.core.errors import DomainError, Forbidden, NotFound
+from annotator.groundtruth.selectors import attempt_of
+from annotator.groundtruth.services import attempt_save
 from annotator.images.selectors import edit_denied_reason
 from ml.geometry import GeometryError, convert
 
@@ -97,13 +99,16 @@ class AnnotationSetApi(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk)
-        rows = annotations_of(image)
+        attempt = attempt_of(image, request.user)
+        if attempt is not None:  # a ground-truth image they try: their own objects, never the truth
+            version, annotations = attempt.version, attempt.drawn
+        else:
+            version, annotations = image.version, [annotation_to_dict(a) for a in annotations_of(image)]
         name = request.query_params.get("attribute")
         if name:
             value = request.query_params.get("value", ANY_VALUE)
-            rows = [a for a in rows if attribute_matches(a.attributes, name, value)]
-        annotations = [annotation_to_dict(a) for a in rows]
-        return Response({"image": image.pk, "version": image.version, "annotations": annotations})
+            annotations = [a for a in annotations if attribute_matches(a["attributes"], name, value)]
+        return Response({"image": image.pk, "version": version, "annotations": annotations})
 
     @extend_schema(request=AnnotationSetSerializer, responses={200: AnnotationSetOutSerializer})
     def put(self, request: Request, pk: int) -> Response:
@@ -112,6 +117,12 @@ class AnnotationSetApi(APIView):
         if reason:
             raise Forbidden(reason)
         data = validated(AnnotationSetSerializer, request.data)
+        attempt = attempt_of(image, request.user)
+        if attempt is not None:
+            attempt, drawn, repaired = attempt_save(
+                attempt=attempt, user=request.user, base_version=data["version"], items=data["annotations"],
+            )
+            return Response({"image": image.pk, "version": attempt.version, "repaired": repaired, "annotations": drawn})
         image, rows, repaired = annotations_replace(
             image=image, user=request.user, base_version=data["version"], items=data["annotations"],
         )
@@ -132,6 +143,8 @@ class RevisionListApi(APIView):
     @extend_schema(responses=RevisionSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk)
+        if attempt_of(image, request.user) is not None:
+            return Response([])  # the image's history is the truth's: not for those who try it
         # The list shows no objects: their sets (up to megabytes a snapshot) are not read.
         rows = revisions_of(image).defer("annotations", "delta")[:500]
         return Response(RevisionSerializer(rows, many=True).data)
@@ -142,7 +155,7 @@ class RevisionDetailApi(APIView):
     def get(self, request: Request, pk: int, version: int) -> Response:
         image = load_image(request, pk)
         revision = revisions_of(image).filter(version=version).first()
-        if revision is None:
+        if revision is None or attempt_of(image, request.user) is not None:
             raise NotFound(f"Revision {version} does not exist for this image.")
         return Response({**RevisionSerializer(revision).data, "annotations": revision_objects(revision)})
 
@@ -151,6 +164,8 @@ class RevisionRestoreApi(APIView):
     @extend_schema(request=RevisionRestoreSerializer, responses=AnnotationSetOutSerializer)
     def post(self, request: Request, pk: int, version: int) -> Response:
         image = load_image(request, pk)
+        if attempt_of(image, request.user) is not None:
+            raise NotFound(f"Revision {version} does not exist for this image.")
         reason = edit_denied_reason(request.user, image)
         if reason:
             raise Forbidden(reason)

@@ -306,7 +306,7 @@ def annotations_replace(
         locked.version += 1
         locked.annotations_updated_by_id = author_id
         locked.annotations_updated_at = now
-        if action == RevisionAction.SAVE:
+        if action in (RevisionAction.SAVE, RevisionAction.RESTORE):
             workflow.apply(locked, workflow.Action.SAVE, user)  # who may, and what it does to the status
         locked.save()
         if locked.has_previous and not snapshot_due(version=locked.version, action=action):

@@ -1,6 +1,9 @@
 """REST endpoints for images: upload, listing, files, queue, submission."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -18,6 +21,7 @@ from rest_framework.views import APIView
 from annotator.core.access import Capability, can
 from annotator.core.api import load_image, load_project, validated
 from annotator.core.errors import DomainError
+from annotator.groundtruth.selectors import attempt_of, attempts_by_image
 
 from . import services
 from .models import Image, ImageStatus
@@ -37,11 +41,32 @@ class ImageSerializer(serializers.ModelSerializer):
             "priority", "uncertainty", "version", "file_url", "thumbnail_url", "submitted_at", "created_at",
         ]
 
+    def to_representation(self, image: Image) -> dict[str, Any]:
+        data = super().to_representation(image)
+        seen = self.context.get("seen", {})
+        if image.pk in seen:
+            # A ground-truth image this person tries (or just gave back): to them it is their own
+            # work like any other, so the fields say what their attempt is.
+            attempt = seen[image.pk]
+            data.update(
+                status=attempt.status if attempt else ImageStatus.NEW.value,
+                assignee=attempt.annotator.username if attempt else None, reviewer=None,
+                version=attempt.version if attempt else 0,
+                submitted_at=serializers.DateTimeField().to_representation(attempt.submitted_at)
+                if attempt and attempt.submitted_at else None,
+            )
+        return data
+
     def get_file_url(self, image: Image) -> str:
         return f"/api/images/{image.pk}/file/"
 
     def get_thumbnail_url(self, image: Image) -> str:
         return f"/api/images/{image.pk}/thumbnail/"
+
+
+def seen_by(request: Request, images: Iterable[Image]) -> dict[str, Any]:
+    """The serializer context that shows `images` as the caller sees them (their ground-truth attempts)."""
+    return {"seen": attempts_by_image(request.user, images)}
 
 
 class ImageResultSerializer(serializers.Serializer):
@@ -122,7 +147,7 @@ class ImageListApi(APIView):
         paginator = self.pagination_class()
         paginator.known_count = images_count(project, **filters)
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(ImageSerializer(page, many=True).data)
+        return paginator.get_paginated_response(ImageSerializer(page, many=True, context=seen_by(request, page or [])).data)
 
     @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: UploadResultSerializer})
     def post(self, request: Request, pk: int) -> Response:
@@ -137,7 +162,8 @@ class ImageListApi(APIView):
 class ImageDetailApi(APIView):
     @extend_schema(responses=ImageSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ImageSerializer(load_image(request, pk)).data)
+        image = load_image(request, pk)
+        return Response(ImageSerializer(image, context=seen_by(request, [image])).data)
 
     @extend_schema(request=ImageUpdateSerializer, responses=ImageSerializer)
     def patch(self, request: Request, pk: int) -> Response:
@@ -177,7 +203,7 @@ class QueueNextApi(APIView):
         image = services.queue_next(project=project, user=request.user)
         if image is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response({"image": ImageSerializer(image).data})
+        return Response({"image": ImageSerializer(image, context=seen_by(request, [image])).data})
 
 
 class SubmitApi(APIView):
@@ -185,7 +211,7 @@ class SubmitApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.ANNOTATE)
         image = services.image_submit(image=image, user=request.user)
-        return Response({"image": ImageSerializer(image).data})
+        return Response({"image": ImageSerializer(image, context=seen_by(request, [image])).data})
 
 
 class ReleaseApi(APIView):
@@ -194,7 +220,10 @@ class ReleaseApi(APIView):
     @extend_schema(request=None, responses=ImageResultSerializer)
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.ANNOTATE)
-        return Response({"image": ImageSerializer(services.image_release(image=image, user=request.user)).data})
+        attempt = attempt_of(image, request.user)
+        image = services.image_release(image=image, user=request.user)
+        context = {"seen": {image.pk: None}} if attempt is not None else {}  # an attempt given back: new to them
+        return Response({"image": ImageSerializer(image, context=context).data})
 
 
 class EditAccessSerializer(serializers.Serializer):

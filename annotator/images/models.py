@@ -56,6 +56,9 @@ class Image(models.Model):
     )
     annotations_updated_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # A manager made it ground truth (annotator.groundtruth holds its frozen objects): the workflow
+    # refuses every change to it, and the queue mixes it into other annotators' work.
+    is_ground_truth = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

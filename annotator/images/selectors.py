@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet, Sum
 
 from annotator.core.access import Capability, can, state_reason
+from annotator.groundtruth.selectors import attempt_of
 from annotator.projects.models import Project
 
 from . import workflow
@@ -67,8 +68,9 @@ def images_count(project: Project, *, status: str | None = None, assignee: str |
 
 def edit_denied_reason(user: AbstractBaseUser, image: Image) -> str | None:
     """Why `user` may not change this image's annotations now, or None when they may: the
-    workflow's decision on "save" for them."""
-    return workflow.decide(image, workflow.Action.SAVE, workflow.Actor.of(user, image.project)).reason
+    workflow's decision on "save" for them (on their attempt, when it is a ground-truth image they try)."""
+    subject: workflow.Subject = attempt_of(image, user) or image
+    return workflow.decide(subject, workflow.Action.SAVE, workflow.Actor.of(user, image.project)).reason
 
 
 class EditAccess(NamedTuple):
@@ -85,17 +87,18 @@ def edit_access(user: AbstractBaseUser, image: Image) -> EditAccess:
     if reason is None:
         return EditAccess(True, None, None)
     project = image.project
+    status = (attempt_of(image, user) or image).status  # as the person sees the image
     annotator = can(user, project, Capability.ANNOTATE)
     reviewer = can(user, project, Capability.REVIEW)
     if state_reason(project, Capability.ANNOTATE) is not None:
         hint = "A manager can unarchive the project (on its Backups page) to change it again." if project.archived_at else None
-    elif annotator and image.status in EDITABLE_BY_ANNOTATOR:
+    elif annotator and status in EDITABLE_BY_ANNOTATOR:
         hint = "Ask a manager to reassign it to you, or take the next image from your queue."
-    elif image.status == ImageStatus.IN_REVIEW and reviewer:
+    elif status == ImageStatus.IN_REVIEW and reviewer:
         hint = "Wait for their decision, or ask a manager to give it back to the review queue."
-    elif image.status == ImageStatus.ACCEPTED:
+    elif status == ImageStatus.ACCEPTED:
         hint = "Accepted images are training data: ask a manager to reopen it if something needs fixing."
-    elif image.status in (ImageStatus.SUBMITTED, ImageStatus.IN_REVIEW) and annotator:
+    elif status in (ImageStatus.SUBMITTED, ImageStatus.IN_REVIEW) and annotator:
         hint = "It is waiting for review; if a reviewer rejects it, it comes back to you with their comments."
     elif reviewer and not annotator:
         hint = "Reviewers correct images in review: open it from the review queue once it is submitted."

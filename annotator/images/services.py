@@ -1,6 +1,7 @@
 """Writes on images: adding files (single, many, zip, folder), the annotate queue, submission."""
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from django.utils import timezone
 from annotator.core.errors import DomainError
 from annotator.core.files import domain_error, zip_open
 from annotator.core.locks import person_lock
+from annotator.groundtruth.selectors import attempt_of, attempt_open
+from annotator.groundtruth.services import attempt_release, attempt_submit, ground_truth_serve
 from annotator.projects.models import Project, QueueOrder
 from ml.formats.archive import SafeZip, ZipMember, iter_files
 from ml.formats.model import FormatError
@@ -214,15 +217,23 @@ def files_delete(names: Iterable[str]) -> None:
             default_storage.delete(name)
 
 
+# The queue's ground-truth draws (seeded in tests through queue_next's `rng`).
+_DRAWS = random.Random()
+
+
 def _queue_order(project: Project) -> list:  # type: ignore[type-arg]
     if project.queue_order == QueueOrder.UNCERTAINTY:
         return [F("priority").desc(), F("uncertainty").desc(nulls_last=True), "id"]
     return [F("priority").desc(), "id"]
 
 
-def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
+def queue_next(*, project: Project, user: AbstractBaseUser, rng: random.Random | None = None) -> Image | None:
     """Hand the user their next image: their unfinished one first, else a new one assigned to them,
     else a new one nobody holds.
+
+    Ground truth is mixed in: with the project's `ground_truth_rate`, a draw (from `rng`) hands out
+    a ground-truth image the user did not author and never tried instead, as their own attempt
+    (annotator.groundtruth), which looks to them like any image in progress.
 
     Atomic: two annotators asking at the same moment never get the same image (row locks with
     SKIP LOCKED on PostgreSQL, plus a conditional update as the final guard on any database), and
@@ -230,6 +241,7 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
     of their user row, so each sees the image the previous one handed out.
     """
     actor = workflow.Actor.of(user, project)
+    truth_drawn = project.ground_truth_rate > 0 and (rng or _DRAWS).random() < project.ground_truth_rate
     for _ in range(10):
         with transaction.atomic():
             person_lock(user)
@@ -240,6 +252,9 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
             )
             if mine is not None:
                 return mine
+            attempt = attempt_open(project, user) or (ground_truth_serve(project=project, user=user) if truth_drawn else None)
+            if attempt is not None:
+                return attempt.image
             # New images a manager assigned to this user first, then those nobody holds: an image
             # assigned to someone else is never handed out to anybody but them. Two queries rather
             # than one ordered by "assignee nulls last": each reads the first entry of an index in
@@ -269,6 +284,11 @@ def queue_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
 
 @transaction.atomic
 def image_submit(*, image: Image, user: AbstractBaseUser) -> Image:
+    """Submit the image for review; on a ground-truth image the user is trying, submit their attempt."""
+    attempt = attempt_of(image, user)
+    if attempt is not None:
+        attempt_submit(attempt=attempt, user=user)
+        return image
     image = Image.objects.select_for_update().get(pk=image.pk)
     fields = workflow.apply(image, workflow.Action.SUBMIT, user)
     _check_required_attributes(image)  # refused: nothing is saved
@@ -278,7 +298,12 @@ def image_submit(*, image: Image, user: AbstractBaseUser) -> Image:
 
 @transaction.atomic
 def image_release(*, image: Image, user: AbstractBaseUser) -> Image:
-    """The annotator (or a manager) gives an unfinished image back to the queue; its annotations stay."""
+    """The annotator (or a manager) gives an unfinished image back to the queue; its annotations stay.
+    A ground-truth attempt given back is dropped (never scored)."""
+    attempt = attempt_of(image, user)
+    if attempt is not None:
+        attempt_release(attempt=attempt, user=user)
+        return image
     image = Image.objects.select_for_update().get(pk=image.pk)
     image.save(update_fields=workflow.apply(image, workflow.Action.RELEASE, user))
     return image

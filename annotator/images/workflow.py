@@ -46,6 +46,8 @@ class Action(str, Enum):
     IMPORT_AS_NEW = "import_as_new"
     IMPORT_AS_SUBMITTED = "import_as_submitted"
     IMPORT_AS_ACCEPTED = "import_as_accepted"
+    MARK_GROUND_TRUTH = "mark_ground_truth"  # a manager freezes an accepted image as ground truth
+    UNMARK_GROUND_TRUTH = "unmark_ground_truth"
 
 
 class Hold(Enum):
@@ -88,6 +90,9 @@ class Rule:
     assignee: Hold = Hold.KEEP
     reviewer: Hold = Hold.KEEP
     needs_assignee: bool = False  # the image must have an annotator to go back to
+    # Whether the image may (None: either), must (True) or must not (False) be ground truth: a
+    # ground-truth image is frozen until a manager unmarks it.
+    ground_truth: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ TABLE: dict[Action, Step] = {
             S.REJECTED: Rule(None, (Who.MANAGER, Who.ANNOTATOR)),
             S.SUBMITTED: Rule(None, _MANAGER),
             S.IN_REVIEW: Rule(None, (Who.MANAGER, Who.REVIEWING)),
-            S.ACCEPTED: Rule(None, _MANAGER),
+            S.ACCEPTED: Rule(None, _MANAGER, ground_truth=False),
         },
         "The image is {status}; it cannot be changed.",
     ),
@@ -159,11 +164,11 @@ TABLE: dict[Action, Step] = {
     Action.REOPEN: Step(
         "reopen",
         _from((S.SUBMITTED, S.IN_REVIEW, S.ACCEPTED, S.REJECTED),
-              Rule(S.IN_PROGRESS, _MANAGER, reviewer=Hold.CLEAR, needs_assignee=True)),
+              Rule(S.IN_PROGRESS, _MANAGER, reviewer=Hold.CLEAR, needs_assignee=True, ground_truth=False)),
         "The image is {status}; only submitted, reviewed or rejected work can be reopened.",
     ),
     Action.RESET: Step(
-        "reset", _from(ImageStatus, Rule(S.NEW, _MANAGER, assignee=Hold.CLEAR, reviewer=Hold.CLEAR)),
+        "reset", _from(ImageStatus, Rule(S.NEW, _MANAGER, assignee=Hold.CLEAR, reviewer=Hold.CLEAR, ground_truth=False)),
         "The image is {status}; it cannot be reset.",
     ),
     Action.ASSIGN: Step("assign", _from(ImageStatus, Rule(None, _MANAGER)), "The image is {status}; it cannot be assigned."),
@@ -171,10 +176,17 @@ TABLE: dict[Action, Step] = {
     # workflow; one imported as submitted or accepted starts a fresh review round.
     Action.IMPORT_AS_NEW: Step("import", _from(ImageStatus, Rule(None, _MANAGER)), "The image is {status}."),
     Action.IMPORT_AS_SUBMITTED: Step(
-        "import", _from(ImageStatus, Rule(S.SUBMITTED, _MANAGER, reviewer=Hold.CLEAR)), "The image is {status}.",
+        "import", _from(ImageStatus, Rule(S.SUBMITTED, _MANAGER, reviewer=Hold.CLEAR, ground_truth=False)), "The image is {status}.",
     ),
     Action.IMPORT_AS_ACCEPTED: Step(
-        "import", _from(ImageStatus, Rule(S.ACCEPTED, _MANAGER, reviewer=Hold.CLEAR)), "The image is {status}.",
+        "import", _from(ImageStatus, Rule(S.ACCEPTED, _MANAGER, reviewer=Hold.CLEAR, ground_truth=False)), "The image is {status}.",
+    ),
+    Action.MARK_GROUND_TRUTH: Step(
+        "mark", {S.ACCEPTED: Rule(None, _MANAGER, ground_truth=False)},
+        "The image is {status}; only accepted images can become ground truth.",
+    ),
+    Action.UNMARK_GROUND_TRUTH: Step(
+        "unmark", {S.ACCEPTED: Rule(None, _MANAGER, ground_truth=True)}, "The image is {status}; it is not ground truth.",
     ),
 }
 
@@ -195,7 +207,8 @@ ANNOTATOR_WORK = (S.IN_PROGRESS, S.REJECTED)
 
 
 class Subject(Protocol):
-    """What the table reads of an image (or of anything in the workflow's states)."""
+    """What the table reads of an image (or of anything in the workflow's states: an annotator's
+    attempt at a ground-truth image). `is_ground_truth` is read where it is there."""
 
     status: str
     assignee_id: int | None
@@ -268,8 +281,16 @@ def decide(subject: Subject, action: Action, actor: Actor) -> Decision:
         return Decision(action, status, reason=reason, http_status=http_status)
     if rule.needs_assignee and subject.assignee_id is None:
         return Decision(action, status, reason="Nobody annotated this image; reset it to new instead.", http_status=409)
+    truth = bool(getattr(subject, "is_ground_truth", False))
+    if rule.ground_truth is not None and rule.ground_truth != truth:
+        reason = "The image is not ground truth." if rule.ground_truth else (
+            "This image is ground truth: it stays as it is until a manager unmarks it."
+        )
+        return Decision(action, status, reason=reason, http_status=409)
     to = rule.to or status
     changes: dict[str, Any] = {"status": to}
+    if action in (Action.MARK_GROUND_TRUTH, Action.UNMARK_GROUND_TRUTH):
+        changes["is_ground_truth"] = action == Action.MARK_GROUND_TRUTH
     assignee = _hold(rule.assignee, subject.assignee_id, actor, by)
     if assignee != subject.assignee_id:
         changes["assignee_id"] = assignee

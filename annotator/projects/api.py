@@ -51,7 +51,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "description", "guidelines", "guidelines_html", "required_accepts", "queue_order",
-            "break_reminder_minutes", "labels", "my_role", "created_at", "archived_at",
+            "break_reminder_minutes", "ground_truth_rate", "labels", "my_role", "created_at", "archived_at",
         ]
         read_only_fields = ["id", "created_at", "archived_at"]
 
@@ -80,6 +80,10 @@ class ProjectUpdateSerializer(serializers.Serializer):
     break_reminder_minutes = serializers.IntegerField(
         min_value=0, max_value=24 * 60, required=False,
         help_text="The editor suggests a break after this many minutes of one work session; 0 turns it off.",
+    )
+    ground_truth_rate = serializers.FloatField(
+        min_value=0, max_value=1, required=False,
+        help_text="The share of the annotate queue's draws that hand out a ground-truth image (0 to 1; 0.05 is one in twenty).",
     )
 
 

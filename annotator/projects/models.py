@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 
@@ -27,6 +27,10 @@ class Project(models.Model):
         default=1, validators=[MinValueValidator(1)], help_text="How many reviewers must accept an image."
     )
     queue_order = models.CharField(max_length=20, choices=QueueOrder.choices, default=QueueOrder.PRIORITY)
+    ground_truth_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="The share of the annotate queue's draws that hand out a ground-truth image (0 to 1).",
+    )
     break_reminder_minutes = models.PositiveSmallIntegerField(
         default=90, help_text="The editor suggests a break after this long in one work session; 0 turns it off."
     )
@@ -41,7 +45,10 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.CheckConstraint(condition=models.Q(required_accepts__gte=1), name="project_accepts_gte_1")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(required_accepts__gte=1), name="project_accepts_gte_1"),
+            models.CheckConstraint(condition=models.Q(ground_truth_rate__gte=0, ground_truth_rate__lte=1), name="project_gt_rate_0_1"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -243,6 +243,15 @@ ROWS: list[Row] = [
         body=lambda o: {"seconds": 5}, route="images/<int:pk>/time/"),
     # Managers see everybody's time, other members their own.
     Row("time report", "get", "/api/projects/{project}/quality/time/", members(200), route="projects/<int:pk>/quality/time/"),
+    # Ground truth (annotator.groundtruth): managers only. The image is in progress, so marking and
+    # unmarking it are refused by the workflow (409) once past the permission check.
+    Row("read ground truth", "get", "/api/images/{image}/ground-truth/", manage(404), route="images/<int:pk>/ground-truth/"),
+    Row("mark ground truth", "post", "/api/images/{image}/ground-truth/", manage(409), route="images/<int:pk>/ground-truth/"),
+    Row("unmark ground truth", "delete", "/api/images/{image}/ground-truth/", manage(409), route="images/<int:pk>/ground-truth/"),
+    Row("ground truth attempts", "get", "/api/projects/{project}/ground-truth/attempts/", manage(200),
+        route="projects/<int:pk>/ground-truth/attempts/"),
+    Row("ground truth report", "get", "/api/projects/{project}/quality/ground-truth/", manage(200),
+        route="projects/<int:pk>/quality/ground-truth/"),
 ]
 
 CASES = [pytest.param(row, persona, id=f"{row.name}-{persona}") for row in ROWS for persona in PERSONAS]

@@ -18,7 +18,8 @@ S = ImageStatus
 PERSONS = ("annotator", "annotator2", "reviewer", "reviewer2", "manager", "admin")
 MANAGERS = ("manager", "admin")
 
-# Situations: (status, assignee, reviewer) of the image before the action.
+# Situations: (status, assignee, reviewer) of the image before the action; "ground truth" is an
+# accepted image a manager marked.
 SITUATIONS: dict[str, tuple[ImageStatus, str | None, str | None]] = {
     "new, free": (S.NEW, None, None),
     "new, assigned": (S.NEW, "annotator", None),
@@ -27,8 +28,9 @@ SITUATIONS: dict[str, tuple[ImageStatus, str | None, str | None]] = {
     "submitted": (S.SUBMITTED, "annotator", None),
     "in review": (S.IN_REVIEW, "annotator", "reviewer"),
     "accepted": (S.ACCEPTED, "annotator", "reviewer"),
+    "ground truth": (S.ACCEPTED, "annotator", "reviewer"),
 }
-ALL = tuple(SITUATIONS)
+ALL = tuple(s for s in SITUATIONS if s != "ground truth")
 ACTOR = "<actor>"  # the acting person
 KEPT = "<kept>"  # as before
 
@@ -73,11 +75,15 @@ SPEC: dict[Action, dict[tuple[str, str], tuple]] = {
     Action.RELEASE_REVIEW: _allowed(("in review",), ("reviewer", *MANAGERS), S.SUBMITTED, reviewer=None),
     Action.REOPEN: _allowed(("rejected", "submitted", "in review", "accepted"), MANAGERS, S.IN_PROGRESS, reviewer=None),
     Action.RESET: _allowed(ALL, MANAGERS, S.NEW, assignee=None, reviewer=None),
-    Action.ASSIGN: _allowed(ALL, MANAGERS, None),
-    Action.IMPORT_AS_NEW: _allowed(ALL, MANAGERS, None),
+    Action.ASSIGN: _allowed((*ALL, "ground truth"), MANAGERS, None),
+    Action.IMPORT_AS_NEW: _allowed((*ALL, "ground truth"), MANAGERS, None),
     Action.IMPORT_AS_SUBMITTED: _allowed(ALL, MANAGERS, S.SUBMITTED, reviewer=None),
     Action.IMPORT_AS_ACCEPTED: _allowed(ALL, MANAGERS, S.ACCEPTED, reviewer=None),
+    Action.MARK_GROUND_TRUTH: _allowed(("accepted",), MANAGERS, None),
+    Action.UNMARK_GROUND_TRUTH: _allowed(("ground truth",), MANAGERS, None),
 }
+# Where the image is ground truth after the action (before it: the situation says).
+GROUND_TRUTH_AFTER = {Action.MARK_GROUND_TRUTH: True, Action.UNMARK_GROUND_TRUTH: False}
 
 
 @pytest.fixture
@@ -95,6 +101,7 @@ def _situation(world, people, image: Image, name: str) -> Image:
     status, assignee, reviewer = SITUATIONS[name]
     Image.objects.filter(pk=image.pk).update(
         status=status, assignee=people.get(assignee), reviewer=people.get(reviewer), submitted_at=None,
+        is_ground_truth=name == "ground truth",
     )
     image.refresh_from_db()
     return image
@@ -107,7 +114,7 @@ def test_every_status_and_person_gets_what_the_specification_says(world, people,
     for situation in SITUATIONS:
         for person in PERSONS:
             image = _situation(world, people, image, situation)
-            before = (image.status, image.assignee_id, image.reviewer_id)
+            before = (image.status, image.assignee_id, image.reviewer_id, image.is_ground_truth)
             where = f"{action.value} on {situation} by {person}"
             try:
                 fields = workflow.apply(image, action, people[person])
@@ -116,7 +123,9 @@ def test_every_status_and_person_gets_what_the_specification_says(world, people,
                 assert exc.detail and exc.status in (403, 409), where
                 assert exc.extra["action"] == action.value and exc.extra["status"] == before[0], where
                 image.refresh_from_db()
-                assert (image.status, image.assignee_id, image.reviewer_id) == before, f"{where}: changed on refusal"
+                assert (image.status, image.assignee_id, image.reviewer_id, image.is_ground_truth) == before, (
+                    f"{where}: changed on refusal"
+                )
                 continue
             assert (situation, person) in expected, f"{where}: allowed, the specification refuses it"
             image.save(update_fields=fields)
@@ -126,6 +135,7 @@ def test_every_status_and_person_gets_what_the_specification_says(world, people,
             assert image.status == (to or before[0]), where
             assert image.assignee_id == (before[1] if assignee == KEPT else ids[assignee]), where
             assert image.reviewer_id == (before[2] if reviewer == KEPT else ids[reviewer]), where
+            assert image.is_ground_truth == GROUND_TRUTH_AFTER.get(action, before[3]), where
             if image.status == S.SUBMITTED and action in (Action.SUBMIT, Action.IMPORT_AS_SUBMITTED):
                 assert image.submitted_at is not None, where
 
@@ -133,13 +143,25 @@ def test_every_status_and_person_gets_what_the_specification_says(world, people,
 @pytest.mark.parametrize("action", list(Action), ids=lambda a: a.value)
 def test_a_status_no_one_may_leave_by_an_action_is_a_409_for_everyone(world, people, action: Action) -> None:
     image = make_images(world.project, 1)[0]
-    for situation in SITUATIONS:
-        if any(s == situation for s, _ in SPEC[action]):
+    statuses = {SITUATIONS[s][0] for s, _ in SPEC[action]}  # where someone may take the action
+    for situation in ALL:
+        if SITUATIONS[situation][0] in statuses:
             continue
         image = _situation(world, people, image, situation)
         for person in PERSONS:
             decision = workflow.decide(image, action, Actor.of(people[person], world.project))
             assert decision.http_status == 409, f"{action.value} on {situation} by {person}: {decision}"
+
+
+@pytest.mark.parametrize("action", [
+    Action.SAVE, Action.REOPEN, Action.RESET, Action.IMPORT_AS_SUBMITTED, Action.IMPORT_AS_ACCEPTED, Action.MARK_GROUND_TRUTH,
+], ids=lambda a: a.value)
+def test_a_ground_truth_image_stays_as_it_is_even_for_managers(world, people, action: Action) -> None:
+    image = _situation(world, people, make_images(world.project, 1)[0], "ground truth")
+    decision = workflow.decide(image, action, Actor.of(people["manager"], world.project))
+    assert decision.http_status == 409
+    expected = "is ground truth" if action != Action.MARK_GROUND_TRUTH else "ground truth"
+    assert expected in (decision.reason or "")
 
 
 def test_outsiders_and_an_archived_project_may_do_nothing(world, people) -> None:
