@@ -72,7 +72,7 @@ def attempt_save(
     """Replace the attempt's objects, if it was not saved since `base_version` (as an image's save);
     checked and repaired by the same rules as the image's annotations."""
     with transaction.atomic():
-        attempt = GroundTruthAttempt.objects.select_for_update().select_related("image__project").get(pk=attempt.pk)
+        attempt = GroundTruthAttempt.objects.select_for_update(of=("self",)).select_related("image__project").get(pk=attempt.pk)
         if attempt.version != base_version:
             raise Conflict(
                 f"Someone else saved this image (version {attempt.version}) after the version {base_version} you edited.",
@@ -101,7 +101,7 @@ def attempt_save(
 @transaction.atomic
 def attempt_release(*, attempt: GroundTruthAttempt, user: AbstractBaseUser) -> None:
     """Give an unfinished attempt back, as an image is given back to the queue: it is dropped."""
-    attempt = GroundTruthAttempt.objects.select_for_update().select_related("image__project").get(pk=attempt.pk)
+    attempt = GroundTruthAttempt.objects.select_for_update(of=("self",)).select_related("image__project").get(pk=attempt.pk)
     _apply(attempt, workflow.Action.RELEASE, user, attempt.image.project)
     attempt.delete()
 
@@ -109,7 +109,7 @@ def attempt_release(*, attempt: GroundTruthAttempt, user: AbstractBaseUser) -> N
 @transaction.atomic
 def attempt_submit(*, attempt: GroundTruthAttempt, user: AbstractBaseUser) -> GroundTruthAttempt:
     """Submit the attempt: scored against the truth (ml.quality.score), never reviewed, never exported."""
-    attempt = GroundTruthAttempt.objects.select_for_update().select_related("image__project", "image__ground_truth").get(pk=attempt.pk)
+    attempt = GroundTruthAttempt.objects.select_for_update(of=("self",)).select_related("image__project", "image__ground_truth").get(pk=attempt.pk)
     _apply(attempt, workflow.Action.SUBMIT, user, attempt.image.project)
     image = attempt.image
     scores = quality.score(image.ground_truth.truth, attempt.drawn, image.width, image.height)

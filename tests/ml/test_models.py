@@ -283,3 +283,34 @@ def test_predict_returns_image_sized_masks_above_threshold_with_known_labels(tra
             assert inst.label in CLASSES
     loose = segmenter.predict(images, threshold=0.05)
     assert sum(len(p) for p in loose) > sum(len(p) for p in predictions[:-1])
+
+
+def test_the_mask_head_segments_a_given_box_better_than_the_box_and_better_than_untrained(trained) -> None:
+    """The project model as a box assist: the drawn box is the proposal, the drawn class the mask channel."""
+    from ml.assist import box_of_mask
+    from ml.geometry import mask_iou
+
+    _, held_out, result, _ = trained
+    segmenter = MaskRCNNSegmenter.from_checkpoint(result.checkpoint_path)
+    untrained = small_segmenter(seed=0)
+    ious, box_ious, untrained_ious, guessed = [], [], [], []
+    for sample in held_out[:12]:
+        for label, truth in sample.objects:
+            box = box_of_mask(truth)
+            mask, used = segmenter.segment_box(sample.image, box, label=label)
+            assert mask.shape == truth.shape and mask.dtype == bool and used == label
+            ious.append(mask_iou(mask, truth))
+            x, y, w, h = (int(v) for v in box)
+            plain = np.zeros_like(truth)
+            plain[y : y + h, x : x + w] = True
+            box_ious.append(mask_iou(plain, truth))
+            untrained_ious.append(mask_iou(untrained.segment_box(sample.image, box, label=label)[0], truth))
+            # Without a class the box head names it.
+            guessed.append(segmenter.segment_box(sample.image, box)[1] == label)
+    # Measured: mask head 0.80, plain box 0.60, untrained 0.46 (mean IoU on 21 held-out objects).
+    assert np.mean(ious) > np.mean(box_ious) + 0.1
+    assert np.mean(ious) > np.mean(untrained_ious) + 0.1
+    # The box head names the class better than chance (1 in 3) after minutes of training: 0.57 measured.
+    assert np.mean(guessed) > 0.45
+    with pytest.raises(ModelError, match="positive width"):
+        segmenter.segment_box(held_out[0].image, [5, 5, 0, 10])
