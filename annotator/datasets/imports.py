@@ -1,8 +1,9 @@
 """Dataset imports (COCO / VOC / LabelMe with their annotations), all or nothing.
 
-Imports read the whole dataset with the ``ml.formats`` readers and check every image before
-anything is written; then labels, images and annotations are created in one transaction and the
-stored files are removed again if anything fails.
+The dataset is read whole with the ``ml.formats`` readers; its images are handled in chunks
+(decoded once, stored, objects cleaned, no row written), which several worker processes may
+share; then every row is written in one transaction with bulk inserts, and the stored files are
+removed again if anything fails. See docs/imports.md.
 """
 from __future__ import annotations
 
