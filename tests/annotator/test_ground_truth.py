@@ -258,3 +258,22 @@ def test_the_rate_is_a_share_from_0_to_1(world, rate: object) -> None:
     response = world.client("manager").patch(f"/api/projects/{world.project.pk}/", {"ground_truth_rate": rate}, format="json")
     assert response.status_code == 400
     assert "ground_truth_rate" in response.json()["detail"]
+
+
+def test_an_attempt_lacking_a_required_attribute_is_refused_as_any_submission(world) -> None:
+    truth_image = _ground_truth(world, 1)[0]
+    cat = world.labels[0]
+    cat.attributes_schema = {"colour": {"type": "string", "choices": ["red", "black"], "required": True}}
+    cat.save()
+    _rate(world, 1.0)
+    client = world.client("annotator")
+    client.post(f"/api/projects/{world.project.pk}/queue/next/")
+    drawn = [{"label": cat.pk, "geometry": polygon_geometry(square(10, 10, 30))}]
+    assert client.put(f"/api/images/{truth_image.pk}/annotations/", {"version": 0, "annotations": drawn}, format="json").status_code == 200
+    refused = client.post(f"/api/images/{truth_image.pk}/submit/")
+    assert refused.status_code == 400
+    assert refused.json()["objects"][0]["missing"] == ["colour"] and refused.json()["objects"][0]["label"] == "cat"
+    assert GroundTruthAttempt.objects.get().status == ImageStatus.IN_PROGRESS
+    drawn[0]["attributes"] = {"colour": "black"}
+    assert client.put(f"/api/images/{truth_image.pk}/annotations/", {"version": 1, "annotations": drawn}, format="json").status_code == 200
+    assert client.post(f"/api/images/{truth_image.pk}/submit/").status_code == 200
