@@ -52,6 +52,7 @@ __all__ = [
     "rle_bbox_area",
     "rle_iou_matrix",
     "rle_to_mask",
+    "rle_vote",
     "simplify_polygons",
     "to_coco_segmentation",
     "validate_geometries",
@@ -851,6 +852,52 @@ def rle_iou_matrix(a: Sequence[Rle], b: Sequence[Rle]) -> np.ndarray:
     return np.asarray(ious, dtype=np.float64).reshape(len(a), len(b))
 
 
+def rle_vote(rles: Sequence[Rle], minimum: int) -> Rle:
+    """The pixels covered by at least ``minimum`` of ``rles`` (all of one size), as compressed RLE.
+
+    ``minimum=1`` is the union, ``len(rles)`` the intersection, ``len(rles) // 2 + 1`` a strict
+    majority.  Counted on the runs (a sweep over their boundaries), never on a full-size array,
+    so the cost follows the outlines' lengths, not the image's area.
+    """
+    if not rles:
+        raise GeometryError("rle_vote needs at least one mask")
+    size = [int(v) for v in rles[0]["size"]]
+    if any([int(v) for v in r["size"]] != size for r in rles):
+        raise GeometryError("masks of different sizes cannot be combined")
+    return _runs_to_rle(_vote_runs([_decode_counts(r["counts"]) for r in rles], minimum, size[0] * size[1]), size)
+
+
+def _vote_runs(runs_list: Sequence[np.ndarray], minimum: int, total: int) -> np.ndarray:
+    """Run lengths (zeros first) of the pixels inside at least ``minimum`` of the run-length masks."""
+    starts, ends = [], []
+    for runs in runs_list:
+        bounds = np.concatenate(([0], np.cumsum(runs)))
+        ones = len(runs) // 2  # runs 1, 3, 5, ... are the set pixels
+        starts.append(bounds[1 : 2 * ones : 2])
+        ends.append(bounds[2 : 2 * ones + 1 : 2])
+    positions = np.concatenate(starts + ends)
+    change = np.concatenate([np.ones(sum(len(s) for s in starts)), -np.ones(sum(len(e) for e in ends))])
+    edges, where = np.unique(positions, return_inverse=True)
+    covered = np.cumsum(np.bincount(where, weights=change, minlength=len(edges))) >= max(minimum, 1)
+    # on from an edge to the next: a boundary wherever "covered" flips
+    flips = edges[np.flatnonzero(np.diff(np.concatenate(([False], covered)).astype(np.int8)))]
+    runs = np.diff(np.concatenate(([0], flips, [total])))
+    # set to the last pixel: no empty run after it (pycocotools' own encoding has none)
+    return runs[:-1] if len(runs) > 1 and runs[-1] == 0 else runs
+
+
+def _runs_to_rle(runs: np.ndarray, size: list[int]) -> Rle:
+    encoded = mask_utils.frPyObjects({"size": size, "counts": [int(c) for c in runs]}, size[0], size[1])
+    return {"size": size, "counts": encoded["counts"].decode("ascii")}
+
+
+def _complement_runs(runs: np.ndarray) -> np.ndarray:
+    """The run lengths of the inverted mask (runs start with the unset pixels)."""
+    if runs.size and runs[0] == 0:
+        return runs[1:]
+    return np.concatenate(([0], runs))
+
+
 # --------------------------------------------------------------------------------------------
 # Polygons → pixels
 # --------------------------------------------------------------------------------------------
@@ -870,29 +917,28 @@ def polygons_to_mask(polygons: Sequence[PartLike], *, width: int, height: int) -
 
     A pixel is set when its centre lies inside (pycocotools' polygon rasteriser).
     """
-    _check_image_size(width, height)
-    mask = np.zeros((height, width), dtype=bool)
-    simple = [_flat(p["exterior"]) for p in polygons if not p.get("holes")]
-    if simple:
-        mask |= mask_utils.decode(_poly_rle(simple, width, height)).astype(bool)
-    for part in polygons:
-        holes = part.get("holes")
-        if holes:
-            # pycocotools has no difference operation, so subtract the holes as arrays
-            outer = mask_utils.decode(_poly_rle([_flat(part["exterior"])], width, height)).astype(bool)
-            inner = mask_utils.decode(_poly_rle([_flat(r) for r in holes], width, height)).astype(bool)
-            mask |= outer & ~inner
-    return mask
+    return mask_utils.decode(_coco_rle(polygons_to_rle(polygons, width=width, height=height))).astype(bool)
 
 
 def polygons_to_rle(polygons: Sequence[PartLike], *, width: int, height: int) -> Rle:
-    """Rasterise parts (see polygons_to_mask) straight to compressed RLE."""
+    """Rasterise parts (see polygons_to_mask) straight to compressed RLE, never a full-size array."""
     _check_image_size(width, height)
-    if polygons and not any(p.get("holes") for p in polygons):
-        # no holes: stay in RLE, no full-size array needed
-        rle = _poly_rle([_flat(p["exterior"]) for p in polygons], width, height)
-        return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
-    return mask_to_rle(polygons_to_mask(polygons, width=width, height=height))
+    total = width * height
+    if not polygons:
+        return _runs_to_rle(np.asarray([total]), [height, width])
+    pieces: list[dict[str, Any]] = []
+    simple = [_flat(p["exterior"]) for p in polygons if not p.get("holes")]
+    if simple:
+        pieces.append(_poly_rle(simple, width, height))
+    for part in polygons:
+        holes = part.get("holes")
+        if holes:
+            # pycocotools has no difference: outside the holes (their complement) and in the exterior
+            outer = _decode_counts(_poly_rle([_flat(part["exterior"])], width, height)["counts"].decode("ascii"))
+            inner = _decode_counts(_poly_rle([_flat(r) for r in holes], width, height)["counts"].decode("ascii"))
+            pieces.append(_coco_rle(_runs_to_rle(_vote_runs([outer, _complement_runs(inner)], 2, total), [height, width])))
+    rle = pieces[0] if len(pieces) == 1 else mask_utils.merge(pieces)
+    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 import numpy as np
-import pycocotools.mask as mask_utils
 
 from ml import geometry as geo
 
@@ -79,21 +78,9 @@ class TimeSample(TypedDict, total=False):
 # --------------------------------------------------------------------------------------------
 
 
-def _coco_rles(objects: Sequence[Object], width: int, height: int) -> list[dict[str, Any]]:
-    """Each object's shape as the bytes-counts RLE that pycocotools' C functions take."""
-    out = []
-    for obj in objects:
-        rle = geo.geometry_to_rle(obj["geometry"], width=width, height=height)
-        out.append({"size": rle["size"], "counts": rle["counts"].encode("ascii")})
-    return out
-
-
-def _ious(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> np.ndarray:
-    """IoU[i, j] of the RLEs ``a[i]`` and ``b[j]`` (0.0 where both are empty)."""
-    if not a or not b:
-        return np.zeros((len(a), len(b)))
-    matrix = mask_utils.iou(list(a), list(b), [0] * len(b))
-    return np.asarray(matrix, dtype=np.float64).reshape(len(a), len(b))
+def _rles(objects: Sequence[Object], width: int, height: int) -> list[geo.Rle]:
+    """Each object's shape as compressed RLE (polygons rasterised by ml.geometry)."""
+    return [geo.geometry_to_rle(obj["geometry"], width=width, height=height) for obj in objects]
 
 
 def _greedy(ious: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
@@ -154,7 +141,16 @@ def score(
     Conflict: ``missing``, ``extra``, ``wrong_label``, and ``low_overlap`` for matches under
     ``low_overlap`` IoU; a pair can be both wrong_label and low_overlap).
     """
-    ious = _ious(_coco_rles(truth, width, height), _coco_rles(attempt, width, height))
+    return _score(
+        truth, attempt, geo.rle_iou_matrix(_rles(truth, width, height), _rles(attempt, width, height)),
+        iou_threshold=iou_threshold, low_overlap=low_overlap,
+    )
+
+
+def _score(
+    truth: Sequence[Object], attempt: Sequence[Object], ious: np.ndarray, *, iou_threshold: float, low_overlap: float
+) -> dict[str, Any]:
+    """score, given the IoU matrix [truth, attempt]."""
     matches = _greedy(ious, iou_threshold)
     truth_labels = [t["label"] for t in truth]
     attempt_labels = [a["label"] for a in attempt]
@@ -227,21 +223,23 @@ def score(
 
 
 def _clusters(
-    rles: Sequence[Sequence[dict[str, Any]]], threshold: float
-) -> tuple[list[dict[int, int]], dict[tuple[int, int, int, int], float]]:
+    rles: Sequence[Sequence[geo.Rle]], threshold: float
+) -> tuple[list[dict[int, int]], dict[tuple[int, int, int, int], float], dict[tuple[int, int], np.ndarray]]:
     """Group the objects of N versions into clusters holding at most one object per version.
 
     Cross-version pairs with IoU >= ``threshold`` are taken from the highest IoU down; a pair joins
     its two clusters unless they share a version (single linkage under that constraint).  Returns
     the clusters as {version: object index}, ordered by their first object in (version, index)
-    order, and the IoU of every overlapping cross-version pair keyed (v1, i1, v2, i2).
+    order, the IoU of every overlapping cross-version pair keyed (v1, i1, v2, i2), and the IoU
+    matrix of every pair of versions keyed (v1, v2) with v1 < v2.
     """
     n = len(rles)
     pair_iou: dict[tuple[int, int, int, int], float] = {}
+    matrices: dict[tuple[int, int], np.ndarray] = {}
     edges: list[tuple[float, int, int, int, int]] = []
     for v1 in range(n):
         for v2 in range(v1 + 1, n):
-            ious = _ious(rles[v1], rles[v2])
+            ious = matrices[(v1, v2)] = geo.rle_iou_matrix(rles[v1], rles[v2])
             for i1, i2 in zip(*np.nonzero(ious > 0)):
                 iou = float(ious[i1, i2])
                 pair_iou[(v1, int(i1), v2, int(i2))] = pair_iou[(v2, int(i2), v1, int(i1))] = iou
@@ -261,7 +259,7 @@ def _clusters(
         for v, i in members[b].items():
             cluster_of[(v, i)] = a
         members[b] = {}
-    return [m for m in members if m], pair_iou
+    return [m for m in members if m], pair_iou, matrices
 
 
 def _mean_pairwise_iou(cluster: Mapping[int, int], pair_iou: Mapping[tuple[int, int, int, int], float]) -> float | None:
@@ -299,8 +297,8 @@ def agreement(
     n = len(versions)
     if n < 2:
         raise ValueError(f"agreement needs at least two versions, got {n}")
-    rles = [_coco_rles(v, width, height) for v in versions]
-    clusters, pair_iou = _clusters(rles, iou_threshold)
+    rles = [_rles(v, width, height) for v in versions]
+    clusters, pair_iou, matrices = _clusters(rles, iou_threshold)
     out_clusters = []
     for cluster in clusters:
         mean_iou = _mean_pairwise_iou(cluster, pair_iou)
@@ -319,7 +317,7 @@ def agreement(
     pairs = []
     for v1 in range(n):
         for v2 in range(v1 + 1, n):
-            result = score(versions[v1], versions[v2], width, height, iou_threshold=iou_threshold)
+            result = _score(versions[v1], versions[v2], matrices[(v1, v2)], iou_threshold=iou_threshold, low_overlap=0.0)
             pairs.append({"versions": (v1, v2), "f1": result["f1"], "mean_iou": result["mean_iou"]})
     return {
         "annotators": n,
@@ -354,23 +352,20 @@ def merge(
     need = n // 2 + 1 if quorum is None else quorum
     if not 1 <= need <= n:
         raise ValueError(f"quorum must be between 1 and the number of versions ({n}), got {need}")
-    rles = [_coco_rles(v, width, height) for v in versions]
-    clusters, _ = _clusters(rles, iou_threshold)
+    rles = [_rles(v, width, height) for v in versions]
+    clusters, _, _ = _clusters(rles, iou_threshold)
     merged = []
     for cluster in clusters:
         if len(cluster) < need:
             continue
         items = sorted(cluster.items())
-        votes = np.zeros((height, width), dtype=np.uint16)
-        for v, i in items:
-            votes += mask_utils.decode(rles[v][i]).astype(np.uint16)
-        mask = votes * 2 > len(items)
-        if not mask.any():
+        mask = geo.rle_vote([rles[v][i] for v, i in items], len(items) // 2 + 1)
+        if geo.rle_bbox_area(mask)[1] == 0:
             continue
         label, _ = _majority_label([versions[v][i]["label"] for v, i in items])
         merged.append({
             "label": label,
-            "geometry": {"type": "mask", "rle": geo.mask_to_rle(mask)},
+            "geometry": {"type": "mask", "rle": mask},
             "support": len(items),
             "sources": [versions[v][i].get("uid") for v, i in items],
         })

@@ -645,3 +645,48 @@ def test_circle_area_close_to_pi_r_squared() -> None:
     assert area == pytest.approx(math.pi * 100**2, rel=1e-4)
     pixels = geo.geometry_to_mask(circle, width=W, height=H).sum()
     assert pixels == pytest.approx(area, rel=0.01)
+
+
+# --------------------------------------------------------------------------------------------
+# Votes over masks in RLE (rle_vote), holes subtracted without full-size arrays
+# --------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda k: st.tuples(
+    st.lists(arrays(np.bool_, (7, 5)), min_size=k, max_size=k), st.integers(1, k),
+)))
+def test_rle_vote_keeps_the_pixels_that_enough_masks_cover(case: tuple[list[np.ndarray], int]) -> None:
+    masks, minimum = case
+    voted = geo.rle_vote([geo.mask_to_rle(m) for m in masks], minimum)
+    expected = np.sum(masks, axis=0) >= minimum
+    assert np.array_equal(geo.rle_to_mask(voted), expected)
+    # the same string pycocotools makes for that mask, so saved geometry does not change form
+    assert voted == geo.mask_to_rle(expected)
+
+
+def test_rle_vote_refuses_masks_of_different_sizes() -> None:
+    with pytest.raises(GeometryError, match="different sizes"):
+        geo.rle_vote([geo.mask_to_rle(np.ones((2, 3), bool)), geo.mask_to_rle(np.ones((3, 2), bool))], 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.tuples(st.integers(0, 20), st.integers(0, 20), st.integers(6, 30), st.integers(6, 30)),
+    st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4)),
+)
+def test_holes_are_subtracted_exactly_as_on_pixel_arrays(outer: tuple[int, ...], inset: tuple[int, ...]) -> None:
+    x, y, w, h = outer
+    hole = [[x + inset[0], y + inset[1]], [x + w - inset[2], y + inset[1]], [x + w - inset[2], y + h - inset[3]], [x + inset[0], y + h - inset[3]]]
+    ring = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+    parts = [{"exterior": ring, "holes": [hole]}, {"exterior": [[40, 5], [48, 5], [48, 12]], "holes": []}]
+    width, height = 50, 45
+
+    def raster(rings: list[list[list[int]]]) -> np.ndarray:
+        flat = [np.asarray(r, dtype=float).reshape(-1).tolist() for r in rings]
+        return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(flat, height, width))).astype(bool)
+
+    expected = (raster([ring]) & ~raster([hole])) | raster([parts[1]["exterior"]])
+    rle = geo.polygons_to_rle(parts, width=width, height=height)
+    assert np.array_equal(geo.rle_to_mask(rle), expected)
+    assert rle == geo.mask_to_rle(expected)
