@@ -206,18 +206,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 2), help="as scripts/run.sh: one per core, at most 4")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)), help="as the Procfile: WEB_THREADS, else 4")
     parser.add_argument("--rewrite", action="store_true", help="change all 100 polygons on every save")
     args = parser.parse_args()
     data_dir = tempfile.mkdtemp(prefix="annotator-bench-")
     env = bench_env(data_dir)
     os.environ.update({k: v for k, v in env.items() if k.startswith(("ANNOTATOR_", "DJANGO_", "DEBUG"))})
     tokens, label = setup(args.clients)
-    server, url = start_web(env, workers=args.workers)
+    server, url = start_web(env, workers=args.workers, threads=args.threads)
     global SERVER_PID
     SERVER_PID = server.pid
     try:
         database = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
-        print(f"API save benchmark: {args.clients} clients, 100 polygons x 50 vertices per save, gunicorn {args.workers} workers x 4 threads, {database}, {os.cpu_count()} cores")
+        print(f"API save benchmark: {args.clients} clients, 100 polygons x 50 vertices per save, gunicorn {args.workers} workers x {args.threads} threads, {database}, {os.cpu_count()} cores")
         print("  load average before: {:.1f} {:.1f} {:.1f} (other work on the machine inflates the latencies)".format(*os.getloadavg()))
         run(url, tokens, label, 3, 1.0, args.rewrite)  # warm-up (and the first full save of every image)
         print(f"  each save changes {'all 100 polygons' if args.rewrite else 'one vertex of one polygon'}")

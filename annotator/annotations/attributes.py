@@ -183,7 +183,8 @@ def label_schemas(project: Any) -> dict[int, dict[str, Any]]:
     """Every label of `project` with its attribute schema, read now (and cached for label_schema)."""
     cache = {
         pk: schema if isinstance(schema, dict) else {}
-        for pk, schema in project.labels.values_list("pk", "attributes_schema")
+        # No ORDER BY: the label's default one joins the project.
+        for pk, schema in project.labels.order_by().values_list("pk", "attributes_schema")
     }
     project._attribute_schemas = cache
     return cache

@@ -283,7 +283,8 @@ def annotations_replace(
                 },
             )
         # Geometries are not read back: unchanged objects are recognised by their digest.
-        stored = {row.uid: row for row in Annotation.objects.filter(image=locked).defer("polygons", "rle")}
+        # No ORDER BY: the model's default one joins images and projects for every save.
+        stored = {row.uid: row for row in Annotation.objects.filter(image=locked).defer("polygons", "rle").order_by()}
         cleaned = annotations_clean(image=locked, items=items, stored=stored, simplify=simplify)
         now = timezone.now()
         author_id = user.pk if user is not None and user.is_authenticated else None
