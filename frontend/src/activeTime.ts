@@ -19,6 +19,8 @@ export const IDLE_MS = 60_000;
 export const REPORT_EVERY_MS = 60_000;
 /** The server refuses a report of more than an hour; what is left goes in the next one. */
 const MAX_REPORT_SECONDS = 3600;
+/** Less than this is not sent when the page goes (it stays for the next report if the page comes back). */
+const MIN_BEACON_SECONDS = 0.5;
 
 /**
  * Counts active milliseconds. Pure: the clock is injected and nothing is scheduled; accounting is
@@ -179,7 +181,8 @@ export class ActiveTimeTracker {
   leave(): void {
     this.collect();
     const seconds = Math.min(this.unsent, MAX_REPORT_SECONDS);
-    if (seconds <= 0) return;
+    // A few milliseconds (hidden right after a report) are not worth a request the server refuses.
+    if (seconds < MIN_BEACON_SECONDS) return;
     if (this.transport.beacon(seconds)) this.unsent -= seconds;
   }
 

@@ -200,6 +200,14 @@ describe("ActiveTimeTracker", () => {
     expect(p.reported).toEqual([]);
   });
 
+  it("keeps a fraction of a second for later instead of sending it when the tab is hidden", async () => {
+    const p = page();
+    await vi.advanceTimersByTimeAsync(300);
+    p.setVisibility("hidden");
+    expect(p.beacons).toEqual([]);
+    expect(p.tracker.pendingSeconds()).toBeCloseTo(0.3);
+  });
+
   it("does not send a report of under a second", async () => {
     const p = page();
     await vi.advanceTimersByTimeAsync(0);
