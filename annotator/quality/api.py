@@ -69,6 +69,13 @@ class PaceBinSerializer(serializers.Serializer):
     mean = serializers.FloatField(allow_null=True, help_text="Mean seconds per object of the images started in this bin.")
 
 
+class AccuracyBinSerializer(serializers.Serializer):
+    start = serializers.FloatField()
+    end = serializers.FloatField()
+    count = serializers.IntegerField()
+    mean = serializers.FloatField(allow_null=True, help_text="Mean F1 of the ground-truth attempts last worked on in this bin.")
+
+
 class AnnotatorTimeSerializer(serializers.Serializer):
     user = serializers.IntegerField()
     username = serializers.CharField()
@@ -81,6 +88,7 @@ class AnnotatorTimeSerializer(serializers.Serializer):
     sessions = serializers.IntegerField()
     last_active_at = serializers.DateTimeField()
     pace = PaceBinSerializer(many=True, help_text="Seconds per object against minutes into the work session.")
+    accuracy = AccuracyBinSerializer(many=True, help_text="F1 of ground-truth attempts against minutes into the work session.")
 
 
 class TimeReportSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from annotator.groundtruth.models import GroundTruthAttempt
 from annotator.projects.models import Project
 from ml.quality import fatigue_curve, throughput
 
@@ -39,6 +40,8 @@ def time_report(*, project: Project, user_ids: list[int] | None = None, bin_minu
     their last record (what the image held when they stopped).  ``pace`` is the fatigue curve of
     seconds per object against the minutes into the session at which the person started the
     image (see ml.quality.fatigue_curve): slowing down late in a session shows as a rising curve.
+    ``accuracy`` is the same for the F1 of submitted ground-truth attempts (annotator.groundtruth)
+    against the minutes into the session at which the person last worked on the image.
     """
     records = TimeRecord.objects.filter(image__project=project)
     if user_ids is not None:
@@ -53,13 +56,15 @@ def time_report(*, project: Project, user_ids: list[int] | None = None, bin_minu
     # per (user, image): the object count of the last record, and how far into its session the
     # earliest-starting record began (spans from two tabs may overlap, so not always the first to end)
     last_count: dict[tuple[int, int], int] = {}
+    last_minutes: dict[tuple[int, int], float] = {}
     start_minutes: dict[tuple[int, int], tuple[datetime, float]] = {}
     sessions: dict[int, set[datetime]] = {}
-    for user_id, image_id, count, started, session in records.order_by("ended_at").values_list(
-        "user_id", "image_id", "object_count", "started_at", "session_started_at"
+    for user_id, image_id, count, started, ended, session in records.order_by("ended_at").values_list(
+        "user_id", "image_id", "object_count", "started_at", "ended_at", "session_started_at"
     ):
         key = (user_id, image_id)
         last_count[key] = count
+        last_minutes[key] = (ended - session).total_seconds() / 60
         if key not in start_minutes or started < start_minutes[key][0]:
             start_minutes[key] = (started, (started - session).total_seconds() / 60)
         sessions.setdefault(user_id, set()).add(session)
@@ -79,11 +84,21 @@ def time_report(*, project: Project, user_ids: list[int] | None = None, bin_minu
         })
         last_active[row["user_id"]] = max(last_active.get(row["user_id"], row["last"]), row["last"])
     rates = throughput(samples)  # type: ignore[arg-type]  # plain dicts with the TimeSample keys
+    # ground-truth scores against how far into the session the person last worked on the image
+    accuracy: dict[int, list[dict[str, Any]]] = {}
+    attempts = GroundTruthAttempt.objects.filter(image__project=project, submitted_at__isnull=False)
+    if user_ids is not None:
+        attempts = attempts.filter(annotator_id__in=user_ids)
+    for user_id, image_id, scores in attempts.values_list("annotator_id", "image_id", "scores"):
+        accuracy.setdefault(user_id, []).append(
+            {"minutes": last_minutes.get((user_id, image_id)), "f1": (scores or {}).get("f1")}
+        )
     return [
         {
             "user": user_id, "username": names[user_id], **rates[user_id],
             "sessions": len(sessions[user_id]), "last_active_at": last_active[user_id],
             "pace": fatigue_curve(pace[user_id], bin_minutes, value="seconds_per_object"),
+            "accuracy": fatigue_curve(accuracy.get(user_id, []), bin_minutes, value="f1"),
         }
         for user_id in names
     ]

@@ -41,6 +41,10 @@ def time_page(request: HttpRequest, pk: int) -> HttpResponse:
             {"start": round(b["start"]), "end": round(b["end"]), "count": b["count"], "mean": _duration(b["mean"])}
             for b in row["pace"] if b["count"]
         ]
+        row["accuracy_display"] = [
+            {"start": round(b["start"]), "end": round(b["end"]), "count": b["count"], "mean": f"{b['mean']:.2f}"}
+            for b in row["accuracy"] if b["count"]
+        ]
     return render(request, "quality/time.html", _context(
         request, project, rows=rows, everybody=everybody, gap_minutes=SESSION_GAP_MINUTES,
     ))

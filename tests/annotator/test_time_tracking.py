@@ -253,6 +253,30 @@ def test_pace_of_overlapping_spans_starts_at_the_earliest_span(world) -> None:
     assert row["pace"] == [{"start": 0.0, "end": 30.0, "count": 1, "mean": 3601 / 2}]
 
 
+def test_ground_truth_accuracy_bins_by_minutes_into_the_session(world) -> None:
+    from annotator.groundtruth.models import GroundTruthAttempt
+
+    early, late, unscored = make_images(world.project, 3)
+    user = world.users["annotator"]
+    for minute in range(1, 70):  # one long session on three images
+        image = early if minute < 20 else late if minute < 60 else unscored
+        time_record_add(image=image, user=user, seconds=60, now=at(minute))
+    for image, f1 in ((early, 1.0), (late, 0.6)):
+        GroundTruthAttempt.objects.create(
+            image=image, annotator=user, status="submitted", submitted_at=at(70), scores={"f1": f1}, drawn=[]
+        )
+    # an attempt still in progress has no score yet
+    GroundTruthAttempt.objects.create(image=unscored, annotator=user, drawn=[])
+    [row] = world.client("manager").get(f"/api/projects/{world.project.pk}/quality/time/").json()["annotators"]
+    # last worked on: the early image at minute 19, the late one at minute 59
+    assert row["accuracy"] == [
+        {"start": 0.0, "end": 30.0, "count": 1, "mean": 1.0},
+        {"start": 30.0, "end": 60.0, "count": 1, "mean": 0.6},
+    ]
+    html = _page_client(world, "manager").get(f"/projects/{world.project.pk}/time/").content.decode()
+    assert "0–30 min: 1.00 (1)" in html and "30–60 min: 0.60 (1)" in html
+
+
 def test_annotators_see_only_their_own_time(world, worked) -> None:
     rows = world.client("annotator2").get(f"/api/projects/{world.project.pk}/quality/time/").json()["annotators"]
     assert [row["username"] for row in rows] == ["annotator2"]
