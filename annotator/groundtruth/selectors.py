@@ -1,6 +1,7 @@
 """Reads on ground truth: a person's attempt at an image, the queue's candidates, the quality report."""
 from __future__ import annotations
 
+import copy
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +29,21 @@ def attempts_by_image(user: AbstractBaseUser | AnonymousUser, images: Iterable[I
     if not ids or not user.is_authenticated:
         return {}
     return {a.image_id: a for a in GroundTruthAttempt.objects.filter(annotator=user, image_id__in=ids).select_related("annotator")}
+
+
+def images_as_seen(user: AbstractBaseUser | AnonymousUser, images: Iterable[Image]) -> list[Image]:
+    """`images` for a page to show: a ground-truth image the user tries is a copy carrying their
+    attempt's status and them as its annotator (copies for display, never saved)."""
+    images = list(images)
+    attempts = attempts_by_image(user, images)
+    shown = []
+    for image in images:
+        attempt = attempts.get(image.pk)
+        if attempt is not None:
+            image = copy.copy(image)
+            image.status, image.assignee, image.reviewer = attempt.status, attempt.annotator, None
+        shown.append(image)
+    return shown
 
 
 def attempt_open(project: Project, user: AbstractBaseUser) -> GroundTruthAttempt | None:

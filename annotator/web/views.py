@@ -18,6 +18,7 @@ from annotator.accounts.views import pop_access, remember_access
 from annotator.annotations.attributes import attribute_schema_clean
 from annotator.core.access import Capability, can, denied_reason, effective_role
 from annotator.core.errors import DomainError
+from annotator.groundtruth.selectors import images_as_seen
 from annotator.images.models import Image, ImageStatus
 from annotator.images.selectors import EditAccess, ImageFilters, edit_access, image_neighbours, images_of
 from annotator.images.services import queue_next as queue_next_service
@@ -264,6 +265,7 @@ def image_list(request: HttpRequest, pk: int) -> HttpResponse:
     assignee = request.GET.get("assignee") or None
     qs = images_of(project, status=status, assignee=assignee, search=request.GET.get("q") or None)
     page = Paginator(qs, 60).get_page(request.GET.get("page"))
+    page.object_list = images_as_seen(request.user, page.object_list)  # ground-truth attempts as their own work
     query = urlencode({key: request.GET.get(key, "") for key in _FILTER_KEYS})
     return render(
         request,

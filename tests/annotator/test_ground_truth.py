@@ -277,3 +277,18 @@ def test_an_attempt_lacking_a_required_attribute_is_refused_as_any_submission(wo
     drawn[0]["attributes"] = {"colour": "black"}
     assert client.put(f"/api/images/{truth_image.pk}/annotations/", {"version": 1, "annotations": drawn}, format="json").status_code == 200
     assert client.post(f"/api/images/{truth_image.pk}/submit/").status_code == 200
+
+
+def test_the_image_list_page_shows_the_attempt_as_their_work(world, client) -> None:
+    truth_image = _ground_truth(world, 1)[0]
+    _rate(world, 1.0)
+    world.client("annotator").post(f"/api/projects/{world.project.pk}/queue/next/")
+    client.force_login(world.users["annotator"])
+    page = client.get(f"/projects/{world.project.pk}/images/").content.decode()
+    tile = page[page.index(f"/images/{truth_image.pk}/edit/"):][:900]
+    assert "s-in_progress" in tile and "annotator" in tile and "s-accepted" not in tile
+    client.force_login(world.users["manager"])
+    page = client.get(f"/projects/{world.project.pk}/images/").content.decode()
+    assert "s-accepted" in page[page.index(f"/images/{truth_image.pk}/edit/"):][:900]
+    truth_image.refresh_from_db()
+    assert truth_image.status == ImageStatus.ACCEPTED  # the copy shown was never saved
