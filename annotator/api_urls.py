@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 from annotator.accounts import api as accounts
 from annotator.annotations import api as annotations
 from annotator.backups import api as backups
+from annotator.consensus import api as consensus
 from annotator.core.docs import RedocView, SwaggerView
 from annotator.datasets import api as datasets
 from annotator.groundtruth import api as groundtruth
@@ -92,4 +93,6 @@ urlpatterns = [
     path("images/<int:pk>/ground-truth/", groundtruth.GroundTruthApi.as_view()),
     path("projects/<int:pk>/ground-truth/attempts/", groundtruth.AttemptListApi.as_view()),
     path("projects/<int:pk>/quality/ground-truth/", groundtruth.GroundTruthReportApi.as_view()),
+    # Consensus (annotator.consensus)
+    path("images/<int:pk>/consensus/", consensus.ConsensusApi.as_view()),
 ]

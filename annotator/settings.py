@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "annotator.backups",
     "annotator.quality",
     "annotator.groundtruth",
+    "annotator.consensus",
     "annotator.web",
 ]
 

@@ -7,6 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.consensus.selectors import replica_of
+from annotator.consensus.services import replica_save
 from annotator.core.api import load_image, validated
 from annotator.core.errors import DomainError, Forbidden, NotFound
 from annotator.groundtruth.selectors import attempt_of
@@ -100,8 +102,11 @@ class AnnotationSetApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk)
         attempt = attempt_of(image, request.user)
+        replica = replica_of(image, request.user)
         if attempt is not None:  # a ground-truth image they try: their own objects, never the truth
             version, annotations = attempt.version, attempt.drawn
+        elif replica is not None:  # one of several annotators' versions: theirs alone
+            version, annotations = replica.version, replica.drawn
         else:
             version, annotations = image.version, [annotation_to_dict(a) for a in annotations_of(image)]
         name = request.query_params.get("attribute")
@@ -113,6 +118,13 @@ class AnnotationSetApi(APIView):
     @extend_schema(request=AnnotationSetSerializer, responses={200: AnnotationSetOutSerializer})
     def put(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk)
+        replica = replica_of(image, request.user)
+        if replica is not None:  # the workflow's refusal (or a 409 once it was abandoned) comes from the save
+            data = validated(AnnotationSetSerializer, request.data)
+            replica, drawn, repaired = replica_save(
+                replica=replica, user=request.user, base_version=data["version"], items=data["annotations"],
+            )
+            return Response({"image": image.pk, "version": replica.version, "repaired": repaired, "annotations": drawn})
         reason = edit_denied_reason(request.user, image)
         if reason:
             raise Forbidden(reason)
@@ -143,8 +155,8 @@ class RevisionListApi(APIView):
     @extend_schema(responses=RevisionSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk)
-        if attempt_of(image, request.user) is not None:
-            return Response([])  # the image's history is the truth's: not for those who try it
+        if attempt_of(image, request.user) is not None or replica_of(image, request.user) is not None:
+            return Response([])  # the image's history is the truth's (or the merge's): not for those who try it
         # The list shows no objects: their sets (up to megabytes a snapshot) are not read.
         rows = revisions_of(image).defer("annotations", "delta")[:500]
         return Response(RevisionSerializer(rows, many=True).data)
@@ -164,7 +176,7 @@ class RevisionRestoreApi(APIView):
     @extend_schema(request=RevisionRestoreSerializer, responses=AnnotationSetOutSerializer)
     def post(self, request: Request, pk: int, version: int) -> Response:
         image = load_image(request, pk)
-        if attempt_of(image, request.user) is not None:
+        if attempt_of(image, request.user) is not None or replica_of(image, request.user) is not None:
             raise NotFound(f"Revision {version} does not exist for this image.")
         reason = edit_denied_reason(request.user, image)
         if reason:

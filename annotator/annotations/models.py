@@ -78,6 +78,7 @@ class RevisionAction(models.TextChoices):
     RESTORE = "restore", "Restored an earlier revision"
     IMPORT = "import", "Imported"
     REVIEW = "review", "Changed during review"
+    CONSENSUS = "consensus", "Merged from several annotators' versions"
 
 
 class Revision(models.Model):

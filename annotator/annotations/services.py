@@ -243,6 +243,28 @@ def _clean_one(
     )
 
 
+def annotations_clean_drawn(
+    *, image: Image, items: list[dict[str, Any]], author: AbstractBaseUser,
+) -> tuple[list[dict[str, Any]], list[ObjectRepair]]:
+    """An incoming set cleaned by annotations_clean, as the annotations API gives objects, and
+    the repairs made: for a person's own copy of an image that is not its annotations (a
+    ground-truth attempt, a consensus version), kept as JSON rather than Annotation rows."""
+    cleaned = annotations_clean(image=image, items=items)
+    now = timezone.now().isoformat()
+    drawn = [
+        {"uid": str(c.uid), "label": c.label_id, "geometry": c.geometry, "z_order": c.z_order, "source": c.source,
+         "score": c.score, "model_version": c.model_version_id, "prediction": c.prediction_id,
+         "attributes": c.attributes, "bbox": c.bbox, "area": c.area, "author": author.pk,
+         "created_at": now, "updated_at": now}
+        for c in cleaned
+    ]
+    repaired: list[ObjectRepair] = [
+        {"uid": str(c.uid), "index": index, **c.repair, "geometry": c.geometry}  # type: ignore[typeddict-item]
+        for index, c in enumerate(cleaned) if c.repair is not None
+    ]
+    return drawn, repaired
+
+
 def annotations_replace(
     *,
     image: Image,

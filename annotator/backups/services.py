@@ -303,6 +303,7 @@ def _backup_tables(
             "id": project.pk, "name": project.name, "description": project.description, "guidelines": project.guidelines,
             "required_accepts": project.required_accepts, "queue_order": project.queue_order,
             "break_reminder_minutes": project.break_reminder_minutes,
+            "consensus_annotators": project.consensus_annotators, "consensus_timeout_hours": project.consensus_timeout_hours,
             "created_by": users(project.created_by_id), "created_at": project.created_at, "updated_at": project.updated_at,
             "archived_at": project.archived_at, "archived_by": users(project.archived_by_id),
         },
@@ -531,6 +532,10 @@ def _check_project(reader: ArchiveReader) -> dict[str, Any]:
     reminder = project.get("break_reminder_minutes", 0)
     if not isinstance(reminder, int) or isinstance(reminder, bool) or not 0 <= reminder <= 24 * 60:
         raise reader.fail("break_reminder_minutes must be a whole number of minutes from 0 to 1440", member=where)
+    for key, top in (("consensus_annotators", 10), ("consensus_timeout_hours", 24 * 30)):
+        value = project.get(key, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+            raise reader.fail(f"{key} must be a whole number from 1 to {top}", member=where)
     for key in ("labels", "members", "users"):
         if not isinstance(info.get(key), list) or not all(isinstance(item, dict) for item in info[key]):
             raise reader.fail(f"{key} must be a list of objects", member=where)
@@ -849,6 +854,8 @@ def _write(
         required_accepts=info.get("required_accepts") or 1, queue_order=info.get("queue_order") or "priority",
         # archives from before the setting have none: the model's default
         break_reminder_minutes=info.get("break_reminder_minutes", Project._meta.get_field("break_reminder_minutes").default),
+        consensus_annotators=info.get("consensus_annotators", 1),
+        consensus_timeout_hours=info.get("consensus_timeout_hours", Project._meta.get_field("consensus_timeout_hours").default),
         created_by_id=users.get(info.get("created_by")) if info.get("created_by") else None,
         created_at=parse_time(info.get("created_at")) or timezone.now(), updated_at=parse_time(info.get("updated_at")) or timezone.now(),
     )

@@ -6,10 +6,9 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
 
 from annotator.annotations.selectors import annotation_to_dict, annotations_of
-from annotator.annotations.services import ObjectRepair, annotations_clean
+from annotator.annotations.services import ObjectRepair, annotations_clean_drawn
 from annotator.core.errors import Conflict
 from annotator.images import workflow
 from annotator.images.models import Image, ImageStatus
@@ -80,21 +79,9 @@ def attempt_save(
                        "updated_at": attempt.updated_at.isoformat()},
             )
         _apply(attempt, workflow.Action.SAVE, user, attempt.image.project)
-        cleaned = annotations_clean(image=attempt.image, items=items)
-        now = timezone.now().isoformat()
-        attempt.drawn = [
-            {"uid": str(c.uid), "label": c.label_id, "geometry": c.geometry, "z_order": c.z_order, "source": c.source,
-             "score": c.score, "model_version": c.model_version_id, "prediction": c.prediction_id,
-             "attributes": c.attributes, "bbox": c.bbox, "area": c.area, "author": user.pk,
-             "created_at": now, "updated_at": now}
-            for c in cleaned
-        ]
+        attempt.drawn, repaired = annotations_clean_drawn(image=attempt.image, items=items, author=user)
         attempt.version += 1
         attempt.save()
-    repaired: list[ObjectRepair] = [
-        {"uid": str(c.uid), "index": index, **c.repair, "geometry": c.geometry}  # type: ignore[typeddict-item]
-        for index, c in enumerate(cleaned) if c.repair is not None
-    ]
     return attempt, attempt.drawn, repaired
 
 

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotator.consensus.selectors import replica_of, replicas_by_image
 from annotator.core.access import Capability, can
 from annotator.core.api import load_image, load_project, validated
 from annotator.core.errors import DomainError
@@ -38,7 +39,7 @@ class ImageSerializer(serializers.ModelSerializer):
         model = Image
         fields = [
             "id", "project", "original_name", "width", "height", "checksum", "status", "assignee", "reviewer",
-            "priority", "uncertainty", "version", "file_url", "thumbnail_url", "submitted_at", "created_at",
+            "priority", "uncertainty", "agreement", "version", "file_url", "thumbnail_url", "submitted_at", "created_at",
         ]
 
     def to_representation(self, image: Image) -> dict[str, Any]:
@@ -65,8 +66,10 @@ class ImageSerializer(serializers.ModelSerializer):
 
 
 def seen_by(request: Request, images: Iterable[Image]) -> dict[str, Any]:
-    """The serializer context that shows `images` as the caller sees them (their ground-truth attempts)."""
-    return {"seen": attempts_by_image(request.user, images)}
+    """The serializer context that shows `images` as the caller sees them (their ground-truth
+    attempts, their consensus versions: both are their own work on an image that is not theirs)."""
+    images = list(images)
+    return {"seen": {**replicas_by_image(request.user, images), **attempts_by_image(request.user, images)}}
 
 
 class ImageResultSerializer(serializers.Serializer):
@@ -220,7 +223,7 @@ class ReleaseApi(APIView):
     @extend_schema(request=None, responses=ImageResultSerializer)
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.ANNOTATE)
-        attempt = attempt_of(image, request.user)
+        attempt = attempt_of(image, request.user) or replica_of(image, request.user)
         image = services.image_release(image=image, user=request.user)
         context = {"seen": {image.pk: None}} if attempt is not None else {}  # an attempt given back: new to them
         return Response({"image": ImageSerializer(image, context=context).data})

@@ -59,6 +59,11 @@ class Image(models.Model):
     # A manager made it ground truth (annotator.groundtruth holds its frozen objects): the workflow
     # refuses every change to it, and the queue mixes it into other annotators' work.
     is_ground_truth = models.BooleanField(default=False)
+    # Several annotators draw it, each their own version (annotator.consensus.Replica): while they
+    # do, the workflow refuses every other change to it; when all are in, their merge becomes its
+    # annotations and `agreement` (ml.quality.agreement's score, 0..1) orders the review queue.
+    replicas_open = models.BooleanField(default=False)
+    agreement = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet, Sum
 
+from annotator.consensus.models import LIVE
+from annotator.consensus.selectors import replica_of
 from annotator.core.access import Capability, can, state_reason
 from annotator.groundtruth.selectors import attempt_of
 from annotator.projects.models import Project
@@ -69,7 +71,10 @@ def images_count(project: Project, *, status: str | None = None, assignee: str |
 def edit_denied_reason(user: AbstractBaseUser, image: Image) -> str | None:
     """Why `user` may not change this image's annotations now, or None when they may: the
     workflow's decision on "save" for them (on their attempt, when it is a ground-truth image they try)."""
-    subject: workflow.Subject = attempt_of(image, user) or image
+    replica = replica_of(image, user)
+    if replica is not None and replica.status not in LIVE:
+        return "Your time on this image ran out; it went to someone else."
+    subject: workflow.Subject = attempt_of(image, user) or replica or image
     return workflow.decide(subject, workflow.Action.SAVE, workflow.Actor.of(user, image.project)).reason
 
 
@@ -87,7 +92,7 @@ def edit_access(user: AbstractBaseUser, image: Image) -> EditAccess:
     if reason is None:
         return EditAccess(True, None, None)
     project = image.project
-    status = (attempt_of(image, user) or image).status  # as the person sees the image
+    status = (attempt_of(image, user) or replica_of(image, user) or image).status  # as the person sees the image
     annotator = can(user, project, Capability.ANNOTATE)
     reviewer = can(user, project, Capability.REVIEW)
     if state_reason(project, Capability.ANNOTATE) is not None:

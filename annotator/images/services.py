@@ -16,6 +16,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotator.consensus.selectors import replica_of, replica_open
+from annotator.consensus.services import replica_release, replica_serve, replica_submit
 from annotator.core.errors import DomainError
 from annotator.core.files import domain_error, zip_open
 from annotator.core.locks import person_lock
@@ -235,6 +237,9 @@ def queue_next(*, project: Project, user: AbstractBaseUser, rng: random.Random |
     a ground-truth image the user did not author and never tried instead, as their own attempt
     (annotator.groundtruth), which looks to them like any image in progress.
 
+    With `consensus_annotators` N > 1, new work is a version of an image that needs more of them
+    (annotator.consensus): each image goes to N different people, never twice to one.
+
     Atomic: two annotators asking at the same moment never get the same image (row locks with
     SKIP LOCKED on PostgreSQL, plus a conditional update as the final guard on any database), and
     one annotator asking several times at once gets one image: their requests take turns on a lock
@@ -255,6 +260,9 @@ def queue_next(*, project: Project, user: AbstractBaseUser, rng: random.Random |
             attempt = attempt_open(project, user) or (ground_truth_serve(project=project, user=user) if truth_drawn else None)
             if attempt is not None:
                 return attempt.image
+            if project.consensus_annotators > 1:
+                replica = replica_open(project, user) or replica_serve(project=project, user=user)
+                return replica.image if replica is not None else None
             # New images a manager assigned to this user first, then those nobody holds: an image
             # assigned to someone else is never handed out to anybody but them. Two queries rather
             # than one ordered by "assignee nulls last": each reads the first entry of an index in
@@ -291,6 +299,10 @@ def image_submit(*, image: Image, user: AbstractBaseUser) -> Image:
             _check_required_attributes(image, attempt.drawn)  # as for any image (else the refusal below)
         attempt_submit(attempt=attempt, user=user)
         return image
+    replica = replica_of(image, user)
+    if replica is not None:
+        replica_submit(replica=replica, user=user)
+        return Image.objects.get(pk=image.pk)
     image = Image.objects.select_for_update().get(pk=image.pk)
     fields = workflow.apply(image, workflow.Action.SUBMIT, user)
     _check_required_attributes(image)  # refused: nothing is saved
@@ -305,6 +317,10 @@ def image_release(*, image: Image, user: AbstractBaseUser) -> Image:
     attempt = attempt_of(image, user)
     if attempt is not None:
         attempt_release(attempt=attempt, user=user)
+        return image
+    replica = replica_of(image, user)
+    if replica is not None:
+        replica_release(replica=replica, user=user)
         return image
     image = Image.objects.select_for_update().get(pk=image.pk)
     image.save(update_fields=workflow.apply(image, workflow.Action.RELEASE, user))

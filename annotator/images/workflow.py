@@ -48,6 +48,10 @@ class Action(str, Enum):
     IMPORT_AS_ACCEPTED = "import_as_accepted"
     MARK_GROUND_TRUTH = "mark_ground_truth"  # a manager freezes an accepted image as ground truth
     UNMARK_GROUND_TRUTH = "unmark_ground_truth"
+    # Consensus (annotator.consensus): the image's own status while N annotators draw it.
+    CLAIM_REPLICA = "claim_replica"  # the queue hands one more annotator their own version of it
+    REQUEUE_REPLICA = "requeue_replica"  # a version not submitted in time is abandoned: a slot is free
+    CONSENSUS_COMPLETE = "consensus_complete"  # the last version is in: the merge goes to review
 
 
 class Hold(Enum):
@@ -93,6 +97,9 @@ class Rule:
     # Whether the image may (None: either), must (True) or must not (False) be ground truth: a
     # ground-truth image is frozen until a manager unmarks it.
     ground_truth: bool | None = None
+    # Whether the image must be collecting annotators' versions (Image.replicas_open): only the
+    # consensus actions apply then, every other one waits until the versions are merged.
+    replicas: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,22 @@ TABLE: dict[Action, Step] = {
     ),
     Action.UNMARK_GROUND_TRUTH: Step(
         "unmark", {S.ACCEPTED: Rule(None, _MANAGER, ground_truth=True)}, "The image is {status}; it is not ground truth.",
+    ),
+    # The image itself nobody holds (assignee stays empty): each annotator holds their own version.
+    Action.CLAIM_REPLICA: Step(
+        "take",
+        {
+            S.NEW: Rule(S.IN_PROGRESS, (Who.ANNOTATOR,), ground_truth=False),
+            S.IN_PROGRESS: Rule(None, (Who.ANNOTATOR,), ground_truth=False, replicas=True),
+        },
+        "The image is {status}; only new images are handed out by the queue.",
+    ),
+    Action.REQUEUE_REPLICA: Step(
+        "requeue", {S.IN_PROGRESS: Rule(None, _MANAGER, replicas=True)}, "The image is {status}; nobody draws a version of it.",
+    ),
+    Action.CONSENSUS_COMPLETE: Step(
+        "submit", {S.IN_PROGRESS: Rule(S.SUBMITTED, (Who.MANAGER, Who.ANNOTATOR), replicas=True)},
+        "The image is {status}; it is not collecting annotators' versions.",
     ),
 }
 
@@ -287,17 +310,24 @@ def decide(subject: Subject, action: Action, actor: Actor) -> Decision:
             "This image is ground truth: it stays as it is until a manager unmarks it."
         )
         return Decision(action, status, reason=reason, http_status=409)
+    if rule.replicas != bool(getattr(subject, "replicas_open", False)):
+        reason = "The image is not collecting annotators' versions." if rule.replicas else (
+            "Several annotators are drawing their own versions of this image; it changes when all of them have submitted."
+        )
+        return Decision(action, status, reason=reason, http_status=409)
     to = rule.to or status
     changes: dict[str, Any] = {"status": to}
     if action in (Action.MARK_GROUND_TRUTH, Action.UNMARK_GROUND_TRUTH):
         changes["is_ground_truth"] = action == Action.MARK_GROUND_TRUTH
+    if action in (Action.CLAIM_REPLICA, Action.CONSENSUS_COMPLETE):
+        changes["replicas_open"] = action == Action.CLAIM_REPLICA
     assignee = _hold(rule.assignee, subject.assignee_id, actor, by)
     if assignee != subject.assignee_id:
         changes["assignee_id"] = assignee
     reviewer = _hold(rule.reviewer, subject.reviewer_id, actor, by)
     if reviewer != subject.reviewer_id:
         changes["reviewer_id"] = reviewer
-    if to == S.SUBMITTED and action in (Action.SUBMIT, Action.IMPORT_AS_SUBMITTED):
+    if to == S.SUBMITTED and action in (Action.SUBMIT, Action.IMPORT_AS_SUBMITTED, Action.CONSENSUS_COMPLETE):
         changes["submitted_at"] = timezone.now()  # a new review round (kept by a partial accept)
     return Decision(action, status, to=to, changes=changes, by=by)
 

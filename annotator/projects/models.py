@@ -31,6 +31,14 @@ class Project(models.Model):
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="The share of the annotate queue's draws that hand out a ground-truth image (0 to 1).",
     )
+    consensus_annotators = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="How many different annotators draw each image (1: one, no consensus).",
+    )
+    consensus_timeout_hours = models.PositiveSmallIntegerField(
+        default=24, validators=[MinValueValidator(1)],
+        help_text="An annotator's version not submitted within this many hours is abandoned; the image goes to someone else.",
+    )
     break_reminder_minutes = models.PositiveSmallIntegerField(
         default=90, help_text="The editor suggests a break after this long in one work session; 0 turns it off."
     )
@@ -48,6 +56,7 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(required_accepts__gte=1), name="project_accepts_gte_1"),
             models.CheckConstraint(condition=models.Q(ground_truth_rate__gte=0, ground_truth_rate__lte=1), name="project_gt_rate_0_1"),
+            models.CheckConstraint(condition=models.Q(consensus_annotators__gte=1, consensus_timeout_hours__gte=1), name="project_consensus_gte_1"),
         ]
 
     def __str__(self) -> str:

@@ -8,11 +8,12 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from annotator.annotations.models import Annotation
-from annotator.core.errors import Conflict, DomainError
+from annotator.consensus.models import Replica, ReplicaStatus
+from annotator.core.errors import Conflict, DomainError, Forbidden
 from annotator.core.locks import person_lock
 from annotator.images import workflow
 from annotator.images.models import Image, ImageStatus
@@ -58,8 +59,10 @@ class DecisionResult:
 
 
 def _review_order() -> list[Any]:
-    # Highest priority first, then the image that has waited longest since its submission.
-    return [F("priority").desc(), F("submitted_at").asc(nulls_first=True), "id"]
+    # Highest priority first (a manager's word), then the lowest agreement among several
+    # annotators' versions (consensus: where they disagree most needs a reviewer most), then the
+    # image that has waited longest since its submission. Index image_review_free_idx follows it.
+    return [F("priority").desc(), F("agreement").asc(nulls_last=True), F("submitted_at").asc(nulls_first=True), "id"]
 
 
 def _open_task(image: Image, reviewer: AbstractBaseUser) -> ReviewTask:
@@ -93,6 +96,7 @@ def review_next(*, project: Project, user: AbstractBaseUser) -> Image | None:
                 Image.objects.select_for_update(skip_locked=True)
                 .filter(project=project, status__in=reviewable, reviewer__isnull=True)
                 .exclude(assignee=user)
+                .exclude(Exists(Replica.objects.filter(image=OuterRef("pk"), annotator=user, status=ReplicaStatus.SUBMITTED)))  # drew a version
                 .exclude(accepted_by_user_exists(user.pk))
                 .order_by(*_review_order())
                 .first()
@@ -119,6 +123,8 @@ def _check_may_review(image: Image, user: AbstractBaseUser, action: workflow.Act
     decision = workflow.decide(image, action, workflow.Actor.of(user, image.project))
     if not decision.allowed:
         raise workflow.WorkflowError(decision)
+    if Replica.objects.filter(image=image, annotator=user, status=ReplicaStatus.SUBMITTED).exists():
+        raise Forbidden("You drew one of the versions merged into this image; someone else must review it.")
     if image.status == ImageStatus.SUBMITTED and accepts_of_current_version(image).filter(reviewer=user).exists():
         raise Conflict("You already accepted this version; another reviewer must accept it too.")
 

@@ -252,6 +252,7 @@ ROWS: list[Row] = [
         route="projects/<int:pk>/ground-truth/attempts/"),
     Row("ground truth report", "get", "/api/projects/{project}/quality/ground-truth/", manage(200),
         route="projects/<int:pk>/quality/ground-truth/"),
+    Row("consensus of an image", "get", "/api/images/{image}/consensus/", review(200), route="images/<int:pk>/consensus/"),
 ]
 
 CASES = [pytest.param(row, persona, id=f"{row.name}-{persona}") for row in ROWS for persona in PERSONAS]

@@ -29,8 +29,10 @@ SITUATIONS: dict[str, tuple[ImageStatus, str | None, str | None]] = {
     "in review": (S.IN_REVIEW, "annotator", "reviewer"),
     "accepted": (S.ACCEPTED, "annotator", "reviewer"),
     "ground truth": (S.ACCEPTED, "annotator", "reviewer"),
+    # Several annotators draw their own versions of it (consensus): the image itself nobody holds.
+    "collecting": (S.IN_PROGRESS, None, None),
 }
-ALL = tuple(s for s in SITUATIONS if s != "ground truth")
+ALL = tuple(s for s in SITUATIONS if s not in ("ground truth", "collecting"))
 ACTOR = "<actor>"  # the acting person
 KEPT = "<kept>"  # as before
 
@@ -81,9 +83,17 @@ SPEC: dict[Action, dict[tuple[str, str], tuple]] = {
     Action.IMPORT_AS_ACCEPTED: _allowed(ALL, MANAGERS, S.ACCEPTED, reviewer=None),
     Action.MARK_GROUND_TRUTH: _allowed(("accepted",), MANAGERS, None),
     Action.UNMARK_GROUND_TRUTH: _allowed(("ground truth",), MANAGERS, None),
+    Action.CLAIM_REPLICA: {
+        **_allowed(("new, free", "collecting"), ("annotator", "annotator2", *MANAGERS), S.IN_PROGRESS),
+        **_allowed(("new, assigned",), ("annotator",), S.IN_PROGRESS),
+    },
+    Action.REQUEUE_REPLICA: _allowed(("collecting",), MANAGERS, None),
+    Action.CONSENSUS_COMPLETE: _allowed(("collecting",), ("annotator", "annotator2", *MANAGERS), S.SUBMITTED),
 }
 # Where the image is ground truth after the action (before it: the situation says).
 GROUND_TRUTH_AFTER = {Action.MARK_GROUND_TRUTH: True, Action.UNMARK_GROUND_TRUTH: False}
+# Whether it collects annotators' versions after the action.
+REPLICAS_AFTER = {Action.CLAIM_REPLICA: True, Action.CONSENSUS_COMPLETE: False}
 
 
 @pytest.fixture
@@ -101,7 +111,7 @@ def _situation(world, people, image: Image, name: str) -> Image:
     status, assignee, reviewer = SITUATIONS[name]
     Image.objects.filter(pk=image.pk).update(
         status=status, assignee=people.get(assignee), reviewer=people.get(reviewer), submitted_at=None,
-        is_ground_truth=name == "ground truth",
+        is_ground_truth=name == "ground truth", replicas_open=name == "collecting",
     )
     image.refresh_from_db()
     return image
@@ -114,7 +124,7 @@ def test_every_status_and_person_gets_what_the_specification_says(world, people,
     for situation in SITUATIONS:
         for person in PERSONS:
             image = _situation(world, people, image, situation)
-            before = (image.status, image.assignee_id, image.reviewer_id, image.is_ground_truth)
+            before = (image.status, image.assignee_id, image.reviewer_id, image.is_ground_truth, image.replicas_open)
             where = f"{action.value} on {situation} by {person}"
             try:
                 fields = workflow.apply(image, action, people[person])
@@ -123,7 +133,7 @@ def test_every_status_and_person_gets_what_the_specification_says(world, people,
                 assert exc.detail and exc.status in (403, 409), where
                 assert exc.extra["action"] == action.value and exc.extra["status"] == before[0], where
                 image.refresh_from_db()
-                assert (image.status, image.assignee_id, image.reviewer_id, image.is_ground_truth) == before, (
+                assert (image.status, image.assignee_id, image.reviewer_id, image.is_ground_truth, image.replicas_open) == before, (
                     f"{where}: changed on refusal"
                 )
                 continue
@@ -136,7 +146,8 @@ def test_every_status_and_person_gets_what_the_specification_says(world, people,
             assert image.assignee_id == (before[1] if assignee == KEPT else ids[assignee]), where
             assert image.reviewer_id == (before[2] if reviewer == KEPT else ids[reviewer]), where
             assert image.is_ground_truth == GROUND_TRUTH_AFTER.get(action, before[3]), where
-            if image.status == S.SUBMITTED and action in (Action.SUBMIT, Action.IMPORT_AS_SUBMITTED):
+            assert image.replicas_open == REPLICAS_AFTER.get(action, before[4]), where
+            if image.status == S.SUBMITTED and action in (Action.SUBMIT, Action.IMPORT_AS_SUBMITTED, Action.CONSENSUS_COMPLETE):
                 assert image.submitted_at is not None, where
 
 
@@ -162,6 +173,15 @@ def test_a_ground_truth_image_stays_as_it_is_even_for_managers(world, people, ac
     assert decision.http_status == 409
     expected = "is ground truth" if action != Action.MARK_GROUND_TRUTH else "ground truth"
     assert expected in (decision.reason or "")
+
+
+@pytest.mark.parametrize("action", [
+    Action.SAVE, Action.SUBMIT, Action.RELEASE, Action.RESET, Action.ASSIGN, Action.IMPORT_AS_NEW, Action.IMPORT_AS_ACCEPTED,
+], ids=lambda a: a.value)
+def test_an_image_collecting_versions_waits_for_them_even_for_managers(world, people, action: Action) -> None:
+    image = _situation(world, people, make_images(world.project, 1)[0], "collecting")
+    decision = workflow.decide(image, action, Actor.of(people["manager"], world.project))
+    assert decision.http_status == 409 and "when all of them have submitted" in (decision.reason or "")
 
 
 def test_outsiders_and_an_archived_project_may_do_nothing(world, people) -> None:
