@@ -298,6 +298,37 @@ export const api = {
 };
 
 /** Review endpoints (annotator.review). */
+/** One annotator's version of an image drawn by several (consensus), as GET /api/images/<id>/consensus/ gives it. */
+export interface ConsensusVersion {
+  annotator: string;
+  status: "in_progress" | "submitted" | "abandoned";
+  version: number;
+  submitted_at: string | null;
+  annotations: Annotation[];
+}
+
+export interface ConsensusMerged {
+  label: number;
+  geometry: Annotation["geometry"];
+  support: number;
+  agreement: number | null;
+  mean_iou: number | null;
+}
+
+export interface ConsensusState {
+  image: number;
+  annotators: number;
+  complete: boolean;
+  agreement: number | null;
+  versions: ConsensusVersion[];
+  pairs: { annotators: string[]; f1: number; mean_iou: number | null }[];
+  merge: ConsensusMerged[];
+}
+
+export const consensusApi = {
+  get: (id: number) => request<ConsensusState>("GET", `/api/images/${id}/consensus/`).then((r) => r.data),
+};
+
 export const reviewApi = {
   state: (id: number, diff: boolean) => request<ReviewState>("GET", `/api/images/${id}/review/?diff=${diff ? 1 : 0}`).then((r) => r.data),
   take: (id: number) => request<{ image: ImageInfo }>("POST", `/api/images/${id}/review/take/`, {}).then((r) => r.data.image),

@@ -8,6 +8,7 @@ import { trackActiveTime } from "./activeTime";
 import { api, errorText } from "./api";
 import { Editor, type EditorOptions } from "./editor";
 import { Journal } from "./journal";
+import { ConsensusPanel } from "./consensus";
 import { ReviewMode, registerReviewTools } from "./review";
 import { defaultTools } from "./tools";
 
@@ -76,6 +77,8 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
     if (opts.mode === "annotate" && !opts.readOnly) trackActiveTime(editor);
     // Review data (decisions, comments, diff) loads after the editor is interactive.
     void new ReviewMode(editor).start();
+    // Several annotators' versions of the image (consensus), for the reviewer to compare with the merge.
+    if (opts.mode === "review") void new ConsensusPanel(editor).start();
     return editor;
   } catch (e) {
     root.textContent = "";
