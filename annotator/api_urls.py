@@ -89,6 +89,7 @@ urlpatterns = [
     # Quality control (annotator.quality)
     path("images/<int:pk>/time/", quality.TimeApi.as_view()),
     path("projects/<int:pk>/quality/time/", quality.TimeReportApi.as_view()),
+    path("projects/<int:pk>/quality/", quality.QualityReportApi.as_view()),
     # Ground truth (annotator.groundtruth)
     path("images/<int:pk>/ground-truth/", groundtruth.GroundTruthApi.as_view()),
     path("projects/<int:pk>/ground-truth/attempts/", groundtruth.AttemptListApi.as_view()),

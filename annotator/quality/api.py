@@ -1,12 +1,18 @@
-"""REST endpoints for quality control: the editor's active-time reports and the time report."""
+"""REST endpoints for quality control: the editor's active-time reports, the time report and the
+quality report (with its CSV and JSON downloads)."""
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from annotator.core.access import Capability, effective_role
@@ -15,7 +21,7 @@ from annotator.images.models import Image
 from annotator.projects.models import Role
 
 from .models import SESSION_GAP_MINUTES
-from .selectors import time_on_image, time_report, time_session
+from .selectors import quality_report, time_on_image, time_report, time_session
 from .services import MAX_SPAN_SECONDS, time_record_add
 
 
@@ -115,3 +121,147 @@ class TimeReportApi(APIView):
         everybody = effective_role(request.user, project) in ("admin", Role.MANAGER)
         rows = time_report(project=project, user_ids=None if everybody else [request.user.pk], bin_minutes=query["bin_minutes"])
         return Response({"session_gap_minutes": SESSION_GAP_MINUTES, "bin_minutes": query["bin_minutes"], "annotators": rows})
+
+
+# --- The quality report (the Quality page's numbers, with CSV and JSON downloads) -------------
+
+#: the CSV download's tables and their columns, in order
+CSV_TABLES: dict[str, list[str]] = {
+    "annotators": ["username", "attempts", "tp", "fp", "fn", "precision", "recall", "f1", "mean_iou",
+                   "seconds", "objects", "seconds_per_object", "objects_per_hour"],
+    "labels": ["label", "name", "tp", "fp", "fn", "precision", "recall", "f1", "mean_iou"],
+    "over_time": ["username", "day", "attempts", "f1", "mean_iou"],
+    "fatigue": ["username", "start", "end", "count", "mean"],
+    "conflicts": ["kind", "image", "annotator", "attempt", "truth_label", "attempt_label", "iou", "truth", "drawn", "editor_url"],
+}
+
+
+def csv_rows(report: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """One table of the quality report as flat rows (the CSV download)."""
+    if table == "over_time":
+        return [{"username": a["username"], **day} for a in report["annotators"] for day in a["over_time"]]
+    if table == "fatigue":
+        return [{"username": a["username"], **b} for a in report["annotators"] for b in a["fatigue"]]
+    return report[table]
+
+
+class CsvRenderer(BaseRenderer):
+    """Flat rows as CSV (the columns given by the view in the renderer context, stdlib csv)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Mapping[str, Any] | None = None) -> bytes:
+        out = io.StringIO()
+        if isinstance(data, list):
+            columns = (renderer_context or {}).get("csv_columns") or (list(data[0]) if data else [])
+            writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(data)
+        else:  # an error: its reason, one line
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(["detail"])
+            writer.writerow([data.get("detail", data) if isinstance(data, dict) else data])
+        return out.getvalue().encode()
+
+
+class QualityQuerySerializer(serializers.Serializer):
+    bin_minutes = serializers.FloatField(min_value=1, max_value=24 * 60, default=30)
+    table = serializers.ChoiceField(choices=list(CSV_TABLES), default="annotators",
+                                    help_text="With format=csv: which table to download.")
+
+
+class DaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    attempts = serializers.IntegerField()
+    f1 = serializers.FloatField(allow_null=True)
+    mean_iou = serializers.FloatField(allow_null=True)
+
+
+class LabelRowSerializer(serializers.Serializer):
+    label = serializers.JSONField()
+    name = serializers.CharField(allow_null=True)
+    tp = serializers.IntegerField()
+    fp = serializers.IntegerField()
+    fn = serializers.IntegerField()
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    f1 = serializers.FloatField(allow_null=True)
+    mean_iou = serializers.FloatField(allow_null=True)
+
+
+class AnnotatorQualityRowSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    attempts = serializers.IntegerField(help_text="Submitted ground-truth attempts.")
+    tp = serializers.IntegerField()
+    fp = serializers.IntegerField()
+    fn = serializers.IntegerField()
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    f1 = serializers.FloatField(allow_null=True, help_text="Objects matched at mask IoU >= 0.5 with the right label.")
+    mean_iou = serializers.FloatField(allow_null=True, help_text="Of the matched objects.")
+    seconds = serializers.FloatField(allow_null=True, help_text="Active seconds in the project (all images).")
+    objects = serializers.IntegerField(allow_null=True)
+    seconds_per_object = serializers.FloatField(allow_null=True)
+    objects_per_hour = serializers.FloatField(allow_null=True)
+    fatigue = AccuracyBinSerializer(many=True, help_text="F1 of ground-truth attempts against minutes into the work session.")
+    over_time = DaySerializer(many=True, help_text="F1 and mean IoU by day of submission.")
+    per_label = LabelRowSerializer(many=True)
+
+
+class ConflictSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["missing", "extra", "wrong_label", "low_overlap"])
+    image = serializers.IntegerField()
+    annotator = serializers.CharField()
+    attempt = serializers.IntegerField(allow_null=True)
+    truth_label = serializers.CharField(allow_null=True)
+    attempt_label = serializers.CharField(allow_null=True)
+    iou = serializers.FloatField()
+    truth = serializers.CharField(allow_null=True, help_text="The ground-truth object's uid.")
+    drawn = serializers.CharField(allow_null=True, help_text="The annotator's object's uid.")
+    editor_url = serializers.CharField(help_text="The editor at that image, the attempt over the ground truth.")
+
+
+class QualityReportSerializer(serializers.Serializer):
+    ground_truth_images = serializers.IntegerField()
+    ground_truth_rate = serializers.FloatField()
+    attempts = serializers.IntegerField()
+    bin_minutes = serializers.FloatField()
+    annotators = AnnotatorQualityRowSerializer(many=True)
+    labels = LabelRowSerializer(many=True)
+    confusion = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+    conflicts = ConflictSerializer(many=True)
+
+
+class QualityReportApi(APIView):
+    """The Quality page's numbers: per annotator (ground-truth scores, time per object, F1 by day,
+    the fatigue curve), per label, the confusion matrix and the conflicts. Managers only (also on
+    an archived project: reading it out changes nothing). ``?format=csv&table=...`` downloads one
+    table as CSV, ``?format=json`` the whole report."""
+
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("bin_minutes", float, description="Width of the fatigue curve's bins (default 30)."),
+            OpenApiParameter("table", str, enum=list(CSV_TABLES), description="With format=csv: the table (default annotators)."),
+        ],
+        responses=QualityReportSerializer,
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        project = load_project(request, pk, Capability.EXPORT)
+        query = validated(QualityQuerySerializer, request.query_params)
+        report = quality_report(project=project, bin_minutes=query["bin_minutes"])
+        if request.accepted_renderer.format == "csv":
+            table = query["table"]
+            return Response(csv_rows(report, table), headers={
+                "Content-Disposition": f'attachment; filename="quality-{project.pk}-{table}.csv"',
+            })
+        headers = {"Content-Disposition": f'attachment; filename="quality-{project.pk}.json"'} if request.query_params.get("format") == "json" else {}
+        return Response(report, headers=headers)
+
+    def get_renderer_context(self) -> dict[str, Any]:
+        context = super().get_renderer_context()
+        context["csv_columns"] = CSV_TABLES.get(self.request.query_params.get("table", "annotators"), [])
+        return context

@@ -1,14 +1,19 @@
-"""Reads of the quality app: the time report per annotator and the work session of a person."""
+"""Reads of the quality app: the time report per annotator, the work session of a person, and the
+quality report (ground truth, time and fatigue per annotator) behind the Quality page."""
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Max, Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from annotator.groundtruth.models import GroundTruthAttempt
+from annotator.groundtruth.selectors import ground_truth_report
 from annotator.projects.models import Project
 from ml.quality import fatigue_curve, throughput
 
@@ -120,3 +125,87 @@ def minutes_into_session(*, image_id: int, user_id: int) -> float | None:
     if last is None:
         return None
     return (last.ended_at - last.session_started_at).total_seconds() / 60
+
+
+def _f1(c: Mapping[str, int]) -> float | None:
+    """Micro-averaged F1 over summed counts, as the ground-truth report computes it."""
+    denominator = 2 * c["tp"] + c["fp"] + c["fn"]
+    return 2 * c["tp"] / denominator if denominator else None
+
+
+def quality_over_time(*, project: Project) -> dict[str, list[dict[str, Any]]]:
+    """Per annotator (username): F1 and mean IoU of their submitted ground-truth attempts by day
+    of submission (UTC dates, oldest first)."""
+    by_day: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    attempts = (
+        GroundTruthAttempt.objects.filter(image__project=project, submitted_at__isnull=False)
+        .values_list("annotator__username", "submitted_at", "scores").order_by("submitted_at", "id")
+    )
+    for who, submitted_at, scores in attempts:
+        scores = scores or {}
+        day = by_day[who].setdefault(
+            timezone.localdate(submitted_at).isoformat(), {"attempts": 0, "counts": Counter(), "ious": []},
+        )
+        day["attempts"] += 1
+        for key in ("tp", "fp", "fn"):
+            day["counts"][key] += scores.get(key, 0)
+        day["ious"] += [iou for _, _, iou in scores.get("matches", [])]
+    return {
+        who: [
+            {"day": day, "attempts": d["attempts"], "f1": _f1(d["counts"]),
+             "mean_iou": sum(d["ious"]) / len(d["ious"]) if d["ious"] else None}
+            for day, d in days.items()
+        ]
+        for who, days in by_day.items()
+    }
+
+
+def quality_report(*, project: Project, bin_minutes: float = 30) -> dict[str, Any]:
+    """Everything the Quality page shows, in one payload (the API and its CSV/JSON downloads too).
+
+    Per annotator: the ground-truth scores (annotator.groundtruth's report), their time (time
+    per object, objects per hour), F1 by day and the fatigue curve (F1 of ground-truth attempts
+    against minutes into the work session, from the time report).  Per label and the confusion
+    matrix come from the ground-truth report; each conflict carries the attempt it came from and
+    a link into the editor at that image, showing that attempt over the ground truth.
+    """
+    truth = ground_truth_report(project)
+    times = {row["username"]: row for row in time_report(project=project, bin_minutes=bin_minutes)}
+    over_time = quality_over_time(project=project)
+    attempt_ids = {
+        (image_id, who): pk for pk, image_id, who in
+        GroundTruthAttempt.objects.filter(image__project=project).values_list("pk", "image_id", "annotator__username")
+    }
+    names = dict(project.labels.values_list("pk", "name"))
+    annotators = []
+    for person in truth["annotators"]:
+        time = times.get(person["username"], {})
+        annotators.append({
+            **{key: value for key, value in person.items() if key != "per_label"},
+            "seconds": time.get("seconds"),
+            "objects": time.get("objects"),
+            "seconds_per_object": time.get("seconds_per_object"),
+            "objects_per_hour": time.get("objects_per_hour"),
+            "fatigue": time.get("accuracy", []),
+            "over_time": over_time.get(person["username"], []),
+            "per_label": person["per_label"],
+        })
+    conflicts = []
+    for conflict in truth["conflicts"]:
+        attempt = attempt_ids.get((conflict["image"], conflict["annotator"]))
+        conflicts.append({
+            "kind": conflict["kind"], "image": conflict["image"], "annotator": conflict["annotator"], "attempt": attempt,
+            "truth_label": names.get(conflict["truth_label"]), "attempt_label": names.get(conflict["attempt_label"]),
+            "iou": conflict["iou"], "truth": conflict["truth"], "drawn": conflict["attempt"],
+            "editor_url": f"{reverse('editor', args=[conflict['image']])}?attempt={attempt}",
+        })
+    return {
+        "ground_truth_images": truth["ground_truth_images"],
+        "ground_truth_rate": project.ground_truth_rate,
+        "attempts": truth["attempts"],
+        "bin_minutes": bin_minutes,
+        "annotators": annotators,
+        "labels": truth["labels"],
+        "confusion": truth["confusion"],
+        "conflicts": conflicts,
+    }

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from annotator.annotations.models import Annotation
 from annotator.core.errors import DomainError
+from annotator.groundtruth.selectors import attempt_of
 from annotator.images.models import Image
 
 from .models import SESSION_GAP_MINUTES, TimeRecord
@@ -38,7 +39,10 @@ def time_record_add(*, image: Image, user: AbstractBaseUser, seconds: float, now
     if previous is not None and started - previous[0] < timedelta(minutes=SESSION_GAP_MINUTES):
         # spans of two open tabs may overlap: the session starts no later than this span
         session = min(previous[1], started)
+    # on a ground-truth image the person works on their attempt, not on the frozen truth
+    attempt = attempt_of(image, user)
+    objects = len(attempt.drawn) if attempt is not None else Annotation.objects.filter(image=image).count()
     return TimeRecord.objects.create(
-        image=image, user=user, seconds=float(seconds), object_count=Annotation.objects.filter(image=image).count(),
+        image=image, user=user, seconds=float(seconds), object_count=objects,
         started_at=started, ended_at=ended, session_started_at=session,
     )

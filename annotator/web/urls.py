@@ -34,5 +34,6 @@ urlpatterns = [
     path("projects/<int:pk>/models/", learning_views.models_page, name="project-models"),
     path("projects/<int:pk>/backups/", backup_views.backups_page, name="project-backups"),
     path("projects/<int:pk>/time/", quality_views.time_page, name="project-time"),
+    path("projects/<int:pk>/quality/", quality_views.quality_page, name="project-quality"),
     path("restore/", backup_views.restore_page, name="project-restore"),
 ]

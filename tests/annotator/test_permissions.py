@@ -209,6 +209,7 @@ ROWS: list[Row] = [
     Row("segment anything", "post", "/api/assist/sam/", members((200, 501)),  # type: ignore[arg-type]
         body=lambda o: {"image": o.image}, route="assist/sam/"),
     Row("list models", "get", "/api/projects/{project}/models/", members(200), route="projects/<int:pk>/models/"),
+    Row("box engines", "get", "/api/projects/{project}/box-engines/", members(200), route="projects/<int:pk>/box-engines/"),
     Row("pre-annotate", "post", "/api/projects/{project}/preannotate/", manage(400),
         body=lambda o: {"threshold": 5}, route="projects/<int:pk>/preannotate/"),
     Row("train", "post", "/api/projects/{project}/train/", manage(400),
@@ -243,6 +244,9 @@ ROWS: list[Row] = [
         body=lambda o: {"seconds": 5}, route="images/<int:pk>/time/"),
     # Managers see everybody's time, other members their own.
     Row("time report", "get", "/api/projects/{project}/quality/time/", members(200), route="projects/<int:pk>/quality/time/"),
+    # The quality report (and its downloads) is the managers', also on an archived project (EXPORT).
+    Row("quality report", "get", "/api/projects/{project}/quality/", manage(200), route="projects/<int:pk>/quality/"),
+    Row("quality report as CSV", "get", "/api/projects/{project}/quality/?format=csv", manage(200), route="projects/<int:pk>/quality/"),
     # Ground truth (annotator.groundtruth): managers only. The image is in progress, so marking and
     # unmarking it are refused by the workflow (409) once past the permission check.
     Row("read ground truth", "get", "/api/images/{image}/ground-truth/", manage(404), route="images/<int:pk>/ground-truth/"),
