@@ -30,6 +30,8 @@ def project_create(
     required_accepts: int = 1,
     queue_order: str = "priority",
     break_reminder_minutes: int = 90,
+    consensus_annotators: int = 1,
+    consensus_timeout_hours: int = 24,
     labels: list[dict[str, Any]] | None = None,
 ) -> Project:
     if Project.objects.filter(name=name).exists():
@@ -37,6 +39,7 @@ def project_create(
     project = Project.objects.create(
         name=name, description=description, guidelines=guidelines, required_accepts=required_accepts,
         queue_order=queue_order, break_reminder_minutes=break_reminder_minutes, created_by=creator,
+        consensus_annotators=consensus_annotators, consensus_timeout_hours=consensus_timeout_hours,
     )
     if creator is not None:
         Membership.objects.create(project=project, user=creator, role=Role.MANAGER)

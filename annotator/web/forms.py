@@ -20,6 +20,15 @@ class ProjectForm(forms.Form):
         min_value=0, max_value=24 * 60, initial=90, required=False, label="Break reminder (minutes)",
         help_text="The editor suggests a break after this long in one work session; 0 turns it off, empty means 90.",
     )
+    consensus_annotators = forms.IntegerField(
+        min_value=1, max_value=10, initial=1, required=False, label="Annotators per image",
+        help_text="With more than one, each image goes to that many different annotators and the merge of their "
+                  "versions goes to review, lowest agreement first.",
+    )
+    consensus_timeout_hours = forms.IntegerField(
+        min_value=1, max_value=24 * 30, initial=24, required=False, label="Hours to finish a version",
+        help_text="With several annotators per image: a version not submitted in this time goes to someone else.",
+    )
     labels = forms.CharField(
         required=False,
         help_text="New project only: one label per line, optionally followed by a colour, e.g. 'car #ff0000'.",
@@ -29,6 +38,14 @@ class ProjectForm(forms.Form):
     def clean_break_reminder_minutes(self) -> int:
         value = self.cleaned_data["break_reminder_minutes"]
         return 90 if value is None else value
+
+    def clean_consensus_annotators(self) -> int:
+        value = self.cleaned_data["consensus_annotators"]
+        return 1 if value is None else value
+
+    def clean_consensus_timeout_hours(self) -> int:
+        value = self.cleaned_data["consensus_timeout_hours"]
+        return 24 if value is None else value
 
     def clean_labels(self) -> list[dict]:
         specs = []

@@ -252,3 +252,29 @@ def test_the_consensus_settings_are_checked(world) -> None:
     world.project.refresh_from_db()
     assert (world.project.consensus_annotators, world.project.consensus_timeout_hours) == (1, 24)
     assert Image.objects.count() == 0
+
+
+def test_the_settings_page_sets_annotators_per_image(world) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.users["manager"])
+    page = client.get(f"/projects/{world.project.pk}/edit/").content.decode()
+    assert 'name="consensus_annotators"' in page and 'name="consensus_timeout_hours"' in page
+    response = client.post(f"/projects/{world.project.pk}/edit/", {
+        "name": world.project.name, "required_accepts": 1, "queue_order": "priority", "break_reminder_minutes": 90,
+        "consensus_annotators": 3, "consensus_timeout_hours": 6,
+    })
+    assert response.status_code == 302
+    world.project.refresh_from_db()
+    assert (world.project.consensus_annotators, world.project.consensus_timeout_hours) == (3, 6)
+
+
+def test_a_backup_carries_the_consensus_settings(world, tmp_path) -> None:
+    from annotator.backups.services import BackupOptions, RestoreOptions, backup_write, restore
+
+    _consensus(world, 3, timeout_hours=5)
+    path = tmp_path / "project.zip"
+    backup_write(project=world.project, out=path, options=BackupOptions())
+    restored = restore(path=path, archive_name=path.name, options=RestoreOptions(name="Copy")).project
+    assert (restored.consensus_annotators, restored.consensus_timeout_hours) == (3, 5)
