@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from annotator.annotations.models import Annotation
 from annotator.images.models import Image, ImageStatus
 from tests.e2e.pages import EditorPage, LoginPage, ReviewPanel
 from tests.factories import make_images, polygon_geometry, square
@@ -58,3 +59,32 @@ def test_the_reviewer_sees_each_annotators_version_and_accepts_the_merge(page, w
     ReviewPanel(editor).accept()
     image.refresh_from_db()
     assert image.status == ImageStatus.ACCEPTED
+
+
+def test_an_annotator_draws_their_own_version_in_the_editor(page, world) -> None:
+    from annotator.consensus.models import Replica
+
+    manager = world.client("manager")
+    assert manager.patch(f"/api/projects/{world.project.pk}/", {"consensus_annotators": 2}, format="json").status_code == 200
+    image = make_images(world.project, 1, width=200, height=100)[0]
+    _draw(world, "annotator2", image, [square(20, 20, 60)])  # the other version: not shown to this annotator
+    assert world.client("annotator").post(f"/api/projects/{world.project.pk}/queue/next/").json()["image"]["id"] == image.pk
+
+    page.context.clear_cookies()
+    LoginPage(page).login("annotator")
+    editor = EditorPage(page).open(image.pk)
+    expect(editor.instance_rows).to_have_count(0)
+    editor.draw_polygon([(30.0, 30.0), (90.0, 30.0), (90.0, 80.0), (30.0, 80.0)])
+    editor.wait_saved()
+    mine = Replica.objects.get(image=image, annotator=world.users["annotator"])
+    assert mine.version == 1 and len(mine.drawn) == 1
+    assert not Annotation.objects.filter(image=image).exists()  # the image's own set waits for the merge
+    editor.submit()
+    # The second version in: the two overlapping squares merge into one object on the image.
+    for _ in range(100):
+        image.refresh_from_db()
+        if image.status == ImageStatus.SUBMITTED:
+            break
+        page.wait_for_timeout(100)
+    assert image.status == ImageStatus.SUBMITTED
+    assert Annotation.objects.filter(image=image).count() == 1
