@@ -90,7 +90,7 @@ class ChunksOnWorkers:
         succeeded: list[Job] = []
         try:
             failed = self._wait(ids, progress)
-            succeeded = list(Job.objects.filter(pk__in=ids, state=JobState.SUCCEEDED).order_by("pk"))
+            succeeded = list(Job.objects.filter(pk__in=ids, state=JobState.SUCCEEDED).order_by("pk").only("pk", "result"))
             if failed is not None:
                 raise DomainError(failed.error or "An import chunk was cancelled.")
             return [ChunkImage.from_json(image) for job in succeeded for image in job.result["images"]]
@@ -110,7 +110,8 @@ class ChunksOnWorkers:
                 if failed is None:
                     job_execute(job_id=pk)  # skips the finished, and those another worker runs
                 self.ctx.check_cancelled()
-            jobs = list(Job.objects.filter(pk__in=ids).order_by("pk"))
+            # Not their parameters and results (megabytes of geometry each), only where they stand.
+            jobs = list(Job.objects.filter(pk__in=ids).order_by("pk").only("pk", "state", "progress_done", "error"))
             failed = failed or next((job for job in jobs if job.state in (JobState.FAILED, JobState.CANCELLED)), None)
             if failed is not None:
                 Job.objects.filter(pk__in=ids, state__in=[JobState.QUEUED, JobState.RUNNING]).update(cancel_requested=True)
