@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.annotations.models import Annotation
+from annotator.consensus.selectors import replica_of
 from annotator.core.errors import DomainError
 from annotator.groundtruth.selectors import attempt_of
 from annotator.images.models import Image
@@ -39,9 +40,10 @@ def time_record_add(*, image: Image, user: AbstractBaseUser, seconds: float, now
     if previous is not None and started - previous[0] < timedelta(minutes=SESSION_GAP_MINUTES):
         # spans of two open tabs may overlap: the session starts no later than this span
         session = min(previous[1], started)
-    # on a ground-truth image the person works on their attempt, not on the frozen truth
-    attempt = attempt_of(image, user)
-    objects = len(attempt.drawn) if attempt is not None else Annotation.objects.filter(image=image).count()
+    # the objects the person works on: their attempt at a ground-truth image (not the frozen
+    # truth), their version of an image collecting versions (not the empty set), else the image's
+    own = attempt_of(image, user) or replica_of(image, user)
+    objects = len(own.drawn) if own is not None else Annotation.objects.filter(image=image).count()
     return TimeRecord.objects.create(
         image=image, user=user, seconds=float(seconds), object_count=objects,
         started_at=started, ended_at=ended, session_started_at=session,
