@@ -24,6 +24,17 @@ def replica_of(image: Image, user: AbstractBaseUser | AnonymousUser) -> Replica 
     return Replica.objects.filter(image=image, annotator=user).first()
 
 
+OWN_VERSION = "Several annotators draw each image of this project: take it from your queue to draw your own version."
+
+
+def own_version_needed(image: Image) -> str | None:
+    """Why a new image of a consensus project may not be changed or submitted as itself: its
+    first change would make it one person's image, out of the N-version round."""
+    if image.status == ImageStatus.NEW and not image.replicas_open and image.project.consensus_annotators > 1:
+        return OWN_VERSION
+    return None
+
+
 def replicas_by_image(user: AbstractBaseUser | AnonymousUser, images: Iterable[Image]) -> dict[int, Replica | None]:
     """The user's versions of those of `images` that collect versions, by image id (None: abandoned,
     the image is not theirs any more); one query, none without."""

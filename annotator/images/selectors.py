@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet, Sum
 
 from annotator.consensus.models import LIVE
-from annotator.consensus.selectors import replica_of
+from annotator.consensus.selectors import own_version_needed, replica_of
 from annotator.core.access import Capability, can, state_reason
 from annotator.groundtruth.selectors import attempt_of
 from annotator.projects.models import Project
@@ -74,6 +74,8 @@ def edit_denied_reason(user: AbstractBaseUser, image: Image) -> str | None:
     replica = replica_of(image, user)
     if replica is not None and replica.status not in LIVE:
         return "Your time on this image ran out; it went to someone else."
+    if replica is None and (reason := own_version_needed(image)):
+        return reason
     subject: workflow.Subject = attempt_of(image, user) or replica or image
     return workflow.decide(subject, workflow.Action.SAVE, workflow.Actor.of(user, image.project)).reason
 

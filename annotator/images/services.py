@@ -16,9 +16,9 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotator.consensus.selectors import replica_of, replica_open
+from annotator.consensus.selectors import own_version_needed, replica_of, replica_open
 from annotator.consensus.services import replica_release, replica_serve, replica_submit
-from annotator.core.errors import DomainError
+from annotator.core.errors import Conflict, DomainError
 from annotator.core.files import domain_error, zip_open
 from annotator.core.locks import person_lock
 from annotator.groundtruth.selectors import attempt_of, attempt_open
@@ -303,6 +303,8 @@ def image_submit(*, image: Image, user: AbstractBaseUser) -> Image:
     if replica is not None:
         replica_submit(replica=replica, user=user)
         return Image.objects.get(pk=image.pk)
+    if reason := own_version_needed(image):
+        raise Conflict(reason)
     image = Image.objects.select_for_update().get(pk=image.pk)
     fields = workflow.apply(image, workflow.Action.SUBMIT, user)
     _check_required_attributes(image)  # refused: nothing is saved

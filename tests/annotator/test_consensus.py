@@ -278,3 +278,16 @@ def test_a_backup_carries_the_consensus_settings(world, tmp_path) -> None:
     backup_write(project=world.project, out=path, options=BackupOptions())
     restored = restore(path=path, archive_name=path.name, options=RestoreOptions(name="Copy")).project
     assert (restored.consensus_annotators, restored.consensus_timeout_hours) == (3, 5)
+
+
+def test_a_new_image_is_not_drawn_as_itself_outside_the_queue(world) -> None:
+    _consensus(world, 2)
+    image = make_images(world.project, 1, width=W, height=H)[0]
+    for who in ("annotator", "manager"):
+        saved = _save(world, who, image.pk, 0, [(world.labels[0].pk, square(10, 10, 30))])
+        assert saved.status_code == 403 and "from your queue" in saved.json()["detail"], who
+    submitted = world.client("annotator").post(f"/api/images/{image.pk}/submit/")
+    assert submitted.status_code == 409 and "own version" in submitted.json()["detail"]
+    image.refresh_from_db()
+    assert (image.status, image.assignee, image.version) == (ImageStatus.NEW, None, 0)
+    assert _next(world, "annotator")["id"] == image.pk  # the queue still hands it out as a version
