@@ -643,14 +643,18 @@ def _limit_vertices(geometry: Geometry, limit: int, simplify: bool) -> tuple[Geo
     raise GeometryError(f"outline has {count} points, more than the limit of {limit} per object", reason=reason)
 
 
-def _tidy_ring(ring: np.ndarray, width: int, height: int) -> tuple[np.ndarray, set[str]]:
-    """Consecutive duplicates removed and points within SNAP_DISTANCE of the image moved onto it."""
-    changes: set[str] = set()
+def _without_repeats(ring: np.ndarray) -> tuple[np.ndarray, set[str]]:
+    """Consecutive duplicate points removed."""
     if len(ring) > 1:
         keep = np.any(ring != np.roll(ring, 1, axis=0), axis=1)
         if not keep.all():
-            changes.add("repeated_points")
-            ring = ring[keep] if keep.any() else ring[:1]
+            return (ring[keep] if keep.any() else ring[:1]), {"repeated_points"}
+    return ring, set()
+
+
+def _tidy_ring(ring: np.ndarray, width: int, height: int) -> tuple[np.ndarray, set[str]]:
+    """Consecutive duplicates removed and points within SNAP_DISTANCE of the image moved onto it."""
+    ring, changes = _without_repeats(ring)
     lo = np.array([0.0, 0.0])
     hi = np.array([float(width), float(height)])
     near = (ring >= lo - SNAP_DISTANCE) & (ring <= hi + SNAP_DISTANCE)
@@ -680,13 +684,40 @@ def _valid_area(ring: np.ndarray) -> Any:
 def _repair_part(
     exterior: np.ndarray, holes: list[np.ndarray], width: int, height: int, box: Any
 ) -> tuple[list[Part], set[str], bool]:
-    """One part made valid and clipped: (parts it became, changes, whether it lay wholly outside)."""
-    exterior, changes = _tidy_ring(exterior, width, height)
+    """One part made valid and clipped: (parts it became, changes, whether it lay wholly outside).
+
+    Points a hair outside the image are snapped onto its edge (no new vertices). Where snapping
+    would change the part's area by more than a pixel or 1% (a thin sliver along the edge,
+    flattened or swollen), the part is clipped instead, keeping the area as drawn inside the image.
+    """
+    snapped = _repair_part_once(exterior, holes, width, height, box, snap=True)
+    if "snapped" not in snapped[1]:
+        return snapped
+    clipped = _repair_part_once(exterior, holes, width, height, box, snap=False)
+    area_snapped, area_clipped = _parts_area(snapped[0]), _parts_area(clipped[0])
+    if (area_clipped > 0 and not snapped[0]) or abs(area_snapped - area_clipped) > snap_area_slack(area_clipped):
+        return clipped
+    return snapped
+
+
+def snap_area_slack(area: float) -> float:
+    """How much snapping onto the edge may change an area before the part is clipped instead."""
+    return max(1.0, 0.01 * area)
+
+
+def _parts_area(parts: list[Part]) -> float:
+    return float(sum(Polygon(p["exterior"], p["holes"]).area for p in parts))
+
+
+def _repair_part_once(
+    exterior: np.ndarray, holes: list[np.ndarray], width: int, height: int, box: Any, *, snap: bool
+) -> tuple[list[Part], set[str], bool]:
+    exterior, changes = _tidy_ring(exterior, width, height) if snap else _without_repeats(exterior)
     if not _distinct(exterior) or _collinear(exterior):
         return [], changes | {"dropped_parts"}, False
     tidy_holes: list[np.ndarray] = []
     for hole in holes:
-        hole, more = _tidy_ring(hole, width, height)
+        hole, more = _tidy_ring(hole, width, height) if snap else _without_repeats(hole)
         changes |= more
         if _distinct(hole) and not _collinear(hole):
             tidy_holes.append(hole)
