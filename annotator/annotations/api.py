@@ -135,12 +135,13 @@ class AnnotationSetApi(APIView):
                 attempt=attempt, user=request.user, base_version=data["version"], items=data["annotations"],
             )
             return Response({"image": image.pk, "version": attempt.version, "repaired": repaired, "annotations": drawn})
+        # RFC 7240: autosave only needs the new version, not the set it just sent, and what the
+        # server repaired (so the editor can replace those objects in place).
+        minimal = "return=minimal" in request.headers.get("Prefer", "")
         image, rows, repaired = annotations_replace(
-            image=image, user=request.user, base_version=data["version"], items=data["annotations"],
+            image=image, user=request.user, base_version=data["version"], items=data["annotations"], echo=not minimal,
         )
-        if "return=minimal" in request.headers.get("Prefer", ""):
-            # RFC 7240: autosave only needs the new version, not the set it just sent, and what the
-            # server repaired (so the editor can replace those objects in place).
+        if minimal:
             return Response(
                 {"image": image.pk, "version": image.version, "repaired": repaired},
                 headers={"Preference-Applied": "return=minimal"},

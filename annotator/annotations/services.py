@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypedDict
@@ -45,10 +46,26 @@ class CleanAnnotation:
     prediction_id: int | None
     attributes: dict[str, Any]
     digest: str
-    # The same content as the stored object with this uid: no validation, no write needed.
-    unchanged: bool = False
     # What normalisation changed in the geometry as received (None: nothing).
     repair: Repair | None = None
+
+
+class Unchanged(NamedTuple):
+    """An incoming object with the same content (digest) as the stored object with its uid: it was
+    checked when that was saved, and there is nothing to check or write."""
+
+    uid: uuid.UUID
+
+
+class _Stored(NamedTuple):
+    """What a save reads of each stored object: enough to tell it unchanged and to rewrite it."""
+
+    uid: uuid.UUID
+    digest: str
+    prediction_id: int | None
+    model_version_id: int | None
+    author_id: int | None
+    created_at: datetime
 
 
 class ObjectRepair(TypedDict):
@@ -62,7 +79,8 @@ class ObjectRepair(TypedDict):
 
 
 class SavedAnnotations(NamedTuple):
-    """The outcome of replacing an image's set: the image (new version), its rows, the repairs."""
+    """The outcome of replacing an image's set: the image (new version), its rows (in the order
+    saved; empty when the caller asked for no echo), the repairs."""
 
     image: Image
     rows: list[Annotation]
@@ -92,9 +110,9 @@ def annotations_clean(
     *,
     image: Image,
     items: list[dict[str, Any]],
-    stored: dict[uuid.UUID, Annotation] | None = None,
+    stored: Mapping[uuid.UUID, str] | None = None,
     simplify: bool = False,
-) -> list[CleanAnnotation]:
+) -> list[CleanAnnotation | Unchanged]:
     """Normalise and validate an incoming annotation set; DomainError naming the object otherwise.
 
     Geometries go through ml.geometry.normalize_geometries: what people and tools really produce
@@ -103,8 +121,9 @@ def annotations_clean(
     (``object`` in the body: index, uid, reason in plain words).  Vertex limits come from the
     settings; ``simplify`` (imports) simplifies an object over the limit instead of refusing it.
 
-    Objects identical to the stored ones (`stored`, by uid and content digest) were normalised when
-    they were saved and are not checked again: an autosave after one edit checks one object.
+    Objects identical to the stored ones (`stored`: their digests by uid) were normalised when they
+    were saved and are not checked again (they come back as `Unchanged`): an autosave after one
+    edit checks one object. Without `stored`, every object comes back as a CleanAnnotation.
     """
     if not isinstance(items, list):
         raise DomainError("annotations must be a list")
@@ -134,7 +153,7 @@ def annotations_clean(
             )
         )
     _check_image_vertices(items)
-    unchanged = [uid in stored and digest and stored[uid].digest == digest for uid, digest in zip(uids, digests)]
+    unchanged = [bool(digest) and stored.get(uid) == digest for uid, digest in zip(uids, digests)]
     to_check = [index for index, same in enumerate(unchanged) if not same]
     try:
         # All geometries in one call: vectorised checks keep a 100-object save within a few ms.
@@ -149,25 +168,13 @@ def annotations_clean(
         i: (geometry, repair) for i, geometry, repair in zip(to_check, checked, repairs)
     }
 
-    cleaned: list[CleanAnnotation] = []
+    cleaned: list[CleanAnnotation | Unchanged] = []
     prediction_ids: set[int] = set()
+    model_ids: set[int] = set()
     for index, item in enumerate(items):
         uid = uids[index]
         if unchanged[index]:
-            row = stored[uid]
-            # Same digest: the incoming geometry is the stored (already validated) one.
-            geometry = item["geometry"]
-            if geometry["type"] == "mask":
-                row.rle = geometry["rle"]
-            else:
-                row.polygons = geometry["polygons"]
-            cleaned.append(
-                CleanAnnotation(
-                    uid=uid, label_id=row.label_id, geometry=geometry, bbox=row.bbox, area=row.area,
-                    z_order=row.z_order, source=row.source, score=row.score, model_version_id=row.model_version_id,
-                    prediction_id=row.prediction_id, attributes=row.attributes, digest=row.digest, unchanged=True,
-                )
-            )
+            cleaned.append(Unchanged(uid))
             continue
         geometry, repair = geometries[index]
         try:
@@ -181,12 +188,13 @@ def annotations_clean(
         cleaned.append(clean)
         if clean.prediction_id is not None:
             prediction_ids.add(clean.prediction_id)
+        if clean.model_version_id is not None:
+            model_ids.add(clean.model_version_id)
     if prediction_ids:
         known = set(Prediction.objects.filter(image=image, pk__in=prediction_ids).values_list("pk", flat=True))
         missing = prediction_ids - known
         if missing:
             raise DomainError(f"prediction {sorted(missing)[0]} is not a prediction of this image")
-    model_ids = {c.model_version_id for c in cleaned if c.model_version_id is not None and not c.unchanged}
     if model_ids:
         from annotator.learning.models import ModelVersion
 
@@ -274,6 +282,7 @@ def annotations_replace(
     action: str = RevisionAction.SAVE,
     restored_from: int | None = None,
     simplify: bool = False,
+    echo: bool = True,
 ) -> SavedAnnotations:
     """Replace the whole annotation set of an image, if nobody saved since `base_version`.
 
@@ -281,7 +290,9 @@ def annotations_replace(
     whoever may not change the image now, an annotator who saves an image nobody holds takes it,
     and a new image is in progress from then on. `simplify`: see annotations_clean (imports).
     The result lists the objects whose geometry was repaired on the way in, with the geometry
-    as stored.
+    as stored. `echo=False`: the caller needs no rows back (an autosave asking for
+    `Prefer: return=minimal`), and the unchanged objects are then not read at all, unless the
+    revision is a snapshot.
 
     Raises Conflict (409) carrying the current version when someone else saved in between: the
     caller decides whose copy wins; nothing is ever overwritten silently. Every save is kept as a
@@ -304,23 +315,39 @@ def annotations_replace(
                     "updated_at": locked.annotations_updated_at.isoformat() if locked.annotations_updated_at else None,
                 },
             )
-        # Geometries are not read back: unchanged objects are recognised by their digest.
+        # Only what tells an object unchanged (its digest) and what a rewrite keeps (author,
+        # creation time) is read: an autosave writes one object and lists the others' uids.
         # No ORDER BY: the model's default one joins images and projects for every save.
-        stored = {row.uid: row for row in Annotation.objects.filter(image=locked).defer("polygons", "rle").order_by()}
-        cleaned = annotations_clean(image=locked, items=items, stored=stored, simplify=simplify)
+        stored = {
+            row.uid: row
+            for row in map(_Stored._make, Annotation.objects.filter(image=locked).order_by().values_list(*_Stored._fields))
+        }
+        cleaned = annotations_clean(
+            image=locked, items=items, stored={uid: row.digest for uid, row in stored.items()}, simplify=simplify,
+        )
         now = timezone.now()
         author_id = user.pk if user is not None and user.is_authenticated else None
+        new_rows = [
+            _row(clean, image=locked, author_id=author_id, before=stored.get(clean.uid), now=now)
+            for clean in cleaned if isinstance(clean, CleanAnnotation)
+        ]
+        kept = [c.uid for c in cleaned if isinstance(c, Unchanged)]
+        # Unchanged objects whose prediction or model was deleted since (SET NULL on the row, not
+        # in the set the client sent): the revision records them as changed.
+        drifted = [
+            c.uid for c, item in zip(cleaned, items)
+            if isinstance(c, Unchanged) and (item.get("prediction") is not None or item.get("model_version") is not None)
+            and (stored[c.uid].prediction_id, stored[c.uid].model_version_id) != (item.get("prediction"), item.get("model_version"))
+        ]
+        as_delta = locked.has_previous and not snapshot_due(version=locked.version + 1, action=action)
         rows: list[Annotation] = []
-        new_rows: list[Annotation] = []
-        for clean in cleaned:
-            if clean.unchanged:
-                rows.append(stored[clean.uid])
-                continue
-            row = _row(clean, image=locked, author_id=author_id, before=stored.get(clean.uid), now=now)
-            rows.append(row)
-            new_rows.append(row)
+        if echo or not as_delta or drifted:
+            # Read before the writes below: the unchanged rows as they are, the others as written.
+            by_uid = {row.uid: row for row in Annotation.objects.filter(image=locked).order_by()} if kept else {}
+            by_uid.update((row.uid, row) for row in new_rows)
+            rows = [by_uid[c.uid] for c in cleaned]
         incoming = {c.uid for c in cleaned}
-        changed = [c.uid for c in cleaned if not c.unchanged and c.uid in stored]
+        changed = [row.uid for row in new_rows if row.uid in stored]
         gone = [uid for uid in stored if uid not in incoming]
         if changed or gone:
             Annotation.objects.filter(image=locked, uid__in=changed + gone).delete()
@@ -332,18 +359,14 @@ def annotations_replace(
         if action in (RevisionAction.SAVE, RevisionAction.RESTORE):
             workflow.apply(locked, workflow.Action.SAVE, user)  # who may, and what it does to the status
         locked.save()
-        if locked.has_previous and not snapshot_due(version=locked.version, action=action):
-            # Only what this save wrote: the unchanged objects are those of the revision before,
-            # but for a prediction or model deleted since (SET NULL on the row, not in that revision).
-            drifted = [
-                stored[c.uid] for c, item in zip(cleaned, items)
-                if c.unchanged and (c.prediction_id, c.model_version_id) != (item.get("prediction"), item.get("model_version"))
-            ]
+        if as_delta:
+            # Only what this save wrote: the unchanged objects are those of the revision before.
+            rewritten = new_rows + [row for row in rows if row.uid in drifted]
             snapshot, delta = None, Delta(
                 added=[annotation_to_dict(row) for row in new_rows if row.uid not in stored],
-                changed=[annotation_to_dict(row) for row in new_rows + drifted if row.uid in stored],
+                changed=[annotation_to_dict(row) for row in rewritten if row.uid in stored],
                 removed=[str(uid) for uid in gone],
-                order=[str(row.uid) for row in rows],
+                order=[str(c.uid) for c in cleaned],
             )
         else:
             snapshot, delta = [annotation_to_dict(row) for row in rows], None
@@ -354,19 +377,19 @@ def annotations_replace(
             author_id=author_id,
             annotations=snapshot,
             delta=delta,
-            object_count=len(rows),
+            object_count=len(cleaned),
             restored_from=restored_from,
             summary=summary,
         )
     repaired: list[ObjectRepair] = [
         {"uid": str(c.uid), "index": index, **c.repair, "geometry": c.geometry}
         for index, c in enumerate(cleaned)
-        if c.repair is not None
+        if isinstance(c, CleanAnnotation) and c.repair is not None
     ]
-    return SavedAnnotations(locked, rows, repaired)
+    return SavedAnnotations(locked, rows if echo else [], repaired)
 
 
-def _row(clean: CleanAnnotation, *, image: Image, author_id: int | None, before: Annotation | None, now: datetime) -> Annotation:
+def _row(clean: CleanAnnotation, *, image: Image, author_id: int | None, before: _Stored | None, now: datetime) -> Annotation:
     is_mask = clean.geometry["type"] == "mask"
     return Annotation(
         uid=clean.uid,

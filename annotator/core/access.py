@@ -101,7 +101,9 @@ def role_of(user: AbstractBaseUser | AnonymousUser, project: Project | int) -> s
     key = (user.pk, project_id)
     if cache is not None and key in cache:
         return cache[key]
-    role = Membership.objects.filter(project_id=project_id, user=user).values_list("role", flat=True).first()
+    # One row at most (unique per project and user): without the model's ORDER BY, which joins
+    # projects and users on every request.
+    role = Membership.objects.filter(project_id=project_id, user=user).order_by().values_list("role", flat=True).first()
     if cache is not None:
         cache[key] = role
     return role
