@@ -60,8 +60,13 @@ def replica_serve(*, project: Project, user: AbstractBaseUser) -> Replica | None
     for _ in range(10):
         with transaction.atomic():
             # The image's row lock makes the count of its versions and the new one one step:
-            # two annotators never take the same last slot.
-            candidate = replica_candidates(project, user).select_for_update(skip_locked=True, of=("self",)).first()
+            # two annotators never take the same last slot. An image locked by someone taking one
+            # of its slots may have more: when every candidate is locked, wait for the first.
+            candidates = replica_candidates(project, user)
+            candidate = (
+                candidates.select_for_update(skip_locked=True, of=("self",)).first()
+                or candidates.select_for_update(of=("self",)).first()
+            )
             if candidate is None:
                 return None
             image = Image.objects.select_for_update().get(pk=candidate.pk)

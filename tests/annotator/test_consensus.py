@@ -291,3 +291,29 @@ def test_a_new_image_is_not_drawn_as_itself_outside_the_queue(world) -> None:
     image.refresh_from_db()
     assert (image.status, image.assignee, image.version) == (ImageStatus.NEW, None, 0)
     assert _next(world, "annotator")["id"] == image.pk  # the queue still hands it out as a version
+
+
+@pytest.mark.django_db(transaction=True)
+def test_annotators_asking_at_once_fill_every_slot_and_never_one_twice(world) -> None:
+    from collections import Counter
+
+    from annotator.projects.models import Membership
+    from tests.annotator.test_queue import _race
+
+    crowd = [f"crowd{i}" for i in range(8)]
+    for name in crowd:
+        world.users[name] = UserFactory(username=name)
+        Membership.objects.create(project=world.project, user=world.users[name], role="annotator")
+    _consensus(world, 3)
+    images = make_images(world.project, 2, width=W, height=H)
+
+    def take(name: str) -> tuple[str, int | None]:
+        image = _next(world, name)
+        return name, image["id"] if image else None
+
+    results = _race(world, crowd, take)
+    handed = Counter(image_id for _, image_id in results if image_id is not None)
+    assert handed == {images[0].pk: 3, images[1].pk: 3}, handed  # six slots, six people, two told "empty"
+    for name, image_id in results:
+        if image_id is not None:
+            assert Replica.objects.get(image_id=image_id, annotator__username=name).status == ReplicaStatus.IN_PROGRESS
