@@ -21,7 +21,9 @@ from annotator.annotations.selectors import revision_objects
 from annotator.annotations.services import annotations_replace, revision_restore
 from annotator.datasets.models import DatasetVersion
 from annotator.datasets.services import ImportOptions, dataset_export_start, dataset_import
-from annotator.images.models import Image
+from annotator.groundtruth.models import GroundTruth, GroundTruthAttempt
+from annotator.groundtruth.services import attempt_save, attempt_submit, ground_truth_mark, ground_truth_serve
+from annotator.images.models import Image, ImageStatus
 from annotator.images.services import image_submit
 from annotator.jobs.models import Job
 from annotator.jobs.services import job_execute
@@ -47,7 +49,8 @@ User = get_user_model()
 def rich_project(world: Any, *, fruits: bool = True) -> Project:
     """The world's project with the fruits dataset (accepted), edits over several revisions, a restored
     revision, a model version with predictions (one accepted as an object), a rejection with
-    per-object verdicts and pinned comments (one resolved), an open review and a dataset version."""
+    per-object verdicts and pinned comments (one resolved), an open review, ground truth with
+    attempts (``add_ground_truth``) and a dataset version."""
     project = world.project
     users = world.users
     Project.objects.filter(pk=project.pk).update(description="Fruit and nuts", guidelines="# Rules\nOutline every nut.",
@@ -120,12 +123,42 @@ def rich_project(world: Any, *, fruits: bool = True) -> Project:
     review_release(image=in_review, user=users["manager"])  # a released task, then an open one
     review_take(image=in_review, user=reviewer)
 
+    add_ground_truth(world)
+
     export = dataset_export_start(project=project, params={"format": "coco", "status": "all", "name": "v1"}, user=users["manager"],
                                   enqueue=False)
     job_execute(job_id=export.pk)
     export.refresh_from_db()
     assert export.state == "succeeded", export.error
     return Project.objects.get(pk=project.pk)
+
+
+def add_ground_truth(world: Any) -> list[Image]:
+    """Two ground-truth images (one drawn by annotator2, one by annotator, both accepted by the
+    reviewer), the rate at 0.25, a scored attempt by annotator (a wrong label and a missing object:
+    conflicts and a confusion to remap) and an attempt in progress by annotator2."""
+    project, users = world.project, world.users
+    cat, dog = Label.objects.get(project=project, name="cat"), Label.objects.get(project=project, name="dog")
+    images = make_images(project, 2, width=100, height=80)
+    for image, author in zip(images, ("annotator2", "annotator")):
+        annotations_replace(image=image, user=users[author], base_version=0, items=[
+            {"label": cat.pk, "geometry": polygon_geometry(square(10, 10, 30))},
+            {"label": dog.pk, "geometry": polygon_geometry(square(50, 20, 25))},
+        ])
+        Image.objects.filter(pk=image.pk).update(status=ImageStatus.ACCEPTED, assignee=users[author], reviewer=users["reviewer"])
+        ground_truth_mark(image=Image.objects.get(pk=image.pk), user=users["manager"])
+    Project.objects.filter(pk=project.pk).update(ground_truth_rate=0.25)
+    for who, drawn, submit in (
+        ("annotator", [{"label": dog.pk, "geometry": polygon_geometry(square(11, 10, 30))}], True),
+        ("annotator2", [{"label": cat.pk, "geometry": polygon_geometry(square(12, 12, 20))}], False),
+    ):
+        attempt = ground_truth_serve(project=project, user=users[who])
+        assert attempt is not None, who
+        attempt, _, _ = attempt_save(attempt=attempt, user=users[who], base_version=attempt.version, items=drawn)
+        if submit:
+            attempt_submit(attempt=attempt, user=users[who])
+    project.refresh_from_db()
+    return [Image.objects.get(pk=image.pk) for image in images]
 
 
 # --- Comparing two projects ----------------------------------------------------------------
@@ -145,6 +178,8 @@ _TABLES: list[tuple[type[models.Model], str, set[str]]] = [
     (ObjectDecision, "decision__image__project", set()),
     (ReviewComment, "image__project", set()),
     (DatasetVersion, "project", {"file"}),
+    (GroundTruth, "image__project", set()),
+    (GroundTruthAttempt, "image__project", set()),
 ]
 
 
@@ -162,14 +197,15 @@ def project_content(project: Project, *, skip_jobs: tuple[str, ...] = ("backup",
     querysets = {}
     for model, via, _ in _TABLES:
         # Revisions by image and version: a restore writes each image's in turn (deltas follow their base).
-        qs = model._default_manager.filter(**{via: project}).order_by(*(("image_id", "version") if model is Revision else ("id",)))
+        qs = model._default_manager.filter(**{via: project}).order_by(*(("image_id", "version") if model is Revision else ("pk",)))
         if model is Job:
             qs = qs.exclude(kind__in=skip_jobs)
         querysets[model] = qs
-        positions[model] = {pk: index for index, pk in enumerate(qs.values_list("id", flat=True))}
+        positions[model] = {pk: index for index, pk in enumerate(qs.values_list("pk", flat=True))}
     usernames = dict(User.objects.values_list("id", "username"))
     out: dict[str, Any] = {
-        "project": {f: getattr(project, f) for f in ("description", "guidelines", "required_accepts", "queue_order", "created_at")},
+        "project": {f: getattr(project, f) for f in ("description", "guidelines", "required_accepts", "queue_order", "created_at",
+                                                     "ground_truth_rate")},
         "created_by": usernames.get(project.created_by_id),
     }
     for model, _via, skip in _TABLES:
@@ -177,7 +213,8 @@ def project_content(project: Project, *, skip_jobs: tuple[str, ...] = ("backup",
         for obj in querysets[model]:
             row: dict[str, Any] = {}
             for f in model._meta.concrete_fields:
-                if f.primary_key or f.name in skip or f.name == "project":
+                # (a primary key that is a reference, as ground truth's image, is compared as one)
+                if (f.primary_key and not f.is_relation) or f.name in skip or f.name == "project":
                     continue
                 value = getattr(obj, f.attname)
                 if f.is_relation:
@@ -193,6 +230,10 @@ def project_content(project: Project, *, skip_jobs: tuple[str, ...] = ("backup",
                     value = [_revision_object(o, positions, usernames) for o in revision_objects(obj)]
                 elif model is Revision and f.name == "delta":
                     continue
+                elif (model, f.name) in ((GroundTruth, "truth"), (GroundTruthAttempt, "drawn")):
+                    value = [_revision_object(o, positions, usernames) for o in value]
+                elif model is GroundTruthAttempt and f.name == "scores":
+                    value = _scores(value, positions)
                 row[f.name] = value
             if model is Image:
                 row["file_sha256"], row["thumbnail_sha256"] = _sha(obj.file), _sha(obj.thumbnail)
@@ -214,6 +255,26 @@ def _revision_object(obj: dict[str, Any], positions: dict[Any, dict[int, int]], 
     restored["author"] = usernames.get(obj["author"]) if obj.get("author") else None
     restored["geometry"] = orjson.dumps(obj["geometry"])
     return restored
+
+
+def _scores(scores: dict[str, Any] | None, positions: dict[Any, dict[int, int]]) -> Any:
+    """ml.quality.score's result with label ids as positions (keys of per_label and confusion, conflicts' labels)."""
+    if scores is None:
+        return None
+
+    def label(value: Any) -> Any:
+        key = int(value) if isinstance(value, str) and value.isdigit() else value
+        return ("label", positions[Label][key]) if isinstance(key, int) and key in positions[Label] else value
+
+    def keyed(values: dict[str, Any]) -> dict[str, Any]:
+        return {str(label(key)): value for key, value in values.items()}
+
+    return {
+        **scores,
+        "per_label": keyed(scores["per_label"]),
+        "confusion": {str(label(truth)): keyed(row) for truth, row in scores["confusion"].items()},
+        "conflicts": [{**c, "truth_label": label(c["truth_label"]), "attempt_label": label(c["attempt_label"])} for c in scores["conflicts"]],
+    }
 
 
 def assert_same_content(original: dict[str, Any], restored: dict[str, Any]) -> None:

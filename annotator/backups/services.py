@@ -31,6 +31,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
+from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -46,6 +47,7 @@ from annotator.jobs.models import FINISHED_STATES, Job, JobKind, JobState
 from annotator.jobs.services import JobCancelled, job_start
 from annotator.learning.models import ModelKind
 from annotator.projects.models import Label, Membership, Project, Role
+from ml import quality
 
 from . import tables as T
 from .archive import PROJECT, ArchiveError, ArchiveReader, ArchiveWriter, parse_time
@@ -285,6 +287,10 @@ def _backup_tables(
                     out[spec.name] = _out_value(spec, row[spec.column], users)
                 if table is T.REVISIONS:
                     out["annotations"] = _revision_content_out(_revision_set(chain, row), users)
+                elif table is T.GROUND_TRUTH:
+                    out["truth"] = _revision_content_out(row["truth"], users)
+                elif table is T.GROUND_TRUTH_ATTEMPTS:
+                    out["drawn"] = _revision_content_out(row["drawn"], users)
                 out.update(_member_paths(table, row, options))
                 rows.write(out)
                 steps.tick(message)
@@ -302,7 +308,7 @@ def _backup_tables(
         "project": {
             "id": project.pk, "name": project.name, "description": project.description, "guidelines": project.guidelines,
             "required_accepts": project.required_accepts, "queue_order": project.queue_order,
-            "break_reminder_minutes": project.break_reminder_minutes,
+            "break_reminder_minutes": project.break_reminder_minutes, "ground_truth_rate": project.ground_truth_rate,
             "consensus_annotators": project.consensus_annotators, "consensus_timeout_hours": project.consensus_timeout_hours,
             "created_by": users(project.created_by_id), "created_at": project.created_at, "updated_at": project.updated_at,
             "archived_at": project.archived_at, "archived_by": users(project.archived_by_id),
@@ -532,6 +538,9 @@ def _check_project(reader: ArchiveReader) -> dict[str, Any]:
     reminder = project.get("break_reminder_minutes", 0)
     if not isinstance(reminder, int) or isinstance(reminder, bool) or not 0 <= reminder <= 24 * 60:
         raise reader.fail("break_reminder_minutes must be a whole number of minutes from 0 to 1440", member=where)
+    rate = project.get("ground_truth_rate", 0.0)
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
+        raise reader.fail("ground_truth_rate must be a number from 0 to 1", member=where)
     for key, top in (("consensus_annotators", 10), ("consensus_timeout_hours", 24 * 30)):
         value = project.get(key, 1)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
@@ -605,9 +614,9 @@ def _check_rows(reader: ArchiveReader, plan: _Plan, steps: _Steps) -> None:
                     raise _fail(reader, table.name, number, f"id {row_id!r} is missing or not unique")
                 seen.add(row_id)
             for spec in table.fields:
-                if spec.name not in row:
+                if spec.name not in row and spec.default is T.REQUIRED:
                     raise _fail(reader, table.name, number, f"field {spec.name!r} is missing")
-                value = row[spec.name]
+                value = spec.value(row)
                 problem = T.check_value(spec, value)
                 if problem is not None:
                     raise _fail(reader, table.name, number, f"{spec.name}: {problem}")
@@ -645,21 +654,28 @@ def _check_row_extra(
         other = row["rle"] if row["kind"] == "polygons" else row["polygons"]
         if geometry is None or other is not None:
             raise _fail(reader, table.name, number, f"a {row['kind']} object must have {row['kind']} geometry only")
-    elif table is T.REVISIONS:
-        content = row["annotations"]
+    elif table in _OBJECT_SETS:
+        key = _OBJECT_SETS[table]
+        content = row[key]
         if not isinstance(content, list) or not all(isinstance(obj, dict) for obj in content):
-            raise _fail(reader, table.name, number, "annotations must be a list of objects")
+            raise _fail(reader, table.name, number, f"{key} must be a list of objects")
         for obj in content:
             author = obj.get("author")
             if author is not None and author not in plan.users:
                 raise _fail(reader, table.name, number, f"an object's author {author!r} is not in the archive's list of users")
             if isinstance(obj.get("prediction"), int):
                 plan.referenced_predictions.add(obj["prediction"])
+        if table is T.GROUND_TRUTH_ATTEMPTS and row["scores"] is not None and not isinstance(row["scores"], dict):
+            raise _fail(reader, table.name, number, "scores must be an object or null")
     elif table in (T.MODEL_VERSIONS, T.DATASET_VERSIONS):
         key = "weights" if table is T.MODEL_VERSIONS else "file"
         member = row.get(key)
         if member is not None and (not isinstance(member, str) or not reader.has(member)):
             raise _fail(reader, table.name, number, f"{key}: {member!r} is not a member of the archive")
+
+
+#: Tables with a set of objects in the revisions' form, and its field.
+_OBJECT_SETS = {T.REVISIONS: "annotations", T.GROUND_TRUTH: "truth", T.GROUND_TRUTH_ATTEMPTS: "drawn"}
 
 
 def _find_local_media(reader: ArchiveReader, plan: _Plan, checksums: list[str]) -> None:
@@ -725,6 +741,13 @@ def _insert(model: type[models.Model], objs: list[models.Model]) -> list[int]:
     if not objs:
         return []
     meta = model._meta
+    if not isinstance(meta.pk, AutoFieldMixin):
+        # A primary key of its own (ground truth: its image): the rows go in as they are.
+        every = list(meta.local_concrete_fields)
+        batch = max(1, min(CHUNK, connection.ops.bulk_batch_size(every, objs)))
+        for start in range(0, len(objs), batch):
+            model._base_manager._insert(objs[start:start + batch], fields=every, raw=True, using=DEFAULT_DB_ALIAS)  # type: ignore[attr-defined]
+        return [obj.pk for obj in objs]
     fields = [f for f in meta.local_concrete_fields if not f.primary_key]
     if connection.vendor == "postgresql" and len(objs) > 1:
         return _copy_insert(model, fields, objs)
@@ -854,6 +877,7 @@ def _write(
         required_accepts=info.get("required_accepts") or 1, queue_order=info.get("queue_order") or "priority",
         # archives from before the setting have none: the model's default
         break_reminder_minutes=info.get("break_reminder_minutes", Project._meta.get_field("break_reminder_minutes").default),
+        ground_truth_rate=info.get("ground_truth_rate", Project._meta.get_field("ground_truth_rate").default),
         consensus_annotators=info.get("consensus_annotators", 1),
         consensus_timeout_hours=info.get("consensus_timeout_hours", Project._meta.get_field("consensus_timeout_hours").default),
         created_by_id=users.get(info.get("created_by")) if info.get("created_by") else None,
@@ -894,7 +918,7 @@ def _write(
 def _row_kwargs(table: T.Table, row: dict[str, Any], ids: _Ids, users: dict[str, int | None]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for spec in table.fields:
-        value = row[spec.name]
+        value = spec.value(row)
         if spec.kind == "time":
             value = parse_time(value)
         elif spec.kind == "user":
@@ -963,6 +987,11 @@ def _restore_extra(
     elif table is T.REVISIONS:
         objects = [_revision_object_in(o, ids, users, plan) for o in row["annotations"]]
         obj.annotations, obj.delta = plan.revisions.write(image_id=obj.image_id, version=obj.version, action=obj.action, objects=objects)
+    elif table is T.GROUND_TRUTH:
+        obj.truth = [_revision_object_in(o, ids, users, plan) for o in row["truth"]]
+    elif table is T.GROUND_TRUTH_ATTEMPTS:
+        obj.drawn = [_revision_object_in(o, ids, users, plan) for o in row["drawn"]]
+        obj.scores = _scores_in(row["scores"], ids, plan)
     elif table is T.MODEL_VERSIONS:
         if row.get("weights"):
             target_dir = Path(settings.ANNOTATOR_MODEL_DIR) / f"project-{project.pk}"
@@ -1002,6 +1031,37 @@ def _revision_object_in(obj: dict[str, Any], ids: _Ids, users: dict[str, int | N
             restored[key] = new
     author = restored.get("author")
     restored["author"] = users.get(author) if isinstance(author, str) else None
+    return restored
+
+
+def _scores_in(scores: dict[str, Any] | None, ids: _Ids, plan: _Plan) -> dict[str, Any] | None:
+    """ml.quality.score's result with the new label ids: per_label and confusion are keyed by label
+    (missing / extra stay as they are), conflicts name the labels of both sides."""
+    if scores is None:
+        return None
+
+    def label(old: Any) -> Any:
+        if old is None or old in (quality.MISSING, quality.EXTRA):
+            return old
+        new = ids.get("labels", int(old) if isinstance(old, str) and old.isdigit() else old)
+        if new is None:
+            plan.dangling += 1
+            return f"deleted-{old}"  # a label deleted before the backup: kept apart, never another label's id
+        return new
+
+    def keyed(values: Any) -> Any:
+        return {str(label(key)): value for key, value in values.items()} if isinstance(values, dict) else values
+
+    restored = dict(scores)
+    if "per_label" in scores:
+        restored["per_label"] = keyed(scores["per_label"])
+    if isinstance(scores.get("confusion"), dict):
+        restored["confusion"] = {str(label(truth)): keyed(row) for truth, row in scores["confusion"].items()}
+    if isinstance(scores.get("conflicts"), list):
+        restored["conflicts"] = [
+            {**c, "truth_label": label(c.get("truth_label")), "attempt_label": label(c.get("attempt_label"))} if isinstance(c, dict) else c
+            for c in scores["conflicts"]
+        ]
     return restored
 
 

@@ -7,7 +7,8 @@ then builds the rows with the new ids.
 
 Field kinds: ``plain`` (a value of ``types``, or one of ``choices``), ``time`` (ISO 8601),
 ``uuid``, ``json`` (any JSON value), ``user`` (a username of the archive's user list) and
-``ref`` (the archive id of a row of table ``ref``).
+``ref`` (the archive id of a row of table ``ref``). A field with a ``default`` may be absent from a
+row (archives written before the field existed): the row restores with the default.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from django.db import models
 
 from annotator.annotations.models import Annotation, GeometryKind, Prediction, Revision, RevisionAction, Source
 from annotator.datasets.models import DatasetVersion, ExportFormat
+from annotator.groundtruth.models import ATTEMPT_STATUSES, GroundTruth, GroundTruthAttempt
 from annotator.images.models import Image, ImageStatus
 from annotator.jobs.models import Job, JobKind, JobState
 from annotator.learning.models import ModelKind, ModelVersion
@@ -29,6 +31,8 @@ INT = (int,)
 NUMBER = (int, float)
 STR = (str,)
 BOOL = (bool,)
+#: A field's default when it has none: the field must be in every row.
+REQUIRED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,10 @@ class Field:
     types: tuple[type, ...] = ()
     choices: tuple[str, ...] = ()
     ref: str = ""  # for kind "ref": the table
+    default: Any = REQUIRED  # the value of a row that lacks the field (an older archive)
+
+    def value(self, row: dict[str, Any]) -> Any:
+        return row[self.name] if self.name in row or self.default is REQUIRED else self.default
 
     @property
     def column(self) -> str:
@@ -70,8 +78,9 @@ def _choices(enum: type[models.TextChoices]) -> tuple[str, ...]:
     return tuple(enum.values)
 
 
-def F(name: str, kind: str = "plain", *, null: bool = False, types: tuple[type, ...] = (), choices: tuple[str, ...] = (), ref: str = "") -> Field:
-    return Field(name=name, kind=kind, null=null, types=types, choices=choices, ref=ref)
+def F(name: str, kind: str = "plain", *, null: bool = False, types: tuple[type, ...] = (), choices: tuple[str, ...] = (), ref: str = "",
+      default: Any = REQUIRED) -> Field:
+    return Field(name=name, kind=kind, null=null, types=types, choices=choices, ref=ref, default=default)
 
 
 IMAGES = Table("images", Image, (
@@ -80,6 +89,7 @@ IMAGES = Table("images", Image, (
     F("priority", types=INT), F("uncertainty", null=True, types=NUMBER), F("version", types=INT),
     F("annotations_updated_by", "user", null=True), F("annotations_updated_at", "time", null=True),
     F("submitted_at", "time", null=True), F("created_at", "time"), F("updated_at", "time"),
+    F("is_ground_truth", types=BOOL, default=False),
 ), via="project_id", files=("file", "thumbnail"))
 
 MODEL_VERSIONS = Table("model_versions", ModelVersion, (
@@ -152,10 +162,24 @@ TIME_RECORDS = Table("time_records", TimeRecord, (
     F("started_at", "time"), F("ended_at", "time"), F("session_started_at", "time"),
 ), via="image__project_id", has_id=False)
 
+# Objects (truth, drawn) in the revisions' form: authors as usernames, label / model / prediction ids archive ids.
+GROUND_TRUTH = Table("ground_truth", GroundTruth, (
+    F("image", "ref", ref="images"), F("truth", "json"), F("version", types=INT), F("annotator", "user", null=True),
+    F("reviewer", "user", null=True), F("marked_by", "user", null=True), F("marked_at", "time"),
+), via="image__project_id", order=("image_id",), has_id=False)
+
+# scores: ml.quality.score's, its label ids archive ids.
+GROUND_TRUTH_ATTEMPTS = Table("ground_truth_attempts", GroundTruthAttempt, (
+    F("image", "ref", ref="images"), F("annotator", "user"), F("status", choices=tuple(s.value for s in ATTEMPT_STATUSES)),
+    F("drawn", "json"), F("version", types=INT), F("started_at", "time"), F("updated_at", "time"),
+    F("submitted_at", "time", null=True), F("scores", "json", null=True),
+), via="image__project_id", has_id=False)
+
 #: In the order they are written and restored: every table after the tables it refers to.
 TABLES: tuple[Table, ...] = (
     IMAGES, MODEL_VERSIONS, JOBS, PREDICTIONS, ANNOTATIONS, REVISIONS,
     REVIEW_TASKS, REVIEW_DECISIONS, OBJECT_DECISIONS, REVIEW_COMMENTS, DATASET_VERSIONS, TIME_RECORDS,
+    GROUND_TRUTH, GROUND_TRUTH_ATTEMPTS,
 )
 
 

@@ -23,6 +23,7 @@ from annotator.backups.services import (
     restore,
 )
 from annotator.core.errors import DomainError
+from annotator.groundtruth.models import GroundTruth
 from annotator.images.models import Image
 from annotator.learning.models import ModelVersion
 from annotator.projects.models import Membership, Project
@@ -47,6 +48,9 @@ def test_round_trip_restores_every_row_revision_review_prediction_and_file(world
     project = rich_project(world)
     before = project_content(project)
     assert len(before["Image"]) >= 20 and len(before["Revision"]) >= 5 and before["ObjectDecision"] and before["ReviewComment"]
+    assert len(before["GroundTruth"]) == 2 and before["project"]["ground_truth_rate"] == 0.25
+    assert sorted(a["status"] for a in before["GroundTruthAttempt"]) == ["in_progress", "submitted"]
+    assert any(a["scores"] and a["scores"]["conflicts"] for a in before["GroundTruthAttempt"])
     path = _backup(project, tmp_path, images=True, models=True, datasets=True)
 
     result = restore(path=path, archive_name=path.name, options=RestoreOptions(name="Fruit copy"))
@@ -281,6 +285,9 @@ def test_the_old_format_fixture_still_restores(db) -> None:
         (1, "ann"), (2, "ann")]
     comment = ReviewComment.objects.get(image__project=project)
     assert comment.annotation_uid == annotation.uid and comment.resolved
+    # From before ground truth: no image marked, no truth, no attempts, the rate's default.
+    assert project.ground_truth_rate == 0 and not Image.objects.filter(project=project, is_ground_truth=True).exists()
+    assert not GroundTruth.objects.filter(image__project=project).exists()
 
 
 def test_backup_and_restore_commands_with_progress(transactional_db, world, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from annotator.jobs.models import Job
 from annotator.jobs.services import job_execute
 from annotator.projects.models import Membership, Project
 from annotator.review.models import ReviewComment
-from tests.backup_helpers import assert_same_content, project_content
+from tests.backup_helpers import add_ground_truth, assert_same_content, project_content
 from tests.factories import make_images, png_bytes, polygon_geometry, square, upload
 
 
@@ -93,6 +93,34 @@ def test_duplicate_copies_everything_under_a_new_name(world, annotated) -> None:
     assert job.result["project"] == twin.pk
     assert_same_content(project_content(world.project), project_content(twin))
     assert Membership.objects.filter(project=twin).count() == Membership.objects.filter(project=world.project).count()
+
+
+def test_ground_truth_attempts_scores_and_the_rate_come_back_from_an_uploaded_backup(world) -> None:
+    add_ground_truth(world)
+    manager, admin = world.client("manager"), world.client("admin")
+    backup_job = _run(manager.post(f"/api/projects/{world.project.pk}/backups/", {}, format="json"))
+    with ProjectBackup.objects.get(pk=backup_job.result["backup"]).file.open("rb") as fh:
+        archive = fh.read()
+    job = _run(admin.post("/api/restores/", {"file": SimpleUploadedFile("b.zip", archive), "name": "Honeypots"}, format="multipart"))
+    restored = Project.objects.get(pk=job.result["project"])
+    assert job.result["counts"]["ground_truth"] == 2 and job.result["counts"]["ground_truth_attempts"] == 2
+    assert_same_content(project_content(world.project), project_content(restored))
+    # What a manager reads: the same rate, and the same report once label ids are names.
+    assert admin.get(f"/api/projects/{restored.pk}/").json()["ground_truth_rate"] == 0.25
+
+    def report(project: Project) -> dict[str, object]:
+        data = admin.get(f"/api/projects/{project.pk}/quality/ground-truth/").json()
+        names = dict(project.labels.values_list("pk", "name"))
+        return {
+            "annotators": [{**row, "per_label": [{**x, "label": names.get(x["label"])} for x in row["per_label"]]}
+                           for row in data["annotators"]],
+            "labels": [{**x, "label": names.get(x["label"])} for x in data["labels"]],
+            "conflicts": [{k: v for k, v in c.items() if k not in ("image", "truth_label", "attempt_label")} for c in data["conflicts"]],
+        }
+
+    original = report(world.project)
+    assert original["annotators"] and original["conflicts"]
+    assert report(restored) == original
 
 
 def _writes(world, image: Image) -> dict[str, object]:  # type: ignore[no-untyped-def]
