@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from annotator.annotations.attributes import attributes_coerce
+from annotator.annotations.attributes import attributes_coerce, label_schemas
 from annotator.annotations.models import Annotation, Revision, RevisionAction, Source
 from annotator.annotations.services import CleanAnnotation, annotation_sets_insert, annotations_clean, annotations_replace
 from annotator.core.db import table_statistics_refresh
@@ -321,6 +321,7 @@ def import_chunk(*, project: Project, spec: dict[str, Any], read: ImageReader,
 
 def _chunk_store(*, project: Project, done: list[ChunkImage], decoded_all: list[tuple[dict[str, Any], DecodedImage] | None],
                  existing: set[str], read: ImageReader, probe: Image, progress: Callable[[int], None] | None) -> None:
+    schemas = label_schemas(project)  # also what label_schema reads, from the project object
     for count, (result, pair) in enumerate(zip(done, decoded_all), start=1):
         if pair is None:
             continue
@@ -338,7 +339,7 @@ def _chunk_store(*, project: Project, done: list[ChunkImage], decoded_all: list[
         if items:
             probe.width, probe.height = decoded.width, decoded.height
             try:
-                result.objects = annotations_clean(image=probe, items=[_item(i) for i in items], simplify=True)
+                result.objects = annotations_clean(image=probe, items=[_item(i) for i in items], simplify=True, schemas=schemas)
             except DomainError as exc:
                 result.clean_error = f"{entry['name']}: {exc.detail}"
         if progress:
