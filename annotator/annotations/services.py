@@ -112,6 +112,7 @@ def annotations_clean(
     items: list[dict[str, Any]],
     stored: Mapping[uuid.UUID, str] | None = None,
     simplify: bool = False,
+    schemas: Mapping[int, dict[str, Any]] | None = None,
 ) -> list[CleanAnnotation | Unchanged]:
     """Normalise and validate an incoming annotation set; DomainError naming the object otherwise.
 
@@ -130,8 +131,9 @@ def annotations_clean(
     if not items:
         return []
     stored = stored or {}
-    # Read fresh on every call (an import adds labels as it goes); the schemas come with them.
-    label_ids = set(label_schemas(image.project))
+    # Read fresh on every call, unless the caller read them for many images at once (an import's
+    # chunk: one query, not one per image); the schemas come with them.
+    label_ids = set(schemas if schemas is not None else label_schemas(image.project))
     uids: list[uuid.UUID] = []
     digests: list[str] = []
     seen: set[uuid.UUID] = set()
@@ -356,9 +358,12 @@ def annotations_replace(
         locked.version += 1
         locked.annotations_updated_by_id = author_id
         locked.annotations_updated_at = now
+        fields = ["version", "annotations_updated_by", "annotations_updated_at", "updated_at"]
         if action in (RevisionAction.SAVE, RevisionAction.RESTORE):
-            workflow.apply(locked, workflow.Action.SAVE, user)  # who may, and what it does to the status
-        locked.save()
+            # Who may, and what it does to the status; the project's state as read with the lock.
+            actor = workflow.Actor.of(user, locked.project)
+            fields += workflow.apply(locked, workflow.Action.SAVE, actor)
+        locked.save(update_fields=fields)
         if as_delta:
             # Only what this save wrote: the unchanged objects are those of the revision before.
             rewritten = new_rows + [row for row in rows if row.uid in drifted]
