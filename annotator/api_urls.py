@@ -93,6 +93,7 @@ urlpatterns = [
     # Ground truth (annotator.groundtruth)
     path("images/<int:pk>/ground-truth/", groundtruth.GroundTruthApi.as_view()),
     path("projects/<int:pk>/ground-truth/attempts/", groundtruth.AttemptListApi.as_view()),
+    path("ground-truth/attempts/<int:pk>/", groundtruth.AttemptDetailApi.as_view()),
     path("projects/<int:pk>/quality/ground-truth/", groundtruth.GroundTruthReportApi.as_view()),
     # Consensus (annotator.consensus)
     path("images/<int:pk>/consensus/", consensus.ConsensusApi.as_view()),

@@ -143,3 +143,23 @@ class GroundTruthReportApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         project = load_project(request, pk, Capability.MANAGE)
         return Response(ground_truth_report(project))
+
+
+class AttemptDetailSerializer(AttemptSerializer):
+    annotations = serializers.JSONField(source="drawn", read_only=True, help_text="The annotator's objects.")
+
+    class Meta(AttemptSerializer.Meta):
+        fields = [*AttemptSerializer.Meta.fields, "annotations"]
+
+
+class AttemptDetailApi(APIView):
+    """One attempt with the objects drawn: the editor shows them over the ground truth (the
+    Quality page's conflicts link there)."""
+
+    @extend_schema(responses=AttemptDetailSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        attempt = GroundTruthAttempt.objects.select_related("annotator", "image").filter(pk=pk).first()
+        if attempt is None:
+            raise NotFound("No such attempt.")
+        load_image(request, attempt.image_id, Capability.EXPORT)  # outsiders 404, others 403
+        return Response(AttemptDetailSerializer(attempt).data)

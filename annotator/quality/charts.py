@@ -71,7 +71,7 @@ def bar_chart(rows: Sequence[tuple[str, Sequence[float | None]]], *, measures: S
     bar, gap = 12, 10
     group = bar * len(measures) + gap
     height = TOP + group * max(1, len(rows)) + BOTTOM
-    left, right = 110, 120
+    left, right = 110, 150  # room on the right for the value labels, then the legend
     span = WIDTH - left - right
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(", ".join(measures))} per annotator" '
@@ -93,7 +93,7 @@ def bar_chart(rows: Sequence[tuple[str, Sequence[float | None]]], *, measures: S
             parts.append(f'<text x="{left + width + 4:.1f}" y="{y0 + m * bar + bar - 3}" font-size="10" fill="#333">{value:.2f}</text>')
     for m, measure in enumerate(measures):
         ly = TOP + 14 + 16 * m
-        parts.append(f'<rect x="{WIDTH - right + 10}" y="{ly - 9}" width="10" height="10" fill="{PALETTE[m % len(PALETTE)]}"/>')
-        parts.append(f'<text x="{WIDTH - right + 24}" y="{ly}" font-size="11" fill="#333">{escape(measure)}</text>')
+        parts.append(f'<rect x="{WIDTH - right + 50}" y="{ly - 9}" width="10" height="10" fill="{PALETTE[m % len(PALETTE)]}"/>')
+        parts.append(f'<text x="{WIDTH - right + 64}" y="{ly}" font-size="11" fill="#333">{escape(measure)}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308  every text in it went through escape()

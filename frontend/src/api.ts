@@ -325,6 +325,22 @@ export interface ConsensusState {
   merge: ConsensusMerged[];
 }
 
+export interface GroundTruthAttempt {
+  id: number;
+  image: number;
+  annotator: string;
+  status: string;
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
+  mean_iou: number | null;
+  annotations: { uid: string; label: number | null; geometry: Geometry }[];
+}
+
+export const groundTruthApi = {
+  attempt: (id: number) => request<GroundTruthAttempt>("GET", `/api/ground-truth/attempts/${id}/`).then((r) => r.data),
+};
+
 export const consensusApi = {
   get: (id: number) => request<ConsensusState>("GET", `/api/images/${id}/consensus/`).then((r) => r.data),
 };

@@ -9,6 +9,7 @@ import { api, errorText } from "./api";
 import { Editor, type EditorOptions } from "./editor";
 import { Journal } from "./journal";
 import { ConsensusPanel } from "./consensus";
+import { AttemptOverlay, attemptParam } from "./groundtruth";
 import { ReviewMode, registerReviewTools } from "./review";
 import { defaultTools } from "./tools";
 
@@ -79,6 +80,9 @@ export async function mount(root: HTMLElement): Promise<Editor | null> {
     void new ReviewMode(editor).start();
     // Several annotators' versions of the image (consensus), for the reviewer to compare with the merge.
     if (opts.mode === "review") void new ConsensusPanel(editor).start();
+    // An annotator's attempt over the ground truth (the Quality page's conflicts link here).
+    const attempt = attemptParam(location.search);
+    if (attempt !== null) void new AttemptOverlay(editor, attempt).start();
     return editor;
   } catch (e) {
     root.textContent = "";

@@ -254,6 +254,8 @@ ROWS: list[Row] = [
     Row("unmark ground truth", "delete", "/api/images/{image}/ground-truth/", manage(409), route="images/<int:pk>/ground-truth/"),
     Row("ground truth attempts", "get", "/api/projects/{project}/ground-truth/attempts/", manage(200),
         route="projects/<int:pk>/ground-truth/attempts/"),
+    # An attempt with its objects (managers; tests/annotator/test_quality_report.py checks the roles on a real one).
+    Row("ground truth attempt", "get", "/api/ground-truth/attempts/999999/", anyone(404), route="ground-truth/attempts/<int:pk>/"),
     Row("ground truth report", "get", "/api/projects/{project}/quality/ground-truth/", manage(200),
         route="projects/<int:pk>/quality/ground-truth/"),
     Row("consensus of an image", "get", "/api/images/{image}/consensus/", review(200), route="images/<int:pk>/consensus/"),

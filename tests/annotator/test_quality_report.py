@@ -39,14 +39,14 @@ def _attempt(world, persona: str, image: Image, drawn: list[dict], seconds: floa
 
 @pytest.fixture
 def scored(world) -> Image:
-    """annotator gets both objects right; the manager draws the dog as a cat, loosely, and misses nothing."""
+    """annotator gets both objects right; the admin draws the dog as a cat, loosely, and a cat that is not there."""
     cat, dog = world.labels
     image = _ground_truth_image(world)
     _attempt(world, "annotator", image, [
         {"label": cat.pk, "geometry": polygon_geometry(square(10, 10, 30))},
         {"label": dog.pk, "geometry": polygon_geometry(square(50, 20, 40))},
     ], seconds=19)
-    _attempt(world, "manager", image, [
+    _attempt(world, "admin", image, [
         {"label": cat.pk, "geometry": polygon_geometry(square(10, 10, 30))},
         {"label": cat.pk, "geometry": polygon_geometry(square(56, 20, 34))},  # IoU 0.72: wrong label, low overlap
         {"label": cat.pk, "geometry": polygon_geometry(square(0, 60, 10))},  # not there
@@ -64,7 +64,7 @@ def test_the_report_gives_each_annotator_scores_and_time_per_object(world, score
     report = _report(world)
     assert (report["ground_truth_images"], report["attempts"], report["ground_truth_rate"]) == (1, 2, 1.0)
     people = {row["username"]: row for row in report["annotators"]}
-    good, loose = people["annotator"], people["manager"]
+    good, loose = people["annotator"], people["admin"]
     assert (good["tp"], good["fp"], good["fn"], good["f1"], good["mean_iou"]) == (2, 0, 0, 1.0, 1.0)
     assert (loose["tp"], loose["fp"], loose["fn"]) == (1, 2, 1)
     assert loose["f1"] == pytest.approx(2 / 5)
@@ -73,7 +73,7 @@ def test_the_report_gives_each_annotator_scores_and_time_per_object(world, score
     assert [d["f1"] for d in good["over_time"]] == [1.0] and good["over_time"][0]["attempts"] == 1
     assert [b["mean"] for b in loose["fatigue"] if b["count"]] == [pytest.approx(2 / 5)]
     kinds = sorted((c["annotator"], c["kind"]) for c in report["conflicts"])
-    assert kinds == [("manager", "extra"), ("manager", "low_overlap"), ("manager", "wrong_label")]
+    assert kinds == [("admin", "extra"), ("admin", "low_overlap"), ("admin", "wrong_label")]
     labels = {row["name"]: row for row in report["labels"]}
     assert (labels["cat"]["tp"], labels["dog"]["tp"], labels["dog"]["fn"]) == (2, 1, 1)
 
@@ -108,7 +108,7 @@ def test_the_csv_and_json_downloads_hold_the_apis_numbers(world, scored) -> None
     assert sorted(c["kind"] for c in conflicts) == sorted(c["kind"] for c in report["conflicts"])
     assert {c["editor_url"] for c in conflicts} == {c["editor_url"] for c in report["conflicts"]}
     fatigue = list(csv.DictReader(io.StringIO(client.get(url, {"format": "csv", "table": "fatigue"}).content.decode())))
-    assert {r["username"] for r in fatigue} == {"annotator", "manager"}
+    assert {r["username"] for r in fatigue} == {"annotator", "admin"}
 
 
 def test_a_bad_table_or_bin_is_refused_with_a_reason(world, scored) -> None:
@@ -125,7 +125,7 @@ def test_the_quality_page_shows_a_manager_the_numbers_and_charts(world, scored, 
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-testid="nav-quality"' in html
-    assert 'data-username="annotator"' in html and 'data-username="manager"' in html
+    assert 'data-username="annotator"' in html and 'data-username="admin"' in html
     assert "0.400" in html and "1.000" in html  # the two F1s
     assert "20 s" in html and "10 s" in html  # time per object
     for chart in ("chart-scores", "chart-over-time", "chart-fatigue"):
@@ -148,3 +148,15 @@ def test_an_empty_project_says_how_to_start(world, client) -> None:
     client.force_login(world.users["manager"])
     page = client.get(f"/projects/{world.project.pk}/quality/")
     assert page.status_code == 200 and 'data-testid="quality-empty"' in page.content.decode()
+
+
+def test_an_attempt_with_its_objects_is_the_managers_to_read(world, scored) -> None:
+    wrong = next(c for c in _report(world)["conflicts"] if c["kind"] == "wrong_label")
+    url = f"/api/ground-truth/attempts/{wrong['attempt']}/"
+    attempt = world.client("manager").get(url)
+    assert attempt.status_code == 200
+    assert (attempt.json()["annotator"], attempt.json()["image"], len(attempt.json()["annotations"])) == ("admin", scored.pk, 3)
+    assert attempt.json()["f1"] == pytest.approx(2 / 5)
+    assert world.client("annotator").get(url).status_code == 403
+    assert world.client("reviewer").get(url).status_code == 403
+    assert world.client("outsider").get(url).status_code == 404

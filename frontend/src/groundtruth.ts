@@ -1,0 +1,103 @@
+/**
+ * A ground-truth attempt over the truth: opened from the Quality page's conflicts
+ * (`?attempt=<id>`), the editor shows the ground-truth image (its frozen objects) and this panel
+ * draws the annotator's attempt over it as dashed outlines, toggled by a checkbox (on at first),
+ * with the attempt's scores. Built on the editor's extension points (a panel section and a
+ * decorator), like consensus.ts.
+ */
+import { errorText, groundTruthApi, type GroundTruthAttempt } from "./api";
+import type { Editor } from "./editor";
+import { polygonsBBox, type BBox, type Geometry } from "./geometry";
+import type { Decoration } from "./render";
+import { decodeRLECropped } from "./rle";
+import { buildPath } from "./scene";
+import { h } from "./ui";
+
+const ATTEMPT_COLOR = "#ff5cf0";
+
+interface Outline {
+  path: Path2D | null; // null for a mask: its bounding box is drawn
+  bbox: BBox;
+}
+
+function outlineOf(g: Geometry): Outline {
+  if (g.type === "polygons") return { path: buildPath(g, 0), bbox: polygonsBBox(g) };
+  const m = decodeRLECropped(g.rle);
+  return { path: null, bbox: { minX: m.x0, minY: m.y0, maxX: m.x0 + m.w, maxY: m.y0 + m.h } };
+}
+
+function score(v: number | null): string {
+  return v == null ? "—" : v.toFixed(2);
+}
+
+/** The attempt named by the page's `?attempt=` parameter, or null. */
+export function attemptParam(search: string): number | null {
+  const v = new URLSearchParams(search).get("attempt");
+  return v && /^\d+$/.test(v) ? Number(v) : null;
+}
+
+export class AttemptOverlay {
+  attempt: GroundTruthAttempt | null = null;
+  shown = true;
+  private outlines: Outline[] = [];
+
+  constructor(private readonly ed: Editor, private readonly attemptId: number) {}
+
+  async start(): Promise<void> {
+    try {
+      this.attempt = await groundTruthApi.attempt(this.attemptId);
+    } catch (e) {
+      this.ed.message(`Could not load the attempt: ${errorText(e)}`, "error");
+      return;
+    }
+    if (this.attempt.image !== this.ed.image.id) return; // a link to another image's attempt
+    const a = this.attempt;
+    this.outlines = a.annotations.map((o) => outlineOf(o.geometry));
+    const box = h("input", {
+      type: "checkbox", testid: "attempt-toggle", "aria-label": `Show ${a.annotator}'s attempt over the ground truth`,
+      onchange: (e: Event) => this.toggle((e.target as HTMLInputElement).checked),
+    }) as HTMLInputElement;
+    box.checked = this.shown;
+    this.ed.ui.addPanelSection(
+      h(
+        "section",
+        { class: "ed-attempt", testid: "attempt-panel", "data-annotator": a.annotator },
+        h("h3", {}, "Ground-truth attempt"),
+        h(
+          "label",
+          { class: "ed-row" },
+          box,
+          h("span", { class: "ed-swatch ed-dashed ed-attempt-swatch" }),
+          h("span", { class: "ed-name" }, `${a.annotator}'s objects (${a.annotations.length})`),
+        ),
+        h(
+          "p",
+          { class: "ed-small", testid: "attempt-scores" },
+          `The objects listed are the ground truth. F1 ${score(a.f1)} · precision ${score(a.precision)} · recall ${score(a.recall)} · mean IoU ${score(a.mean_iou)}`,
+        ),
+      ),
+    );
+    this.ed.addDecorator((d) => this.decorate(d));
+    this.ed.invalidate("static");
+    this.ed.emit("attempt:ready", { attempt: a.id });
+  }
+
+  toggle(on: boolean): void {
+    this.shown = on;
+    this.ed.invalidate("static");
+  }
+
+  private decorate(d: Decoration): void {
+    if (!this.shown) return;
+    const { ctx, scale: s } = d;
+    d.toImage();
+    ctx.lineWidth = 2 / s;
+    ctx.setLineDash([5 / s, 3 / s]);
+    ctx.strokeStyle = ATTEMPT_COLOR;
+    for (const o of this.outlines) {
+      if (o.path) ctx.stroke(o.path);
+      else ctx.strokeRect(o.bbox.minX, o.bbox.minY, o.bbox.maxX - o.bbox.minX, o.bbox.maxY - o.bbox.minY);
+    }
+    ctx.setLineDash([]);
+  }
+}
