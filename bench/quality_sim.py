@@ -244,6 +244,10 @@ def run(url: str, keys: dict[str, str], args: argparse.Namespace) -> None:
         ranked = all(a is not None and b is not None and a > b for a, b in zip(values, values[1:]))
         print(f"ranking on {measure}: good > medium > poor: {'yes' if ranked else 'NO'}")
 
+    summary = report["agreement"]
+    if summary["images"]:
+        print(f"agreement (quality report): {summary['images']} consensus images, mean {summary['mean']:.3f}, lowest "
+              + ", ".join(f"{row['agreement']:.2f}" for row in summary["lowest"][:5]))
     # Reviewers: the lowest agreement first.
     waiting = images_of(api["manager"], pid, status="submitted")
     agreements = sorted(i["agreement"] for i in waiting if i.get("agreement") is not None)

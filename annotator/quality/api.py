@@ -223,7 +223,22 @@ class ConflictSerializer(serializers.Serializer):
     editor_url = serializers.CharField(help_text="The editor at that image, the attempt over the ground truth.")
 
 
+class LowAgreementSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    original_name = serializers.CharField()
+    agreement = serializers.FloatField()
+    status = serializers.CharField()
+    editor_url = serializers.CharField()
+
+
+class AgreementSummarySerializer(serializers.Serializer):
+    images = serializers.IntegerField(help_text="Consensus images with all their versions in.")
+    mean = serializers.FloatField(allow_null=True)
+    lowest = LowAgreementSerializer(many=True, help_text="The lowest agreement first (the review queue's order).")
+
+
 class QualityReportSerializer(serializers.Serializer):
+    agreement = AgreementSummarySerializer()
     ground_truth_images = serializers.IntegerField()
     ground_truth_rate = serializers.FloatField()
     attempts = serializers.IntegerField()

@@ -200,6 +200,7 @@ def quality_report(*, project: Project, bin_minutes: float = 30) -> dict[str, An
             "editor_url": f"{reverse('editor', args=[conflict['image']])}?attempt={attempt}",
         })
     return {
+        "agreement": agreement_summary(project=project),
         "ground_truth_images": truth["ground_truth_images"],
         "ground_truth_rate": project.ground_truth_rate,
         "attempts": truth["attempts"],
@@ -208,4 +209,24 @@ def quality_report(*, project: Project, bin_minutes: float = 30) -> dict[str, An
         "labels": truth["labels"],
         "confusion": truth["confusion"],
         "conflicts": conflicts,
+    }
+
+
+#: the lowest-agreement images the report lists
+LOW_AGREEMENT_SHOWN = 20
+
+
+def agreement_summary(*, project: Project) -> dict[str, Any]:
+    """How far the annotators of consensus images agree (annotator.consensus stores each
+    complete image's ml.quality.agreement score): how many, the mean, and the lowest first, the
+    order the review queue hands them out in."""
+    scored = project.images.filter(agreement__isnull=False)
+    values = list(scored.values_list("agreement", flat=True))
+    lowest = scored.order_by("agreement", "id").values("id", "original_name", "agreement", "status")[:LOW_AGREEMENT_SHOWN]
+    return {
+        "images": len(values),
+        "mean": sum(values) / len(values) if values else None,
+        "lowest": [
+            {**row, "editor_url": f"{reverse('editor', args=[row['id']])}?mode=review"} for row in lowest
+        ],
     }

@@ -160,3 +160,16 @@ def test_an_attempt_with_its_objects_is_the_managers_to_read(world, scored) -> N
     assert world.client("annotator").get(url).status_code == 403
     assert world.client("reviewer").get(url).status_code == 403
     assert world.client("outsider").get(url).status_code == 404
+
+
+def test_the_report_lists_the_lowest_agreement_first(world, scored, client) -> None:
+    low, high = make_images(world.project, 2, width=50, height=50)
+    Image.objects.filter(pk=low.pk).update(agreement=0.2, status=ImageStatus.SUBMITTED)
+    Image.objects.filter(pk=high.pk).update(agreement=0.9, status=ImageStatus.SUBMITTED)
+    agreement = _report(world)["agreement"]
+    assert agreement["images"] == 2 and agreement["mean"] == pytest.approx(0.55)
+    assert [row["id"] for row in agreement["lowest"]] == [low.pk, high.pk]
+    assert agreement["lowest"][0]["editor_url"] == f"/images/{low.pk}/edit/?mode=review"
+    client.force_login(world.users["manager"])
+    html = client.get(f"/projects/{world.project.pk}/quality/").content.decode()
+    assert 'data-testid="quality-agreement"' in html and "0.55" in html
