@@ -11,7 +11,7 @@ from annotator.consensus.selectors import replica_of
 from annotator.consensus.services import replica_save
 from annotator.core.api import load_image, validated
 from annotator.core.errors import DomainError, Forbidden, NotFound
-from annotator.groundtruth.selectors import attempt_of
+from annotator.groundtruth.selectors import attempt_of, truth_hidden_reason
 from annotator.groundtruth.services import attempt_save
 from annotator.images.selectors import edit_denied_reason
 from ml.geometry import GeometryError, convert
@@ -107,6 +107,8 @@ class AnnotationSetApi(APIView):
             version, annotations = attempt.version, attempt.drawn
         elif replica is not None:  # one of several annotators' versions: theirs alone
             version, annotations = replica.version, replica.drawn
+        elif reason := truth_hidden_reason(image, request.user):
+            raise Forbidden(reason)
         else:
             version, annotations = image.version, [annotation_to_dict(a) for a in annotations_of(image)]
         name = request.query_params.get("attribute")
@@ -158,6 +160,8 @@ class RevisionListApi(APIView):
         image = load_image(request, pk)
         if attempt_of(image, request.user) is not None or replica_of(image, request.user) is not None:
             return Response([])  # the image's history is the truth's (or the merge's): not for those who try it
+        if reason := truth_hidden_reason(image, request.user):
+            raise Forbidden(reason)
         # The list shows no objects: their sets (up to megabytes a snapshot) are not read.
         rows = revisions_of(image).defer("annotations", "delta")[:500]
         return Response(RevisionSerializer(rows, many=True).data)
@@ -170,6 +174,8 @@ class RevisionDetailApi(APIView):
         revision = revisions_of(image).filter(version=version).first()
         if revision is None or attempt_of(image, request.user) is not None:
             raise NotFound(f"Revision {version} does not exist for this image.")
+        if reason := truth_hidden_reason(image, request.user):
+            raise Forbidden(reason)
         return Response({**RevisionSerializer(revision).data, "annotations": revision_objects(revision)})
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
+from annotator.core.access import Capability, can
 from annotator.images.models import Image, ImageStatus
 from annotator.projects.models import Project
 
@@ -21,6 +22,27 @@ def attempt_of(image: Image, user: AbstractBaseUser | AnonymousUser) -> GroundTr
     if not image.is_ground_truth or not user.is_authenticated:
         return None
     return GroundTruthAttempt.objects.filter(image=image, annotator=user).first()
+
+
+TRUTH_HIDDEN = (
+    "This is a ground-truth image: its objects are the answer annotators are checked against, shown only to its "
+    "authors, reviewers and managers. Your queue hands it to you to draw yourself when your turn comes."
+)
+
+
+def truth_hidden_reason(image: Image, user: AbstractBaseUser | AnonymousUser) -> str | None:
+    """Why `user` may not see the objects (or the history) of `image`, None when they may.
+
+    The objects of a ground-truth image are the truth: an annotator who opened it before the
+    queue handed it to them would draw it from memory. Its authors (who drew and accepted it),
+    reviewers and managers see it; an annotator with an attempt sees their attempt instead.
+    """
+    if not image.is_ground_truth or can(user, image.project, Capability.REVIEW):
+        return None
+    authors = GroundTruth.objects.filter(image=image).values_list("annotator_id", "reviewer_id").first() or ()
+    if user.pk in authors or attempt_of(image, user) is not None:
+        return None
+    return TRUTH_HIDDEN
 
 
 def attempts_by_image(user: AbstractBaseUser | AnonymousUser, images: Iterable[Image]) -> dict[int, GroundTruthAttempt]:
@@ -44,6 +66,15 @@ def images_as_seen(user: AbstractBaseUser | AnonymousUser, images: Iterable[Imag
             image.status, image.assignee, image.reviewer = attempt.status, attempt.annotator, None
         shown.append(image)
     return shown
+
+
+def attempts_shown(project: Project, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[GroundTruthAttempt] | None:
+    """The user's attempts that stand in for their images in lists (at images still ground truth,
+    as images_as_seen shows them); None when they have none, so that lists filter as before."""
+    if user is None or not user.is_authenticated:
+        return None
+    attempts = GroundTruthAttempt.objects.filter(image__project=project, image__is_ground_truth=True, annotator=user)
+    return attempts if attempts.exists() else None
 
 
 def attempt_open(project: Project, user: AbstractBaseUser) -> GroundTruthAttempt | None:

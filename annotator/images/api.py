@@ -146,9 +146,9 @@ class ImageListApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         project = load_project(request, pk)
         filters = {name: request.query_params.get(name) for name in ("status", "assignee", "reviewer", "search")}
-        qs = images_of(project, **filters)
+        qs = images_of(project, **filters, viewer=request.user)  # their ground-truth attempts as their work
         paginator = self.pagination_class()
-        paginator.known_count = images_count(project, **filters)
+        paginator.known_count = images_count(project, **filters, viewer=request.user)
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(ImageSerializer(page, many=True, context=seen_by(request, page or [])).data)
 
@@ -266,4 +266,4 @@ class ImageNeighboursApi(APIView):
         image = load_image(request, pk)
         params = request.query_params
         filters: ImageFilters = {"status": params.get("status", ""), "assignee": params.get("assignee", ""), "q": params.get("search", "")}
-        return Response(image_neighbours(image.project, image, filters))
+        return Response(image_neighbours(image.project, image, filters, viewer=request.user))

@@ -4,13 +4,14 @@ from __future__ import annotations
 from typing import NamedTuple, TypedDict
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet, Sum
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet, Sum
 
 from annotator.consensus.models import LIVE
 from annotator.consensus.selectors import own_version_needed, replica_of
 from annotator.core.access import Capability, can, state_reason
-from annotator.groundtruth.selectors import attempt_of
+from annotator.groundtruth.models import GroundTruthAttempt
+from annotator.groundtruth.selectors import attempt_of, attempts_shown
 from annotator.projects.models import Project
 
 from . import workflow
@@ -22,16 +23,35 @@ EDITABLE_BY_ANNOTATOR = tuple(
 )
 
 
-def images_of(project: Project, *, status: str | None = None, assignee: str | None = None, reviewer: str | None = None, search: str | None = None) -> QuerySet[Image]:
+Viewer = AbstractBaseUser | AnonymousUser | None
+
+
+def _as_seen(on_image: Q, attempts: QuerySet[GroundTruthAttempt] | None, matching: QuerySet[GroundTruthAttempt] | None) -> Q:
+    """A filter on images as the viewer sees them: an image they try matches when their attempt
+    (`matching`: those of `attempts` that pass) does, whatever the image itself holds."""
+    if attempts is None:
+        return on_image
+    tried = attempts.values("image_id")
+    return (on_image & ~Q(pk__in=tried)) | Q(pk__in=(matching if matching is not None else attempts.none()).values("image_id"))
+
+
+def images_of(project: Project, *, status: str | None = None, assignee: str | None = None, reviewer: str | None = None,
+              search: str | None = None, viewer: Viewer = None) -> QuerySet[Image]:
+    """The project's images under the list's filters. With `viewer`, filtered as that person sees
+    them: a ground-truth image they try has their attempt's status, them as its annotator and no
+    reviewer (groundtruth.selectors.images_as_seen), so "in progress" or "mine" lists it."""
     qs = Image.objects.filter(project=project).select_related("assignee", "reviewer")
+    attempts = attempts_shown(project, viewer)
     if status:
-        qs = qs.filter(status__in=status.split(","))
+        statuses = status.split(",")
+        qs = qs.filter(_as_seen(Q(status__in=statuses), attempts, attempts.filter(status__in=statuses) if attempts else None))
     if assignee == "none":
-        qs = qs.filter(assignee__isnull=True)
+        qs = qs.filter(_as_seen(Q(assignee__isnull=True), attempts, None))
     elif assignee:
-        qs = qs.filter(assignee__username=assignee)
+        own = attempts is not None and viewer is not None and assignee == viewer.get_username()
+        qs = qs.filter(_as_seen(Q(assignee__username=assignee), attempts, attempts if own else None))
     if reviewer:
-        qs = qs.filter(reviewer__username=reviewer)
+        qs = qs.filter(_as_seen(Q(reviewer__username=reviewer), attempts, None))
     if search:
         qs = qs.filter(original_name__icontains=search)
     return qs.order_by("id")
@@ -50,10 +70,10 @@ def image_status_counts(project: Project | int) -> dict[str, int]:
 
 
 def images_count(project: Project, *, status: str | None = None, assignee: str | None = None,
-                 reviewer: str | None = None, search: str | None = None) -> int | None:
+                 reviewer: str | None = None, search: str | None = None, viewer: Viewer = None) -> int | None:
     """The length of `images_of(...)` with the same filters from the kept counts, or None when a
-    filter (a name search) needs the rows counted."""
-    if search:
+    filter needs the rows counted (a name search; a filter the viewer's attempts change)."""
+    if search or ((status or assignee or reviewer) and attempts_shown(project, viewer) is not None):
         return None
     qs = ImageCount.objects.filter(project=project)
     if status:
@@ -129,14 +149,14 @@ class Neighbours(TypedDict):
     count: int
 
 
-def image_neighbours(project: Project, image: Image, filters: ImageFilters) -> Neighbours:
+def image_neighbours(project: Project, image: Image, filters: ImageFilters, *, viewer: Viewer = None) -> Neighbours:
     """The images before and after `image` in the project's image list filtered by `filters` (list order).
 
     `position` (1-based) is None when the image itself is not in the filtered list; its neighbours
     are then those it would sit between.
     """
     qs = images_of(project, status=filters.get("status") or None, assignee=filters.get("assignee") or None,
-                   search=filters.get("q") or None)
+                   search=filters.get("q") or None, viewer=viewer)
     previous = qs.filter(id__lt=image.pk).order_by("-id").values_list("id", flat=True).first()
     following = qs.filter(id__gt=image.pk).values_list("id", flat=True).first()
     inside = qs.filter(id=image.pk).exists()

@@ -264,7 +264,7 @@ def image_list(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(f"{reverse('image-list', args=[pk])}?{urlencode(saved)}")
     status = request.GET.get("status") or None
     assignee = request.GET.get("assignee") or None
-    qs = images_of(project, status=status, assignee=assignee, search=request.GET.get("q") or None)
+    qs = images_of(project, status=status, assignee=assignee, search=request.GET.get("q") or None, viewer=request.user)
     page = Paginator(qs, 60).get_page(request.GET.get("page"))
     page.object_list = images_as_seen(request.user, page.object_list)  # ground-truth attempts as their own work
     query = urlencode({key: request.GET.get(key, "") for key in _FILTER_KEYS})
@@ -305,7 +305,7 @@ def editor(request: HttpRequest, pk: int) -> HttpResponse:
         # The review editor takes a submitted image first; if that fails it turns read-only itself.
         access = EditAccess(True, None, None)
     filters = saved_filters(request, project)
-    neighbours = image_neighbours(project, image, filters)
+    neighbours = image_neighbours(project, image, filters, viewer=request.user)
     return render(
         request,
         "web/editor.html",

@@ -292,3 +292,51 @@ def test_the_image_list_page_shows_the_attempt_as_their_work(world, client) -> N
     assert "s-accepted" in page[page.index(f"/images/{truth_image.pk}/edit/"):][:900]
     truth_image.refresh_from_db()
     assert truth_image.status == ImageStatus.ACCEPTED  # the copy shown was never saved
+
+
+def test_filtered_image_lists_show_the_attempt_as_the_annotator_sees_it(world) -> None:
+    truth_image = _ground_truth(world, 1)[0]
+    ordinary = make_images(world.project, 1, width=8, height=8)[0]
+    _rate(world, 1.0)
+    client = world.client("annotator")
+    assert client.post(f"/api/projects/{world.project.pk}/queue/next/").json()["image"]["id"] == truth_image.pk
+    url = f"/api/projects/{world.project.pk}/images/"
+
+    def ids(who: str, **query: str) -> list[int]:
+        page = world.client(who).get(url, query).json()
+        assert page["count"] == len(page["results"])
+        return [row["id"] for row in page["results"]]
+
+    assert ids("annotator", status="in_progress") == [truth_image.pk]
+    assert ids("annotator", status="in_progress,submitted") == [truth_image.pk]
+    assert ids("annotator", assignee="annotator") == [truth_image.pk]
+    assert ids("annotator", status="accepted") == [] and ids("annotator", assignee="annotator2") == []
+    assert ids("annotator", status="new") == [ordinary.pk]
+    neighbours = client.get(f"/api/images/{ordinary.pk}/neighbours/", {"status": "in_progress"}).json()
+    assert (neighbours["previous"], neighbours["count"]) == (truth_image.pk, 1)
+    # Everyone else sees the image as it is: accepted, drawn by annotator2.
+    assert ids("manager", status="accepted") == [truth_image.pk] and ids("manager", status="in_progress") == []
+    assert ids("annotator2", assignee="annotator2") == [truth_image.pk]
+    client.post(f"/api/images/{truth_image.pk}/submit/")
+    assert ids("annotator", status="submitted") == [truth_image.pk] and ids("annotator", status="in_progress") == []
+
+
+def test_an_annotator_who_was_not_handed_a_ground_truth_image_cannot_read_its_objects(world) -> None:
+    truth_image, other = _ground_truth(world, 2)
+    annotator = world.client("annotator")
+    for url in (f"/api/images/{truth_image.pk}/annotations/", f"/api/images/{truth_image.pk}/revisions/",
+                f"/api/images/{truth_image.pk}/revisions/1/"):
+        response = annotator.get(url)
+        assert response.status_code == 403, url
+        assert "ground-truth image" in response.json()["detail"] and "queue" in response.json()["detail"]
+    # Its authors, reviewers and managers see the truth.
+    for who in ("annotator2", "reviewer", "manager"):
+        assert len(world.client(who).get(f"/api/images/{truth_image.pk}/annotations/").json()["annotations"]) == 2, who
+    # Once the queue hands it over, the annotator sees their own (empty) attempt.
+    _rate(world, 1.0)
+    annotator.post(f"/api/projects/{world.project.pk}/queue/next/")
+    assert annotator.get(f"/api/images/{truth_image.pk}/annotations/").json()["annotations"] == []
+    # Unmarked, it is an ordinary accepted image again.
+    assert annotator.get(f"/api/images/{other.pk}/annotations/").status_code == 403
+    assert world.client("manager").delete(f"/api/images/{other.pk}/ground-truth/").status_code in (200, 204)
+    assert len(annotator.get(f"/api/images/{other.pk}/annotations/").json()["annotations"]) == 2
