@@ -111,10 +111,13 @@ def test_ground_truth_attempts_scores_and_the_rate_come_back_from_an_uploaded_ba
     def report(project: Project) -> dict[str, object]:
         data = admin.get(f"/api/projects/{project.pk}/quality/ground-truth/").json()
         names = dict(project.labels.values_list("pk", "name"))
+
+        def by_name(rows: list[dict[str, object]]) -> list[dict[str, object]]:  # the report orders by id
+            return sorted(({**x, "label": names.get(x["label"])} for x in rows), key=lambda x: str(x["label"]))
+
         return {
-            "annotators": [{**row, "per_label": [{**x, "label": names.get(x["label"])} for x in row["per_label"]]}
-                           for row in data["annotators"]],
-            "labels": [{**x, "label": names.get(x["label"])} for x in data["labels"]],
+            "annotators": [{**row, "per_label": by_name(row["per_label"])} for row in data["annotators"]],
+            "labels": by_name(data["labels"]),
             "conflicts": [{k: v for k, v in c.items() if k not in ("image", "truth_label", "attempt_label")} for c in data["conflicts"]],
         }
 
