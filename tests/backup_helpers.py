@@ -19,6 +19,8 @@ from django.db import models
 from annotator.annotations.models import Annotation, Prediction, Revision
 from annotator.annotations.selectors import revision_objects
 from annotator.annotations.services import annotations_replace, revision_restore
+from annotator.consensus.models import Replica
+from annotator.consensus.services import replica_save, replica_serve, replica_submit
 from annotator.datasets.models import DatasetVersion
 from annotator.datasets.services import ImportOptions, dataset_export_start, dataset_import
 from annotator.groundtruth.models import GroundTruth, GroundTruthAttempt
@@ -50,7 +52,7 @@ def rich_project(world: Any, *, fruits: bool = True) -> Project:
     """The world's project with the fruits dataset (accepted), edits over several revisions, a restored
     revision, a model version with predictions (one accepted as an object), a rejection with
     per-object verdicts and pinned comments (one resolved), an open review, ground truth with
-    attempts (``add_ground_truth``) and a dataset version."""
+    attempts (``add_ground_truth``), consensus versions (``add_consensus``) and a dataset version."""
     project = world.project
     users = world.users
     Project.objects.filter(pk=project.pk).update(description="Fruit and nuts", guidelines="# Rules\nOutline every nut.",
@@ -124,6 +126,7 @@ def rich_project(world: Any, *, fruits: bool = True) -> Project:
     review_take(image=in_review, user=reviewer)
 
     add_ground_truth(world)
+    add_consensus(world)
 
     export = dataset_export_start(project=project, params={"format": "coco", "status": "all", "name": "v1"}, user=users["manager"],
                                   enqueue=False)
@@ -161,6 +164,31 @@ def add_ground_truth(world: Any) -> list[Image]:
     return [Image.objects.get(pk=image.pk) for image in images]
 
 
+def add_consensus(world: Any) -> list[Image]:
+    """Two annotators per image (timeout 5 hours) and two new images from the queue: the first
+    complete (annotator's and annotator2's versions submitted, merged, with its agreement), the
+    second collecting (annotator's version in progress, one slot free)."""
+    project, users = world.project, world.users
+    Project.objects.filter(pk=project.pk).update(consensus_annotators=2, consensus_timeout_hours=5)
+    project.refresh_from_db()
+    cat, dog = Label.objects.get(project=project, name="cat"), Label.objects.get(project=project, name="dog")
+    complete, collecting = make_images(project, 2, width=110, height=80)  # (other pictures than the ground truth's)
+    for who, drawn, submit in (
+        ("annotator", [(cat, square(10, 10, 30)), (dog, square(50, 20, 25))], True),
+        ("annotator2", [(cat, square(12, 10, 30))], True),
+        ("annotator", [(dog, square(5, 5, 20))], False),
+    ):
+        replica = replica_serve(project=project, user=users[who])
+        assert replica is not None, who
+        items = [{"label": label.pk, "geometry": polygon_geometry(ring)} for label, ring in drawn]
+        replica, _, _ = replica_save(replica=replica, user=users[who], base_version=replica.version, items=items)
+        if submit:
+            replica_submit(replica=replica, user=users[who])
+    images = [Image.objects.get(pk=image.pk) for image in (complete, collecting)]
+    assert images[0].agreement is not None and not images[0].replicas_open and images[1].replicas_open
+    return images
+
+
 # --- Comparing two projects ----------------------------------------------------------------
 
 # (model, lookup to the project, fields left out: ids derived from other ids, where files are stored)
@@ -180,6 +208,7 @@ _TABLES: list[tuple[type[models.Model], str, set[str]]] = [
     (DatasetVersion, "project", {"file"}),
     (GroundTruth, "image__project", set()),
     (GroundTruthAttempt, "image__project", set()),
+    (Replica, "image__project", set()),
 ]
 
 
@@ -205,7 +234,7 @@ def project_content(project: Project, *, skip_jobs: tuple[str, ...] = ("backup",
     usernames = dict(User.objects.values_list("id", "username"))
     out: dict[str, Any] = {
         "project": {f: getattr(project, f) for f in ("description", "guidelines", "required_accepts", "queue_order", "created_at",
-                                                     "ground_truth_rate")},
+                                                     "ground_truth_rate", "consensus_annotators", "consensus_timeout_hours")},
         "created_by": usernames.get(project.created_by_id),
     }
     for model, _via, skip in _TABLES:
@@ -230,7 +259,7 @@ def project_content(project: Project, *, skip_jobs: tuple[str, ...] = ("backup",
                     value = [_revision_object(o, positions, usernames) for o in revision_objects(obj)]
                 elif model is Revision and f.name == "delta":
                     continue
-                elif (model, f.name) in ((GroundTruth, "truth"), (GroundTruthAttempt, "drawn")):
+                elif (model, f.name) in ((GroundTruth, "truth"), (GroundTruthAttempt, "drawn"), (Replica, "drawn")):
                     value = [_revision_object(o, positions, usernames) for o in value]
                 elif model is GroundTruthAttempt and f.name == "scores":
                     value = _scores(value, positions)

@@ -287,10 +287,9 @@ def _backup_tables(
                     out[spec.name] = _out_value(spec, row[spec.column], users)
                 if table is T.REVISIONS:
                     out["annotations"] = _revision_content_out(_revision_set(chain, row), users)
-                elif table is T.GROUND_TRUTH:
-                    out["truth"] = _revision_content_out(row["truth"], users)
-                elif table is T.GROUND_TRUTH_ATTEMPTS:
-                    out["drawn"] = _revision_content_out(row["drawn"], users)
+                elif table in _OBJECT_SETS:
+                    key = _OBJECT_SETS[table]
+                    out[key] = _revision_content_out(row[key], users)
                 out.update(_member_paths(table, row, options))
                 rows.write(out)
                 steps.tick(message)
@@ -675,7 +674,7 @@ def _check_row_extra(
 
 
 #: Tables with a set of objects in the revisions' form, and its field.
-_OBJECT_SETS = {T.REVISIONS: "annotations", T.GROUND_TRUTH: "truth", T.GROUND_TRUTH_ATTEMPTS: "drawn"}
+_OBJECT_SETS = {T.REVISIONS: "annotations", T.GROUND_TRUTH: "truth", T.GROUND_TRUTH_ATTEMPTS: "drawn", T.REPLICAS: "drawn"}
 
 
 def _find_local_media(reader: ArchiveReader, plan: _Plan, checksums: list[str]) -> None:
@@ -987,11 +986,11 @@ def _restore_extra(
     elif table is T.REVISIONS:
         objects = [_revision_object_in(o, ids, users, plan) for o in row["annotations"]]
         obj.annotations, obj.delta = plan.revisions.write(image_id=obj.image_id, version=obj.version, action=obj.action, objects=objects)
-    elif table is T.GROUND_TRUTH:
-        obj.truth = [_revision_object_in(o, ids, users, plan) for o in row["truth"]]
-    elif table is T.GROUND_TRUTH_ATTEMPTS:
-        obj.drawn = [_revision_object_in(o, ids, users, plan) for o in row["drawn"]]
-        obj.scores = _scores_in(row["scores"], ids, plan)
+    elif table in _OBJECT_SETS:
+        key = _OBJECT_SETS[table]
+        setattr(obj, key, [_revision_object_in(o, ids, users, plan) for o in row[key]])
+        if table is T.GROUND_TRUTH_ATTEMPTS:
+            obj.scores = _scores_in(row["scores"], ids, plan)
     elif table is T.MODEL_VERSIONS:
         if row.get("weights"):
             target_dir = Path(settings.ANNOTATOR_MODEL_DIR) / f"project-{project.pk}"

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import models
 
 from annotator.annotations.models import Annotation, GeometryKind, Prediction, Revision, RevisionAction, Source
+from annotator.consensus.models import Replica, ReplicaStatus
 from annotator.datasets.models import DatasetVersion, ExportFormat
 from annotator.groundtruth.models import ATTEMPT_STATUSES, GroundTruth, GroundTruthAttempt
 from annotator.images.models import Image, ImageStatus
@@ -90,6 +91,7 @@ IMAGES = Table("images", Image, (
     F("annotations_updated_by", "user", null=True), F("annotations_updated_at", "time", null=True),
     F("submitted_at", "time", null=True), F("created_at", "time"), F("updated_at", "time"),
     F("is_ground_truth", types=BOOL, default=False),
+    F("replicas_open", types=BOOL, default=False), F("agreement", null=True, types=NUMBER, default=None),
 ), via="project_id", files=("file", "thumbnail"))
 
 MODEL_VERSIONS = Table("model_versions", ModelVersion, (
@@ -175,11 +177,18 @@ GROUND_TRUTH_ATTEMPTS = Table("ground_truth_attempts", GroundTruthAttempt, (
     F("submitted_at", "time", null=True), F("scores", "json", null=True),
 ), via="image__project_id", has_id=False)
 
+# An annotator's own version of an image (consensus): drawn in the revisions' form, as ground-truth attempts.
+REPLICAS = Table("replicas", Replica, (
+    F("image", "ref", ref="images"), F("annotator", "user"), F("status", choices=_choices(ReplicaStatus)),
+    F("drawn", "json"), F("version", types=INT), F("claimed_at", "time"), F("updated_at", "time"),
+    F("submitted_at", "time", null=True),
+), via="image__project_id", has_id=False)
+
 #: In the order they are written and restored: every table after the tables it refers to.
 TABLES: tuple[Table, ...] = (
     IMAGES, MODEL_VERSIONS, JOBS, PREDICTIONS, ANNOTATIONS, REVISIONS,
     REVIEW_TASKS, REVIEW_DECISIONS, OBJECT_DECISIONS, REVIEW_COMMENTS, DATASET_VERSIONS, TIME_RECORDS,
-    GROUND_TRUTH, GROUND_TRUTH_ATTEMPTS,
+    GROUND_TRUTH, GROUND_TRUTH_ATTEMPTS, REPLICAS,
 )
 
 

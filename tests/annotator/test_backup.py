@@ -22,6 +22,7 @@ from annotator.backups.services import (
     duplicate_name,
     restore,
 )
+from annotator.consensus.models import Replica
 from annotator.core.errors import DomainError
 from annotator.groundtruth.models import GroundTruth
 from annotator.images.models import Image
@@ -51,6 +52,8 @@ def test_round_trip_restores_every_row_revision_review_prediction_and_file(world
     assert len(before["GroundTruth"]) == 2 and before["project"]["ground_truth_rate"] == 0.25
     assert sorted(a["status"] for a in before["GroundTruthAttempt"]) == ["in_progress", "submitted"]
     assert any(a["scores"] and a["scores"]["conflicts"] for a in before["GroundTruthAttempt"])
+    assert sorted(r["status"] for r in before["Replica"]) == ["in_progress", "submitted", "submitted"]
+    assert before["project"]["consensus_annotators"] == 2 and any(i["agreement"] is not None for i in before["Image"])
     path = _backup(project, tmp_path, images=True, models=True, datasets=True)
 
     result = restore(path=path, archive_name=path.name, options=RestoreOptions(name="Fruit copy"))
@@ -288,6 +291,9 @@ def test_the_old_format_fixture_still_restores(db) -> None:
     # From before ground truth: no image marked, no truth, no attempts, the rate's default.
     assert project.ground_truth_rate == 0 and not Image.objects.filter(project=project, is_ground_truth=True).exists()
     assert not GroundTruth.objects.filter(image__project=project).exists()
+    # From before consensus: no versions, no image collecting them, no agreement.
+    assert not Replica.objects.filter(image__project=project).exists()
+    assert set(Image.objects.filter(project=project).values_list("replicas_open", "agreement")) == {(False, None)}
 
 
 def test_backup_and_restore_commands_with_progress(transactional_db, world, tmp_path: Path) -> None:

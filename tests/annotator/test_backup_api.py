@@ -19,7 +19,7 @@ from annotator.jobs.models import Job
 from annotator.jobs.services import job_execute
 from annotator.projects.models import Membership, Project
 from annotator.review.models import ReviewComment
-from tests.backup_helpers import add_ground_truth, assert_same_content, project_content
+from tests.backup_helpers import add_consensus, add_ground_truth, assert_same_content, project_content
 from tests.factories import make_images, png_bytes, polygon_geometry, square, upload
 
 
@@ -97,6 +97,7 @@ def test_duplicate_copies_everything_under_a_new_name(world, annotated) -> None:
 
 def test_ground_truth_attempts_scores_and_the_rate_come_back_from_an_uploaded_backup(world) -> None:
     add_ground_truth(world)
+    add_consensus(world)
     manager, admin = world.client("manager"), world.client("admin")
     backup_job = _run(manager.post(f"/api/projects/{world.project.pk}/backups/", {}, format="json"))
     with ProjectBackup.objects.get(pk=backup_job.result["backup"]).file.open("rb") as fh:
@@ -104,6 +105,7 @@ def test_ground_truth_attempts_scores_and_the_rate_come_back_from_an_uploaded_ba
     job = _run(admin.post("/api/restores/", {"file": SimpleUploadedFile("b.zip", archive), "name": "Honeypots"}, format="multipart"))
     restored = Project.objects.get(pk=job.result["project"])
     assert job.result["counts"]["ground_truth"] == 2 and job.result["counts"]["ground_truth_attempts"] == 2
+    assert job.result["counts"]["replicas"] == 3
     assert_same_content(project_content(world.project), project_content(restored))
     # What a manager reads: the same rate, and the same report once label ids are names.
     assert admin.get(f"/api/projects/{restored.pk}/").json()["ground_truth_rate"] == 0.25

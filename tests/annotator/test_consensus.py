@@ -270,14 +270,25 @@ def test_the_settings_page_sets_annotators_per_image(world) -> None:
     assert (world.project.consensus_annotators, world.project.consensus_timeout_hours) == (3, 6)
 
 
-def test_a_backup_carries_the_consensus_settings(world, tmp_path) -> None:
+def test_a_backup_carries_the_consensus_settings_versions_and_agreement(world, tmp_path) -> None:
     from annotator.backups.services import BackupOptions, RestoreOptions, backup_write, restore
+    from tests.backup_helpers import add_consensus, assert_same_content, project_content
 
-    _consensus(world, 3, timeout_hours=5)
+    complete, collecting = add_consensus(world)
     path = tmp_path / "project.zip"
     backup_write(project=world.project, out=path, options=BackupOptions())
     restored = restore(path=path, archive_name=path.name, options=RestoreOptions(name="Copy")).project
-    assert (restored.consensus_annotators, restored.consensus_timeout_hours) == (3, 5)
+    assert (restored.consensus_annotators, restored.consensus_timeout_hours) == (2, 5)
+    assert_same_content(project_content(world.project), project_content(restored))
+    # The copy goes on where the original stood: annotator2's slot on the collecting image is still free,
+    # and annotator is handed their own version back, not a second one.
+    copy = Image.objects.get(project=restored, checksum=collecting.checksum)
+    assert copy.replicas_open and copy.agreement is None
+    assert Image.objects.get(project=restored, checksum=complete.checksum).agreement == complete.agreement
+    world.project = restored
+    assert _next(world, "annotator2")["id"] == copy.pk
+    mine = _load(world, "annotator", copy.pk)
+    assert [o["label"] for o in mine["annotations"]] == [restored.labels.get(name="dog").pk]
 
 
 def test_a_new_image_is_not_drawn_as_itself_outside_the_queue(world) -> None:
