@@ -45,6 +45,15 @@ def replicas_by_image(user: AbstractBaseUser | AnonymousUser, images: Iterable[I
     return {r.image_id: (r if r.status in LIVE else None) for r in rows}
 
 
+def replicas_shown(project: Project, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Replica] | None:
+    """The user's versions that stand in for their images in lists (at images still collecting
+    versions, as replicas_by_image shows them); None when they have none, so that lists filter as before."""
+    if user is None or not user.is_authenticated:
+        return None
+    replicas = Replica.objects.filter(image__project=project, image__replicas_open=True, annotator=user)
+    return replicas if replicas.exists() else None
+
+
 def replica_open(project: Project, user: AbstractBaseUser) -> Replica | None:
     """The user's unfinished version in the project (their queue gives it back first)."""
     return (

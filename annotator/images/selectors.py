@@ -1,16 +1,15 @@
 """Reads on images: filtered listings, neighbours in a listing, and who may edit an image right now."""
 from __future__ import annotations
 
-from typing import NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import BooleanField, Case, ExpressionWrapper, F, Q, QuerySet, Sum, Value, When
 
 from annotator.consensus.models import LIVE
-from annotator.consensus.selectors import own_version_needed, replica_of
+from annotator.consensus.selectors import own_version_needed, replica_of, replicas_shown
 from annotator.core.access import Capability, can, state_reason
-from annotator.groundtruth.models import GroundTruthAttempt
 from annotator.groundtruth.selectors import attempt_of, attempts_shown
 from annotator.projects.models import Project
 
@@ -26,32 +25,53 @@ EDITABLE_BY_ANNOTATOR = tuple(
 Viewer = AbstractBaseUser | AnonymousUser | None
 
 
-def _as_seen(on_image: Q, attempts: QuerySet[GroundTruthAttempt] | None, matching: QuerySet[GroundTruthAttempt] | None) -> Q:
-    """A filter on images as the viewer sees them: an image they try matches when their attempt
-    (`matching`: those of `attempts` that pass) does, whatever the image itself holds."""
-    if attempts is None:
-        return on_image
-    tried = attempts.values("image_id")
-    return (on_image & ~Q(pk__in=tried)) | Q(pk__in=(matching if matching is not None else attempts.none()).values("image_id"))
+def _stand_ins(project: Project, viewer: Viewer) -> list[QuerySet[Any]]:
+    """The viewer's own work that lists show in place of images: ground-truth attempts and
+    consensus versions, each row with `seen_status` and `seen_mine` (whether the image shows them
+    as its annotator), as the list's rows show them (an abandoned version: a new image, nobody's)."""
+    attempts, replicas = attempts_shown(project, viewer), replicas_shown(project, viewer)
+    out: list[QuerySet[Any]] = []
+    if attempts is not None:
+        out.append(attempts.annotate(seen_status=F("status"), seen_mine=Value(True)))
+    if replicas is not None:
+        live = Q(status__in=LIVE)
+        out.append(replicas.annotate(
+            seen_status=Case(When(live, then=F("status")), default=Value(ImageStatus.NEW.value)),
+            seen_mine=ExpressionWrapper(live, output_field=BooleanField()),
+        ))
+    return out
+
+
+def _as_seen(on_image: Q, stand_ins: list[QuerySet[Any]], matching: Q | None) -> Q:
+    """A filter on images as the viewer sees them: an image their own work stands in for matches
+    when that row does (`matching`, on `seen_status` / `seen_mine`), whatever the image itself holds."""
+    seen = on_image
+    for rows in stand_ins:
+        seen &= ~Q(pk__in=rows.values("image_id"))
+    for rows in stand_ins if matching is not None else ():
+        seen |= Q(pk__in=rows.filter(matching).values("image_id"))
+    return seen
 
 
 def images_of(project: Project, *, status: str | None = None, assignee: str | None = None, reviewer: str | None = None,
               search: str | None = None, viewer: Viewer = None) -> QuerySet[Image]:
     """The project's images under the list's filters. With `viewer`, filtered as that person sees
-    them: a ground-truth image they try has their attempt's status, them as its annotator and no
-    reviewer (groundtruth.selectors.images_as_seen), so "in progress" or "mine" lists it."""
+    them: a ground-truth image they try, or an image they draw their own consensus version of, has
+    their attempt's (version's) status, them as its annotator and no reviewer
+    (groundtruth.selectors.images_as_seen, consensus.selectors.replicas_by_image), so "in progress"
+    or "mine" lists it."""
     qs = Image.objects.filter(project=project).select_related("assignee", "reviewer")
-    attempts = attempts_shown(project, viewer)
+    stand_ins = _stand_ins(project, viewer)
     if status:
         statuses = status.split(",")
-        qs = qs.filter(_as_seen(Q(status__in=statuses), attempts, attempts.filter(status__in=statuses) if attempts else None))
+        qs = qs.filter(_as_seen(Q(status__in=statuses), stand_ins, Q(seen_status__in=statuses)))
     if assignee == "none":
-        qs = qs.filter(_as_seen(Q(assignee__isnull=True), attempts, None))
+        qs = qs.filter(_as_seen(Q(assignee__isnull=True), stand_ins, Q(seen_mine=False)))
     elif assignee:
-        own = attempts is not None and viewer is not None and assignee == viewer.get_username()
-        qs = qs.filter(_as_seen(Q(assignee__username=assignee), attempts, attempts if own else None))
+        own = viewer is not None and assignee == viewer.get_username()
+        qs = qs.filter(_as_seen(Q(assignee__username=assignee), stand_ins, Q(seen_mine=True) if own else None))
     if reviewer:
-        qs = qs.filter(_as_seen(Q(reviewer__username=reviewer), attempts, None))
+        qs = qs.filter(_as_seen(Q(reviewer__username=reviewer), stand_ins, None))
     if search:
         qs = qs.filter(original_name__icontains=search)
     return qs.order_by("id")
@@ -72,8 +92,8 @@ def image_status_counts(project: Project | int) -> dict[str, int]:
 def images_count(project: Project, *, status: str | None = None, assignee: str | None = None,
                  reviewer: str | None = None, search: str | None = None, viewer: Viewer = None) -> int | None:
     """The length of `images_of(...)` with the same filters from the kept counts, or None when a
-    filter needs the rows counted (a name search; a filter the viewer's attempts change)."""
-    if search or ((status or assignee or reviewer) and attempts_shown(project, viewer) is not None):
+    filter needs the rows counted (a name search; a filter the viewer's own attempts or versions change)."""
+    if search or ((status or assignee or reviewer) and _stand_ins(project, viewer)):
         return None
     qs = ImageCount.objects.filter(project=project)
     if status:

@@ -328,3 +328,38 @@ def test_annotators_asking_at_once_fill_every_slot_and_never_one_twice(world) ->
     for name, image_id in results:
         if image_id is not None:
             assert Replica.objects.get(image_id=image_id, annotator__username=name).status == ReplicaStatus.IN_PROGRESS
+
+
+def test_filtered_image_lists_show_each_annotator_their_own_version(world, drawers) -> None:
+    from annotator.consensus.services import replicas_expire
+
+    cat = world.labels[0].pk
+    _consensus(world, 2, timeout_hours=2)
+    drawn, walked_away = make_images(world.project, 2, width=W, height=H)
+    for who in ("annotator", "annotator2"):
+        assert _next(world, who)["id"] == drawn.pk
+    _draw_and_submit(world, "annotator2", drawn.pk, [(cat, square(10, 10, 30))])  # annotator's is still in progress
+    assert _next(world, "annotator3")["id"] == walked_away.pk
+    Replica.objects.filter(annotator=drawers["annotator3"]).update(claimed_at=timezone.now() - timedelta(hours=3))
+    assert replicas_expire(project=world.project) == 1
+    url = f"/api/projects/{world.project.pk}/images/"
+
+    def ids(who: str, **query: str) -> list[int]:
+        page = world.client(who).get(url, query).json()
+        assert page["count"] == len(page["results"])
+        return [row["id"] for row in page["results"]]
+
+    # Each sees the image collecting versions as their own version stands: in progress, submitted, theirs.
+    assert drawn.pk in ids("annotator", status="in_progress") and ids("annotator", assignee="annotator") == [drawn.pk]
+    assert ids("annotator2", status="submitted") == [drawn.pk] and drawn.pk not in ids("annotator2", status="in_progress")
+    assert ids("annotator2", assignee="annotator2") == [drawn.pk] and drawn.pk not in ids("annotator2", assignee="none")
+    neighbours = world.client("annotator2").get(f"/api/images/{walked_away.pk}/neighbours/", {"status": "submitted"}).json()
+    assert (neighbours["previous"], neighbours["count"]) == (drawn.pk, 1)
+    # A version abandoned: the image is new and nobody's to them, as the list's row shows it.
+    assert ids("annotator3", status="new") == [walked_away.pk] and walked_away.pk in ids("annotator3", assignee="none")
+    assert ids("annotator3", assignee="annotator3") == [] and walked_away.pk not in ids("annotator3", status="in_progress")
+    rows = world.client("annotator3").get(url, {"status": "new"}).json()["results"]
+    assert [(r["status"], r["assignee"]) for r in rows] == [("new", None)]
+    # Everyone else sees the images as they are: collecting versions, nobody's.
+    assert ids("manager", status="in_progress") == [drawn.pk, walked_away.pk] and ids("manager", status="submitted") == []
+    assert ids("manager", assignee="annotator") == []
