@@ -2,6 +2,7 @@
 with their agreement and merge."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,6 +44,23 @@ def replicas_by_image(user: AbstractBaseUser | AnonymousUser, images: Iterable[I
         return {}
     rows = Replica.objects.filter(annotator=user, image_id__in=ids).select_related("annotator")
     return {r.image_id: (r if r.status in LIVE else None) for r in rows}
+
+
+def replicas_as_seen(user: AbstractBaseUser | AnonymousUser, images: Iterable[Image]) -> list[Image]:
+    """`images` for a page to show: an image the user draws a version of is a copy carrying their
+    version's status and them as its annotator (an abandoned version: new, nobody's), as the API's
+    rows show it (copies for display, never saved)."""
+    images = list(images)
+    replicas = replicas_by_image(user, images)
+    shown = []
+    for image in images:
+        if image.pk in replicas:
+            replica = replicas[image.pk]
+            image = copy.copy(image)
+            image.status = replica.status if replica else ImageStatus.NEW
+            image.assignee, image.reviewer = (replica.annotator if replica else None), None
+        shown.append(image)
+    return shown
 
 
 def replicas_shown(project: Project, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Replica] | None:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from annotator.accounts.services import member_invite
 from annotator.accounts.views import pop_access, remember_access
 from annotator.annotations.attributes import attribute_schema_clean
+from annotator.consensus.selectors import replicas_as_seen
 from annotator.core.access import Capability, can, denied_reason, effective_role
 from annotator.core.errors import DomainError
 from annotator.groundtruth.selectors import images_as_seen
@@ -266,7 +267,8 @@ def image_list(request: HttpRequest, pk: int) -> HttpResponse:
     assignee = request.GET.get("assignee") or None
     qs = images_of(project, status=status, assignee=assignee, search=request.GET.get("q") or None, viewer=request.user)
     page = Paginator(qs, 60).get_page(request.GET.get("page"))
-    page.object_list = images_as_seen(request.user, page.object_list)  # ground-truth attempts as their own work
+    # ground-truth attempts and consensus versions as their own work
+    page.object_list = replicas_as_seen(request.user, images_as_seen(request.user, page.object_list))
     query = urlencode({key: request.GET.get(key, "") for key in _FILTER_KEYS})
     return render(
         request,

@@ -363,3 +363,11 @@ def test_filtered_image_lists_show_each_annotator_their_own_version(world, drawe
     # Everyone else sees the images as they are: collecting versions, nobody's.
     assert ids("manager", status="in_progress") == [drawn.pk, walked_away.pk] and ids("manager", status="submitted") == []
     assert ids("manager", assignee="annotator") == []
+    # The page shows the tiles the same way (copies, never saved).
+    client = world.client("annotator2")
+    client.force_login(world.users["annotator2"])
+    page = client.get(f"/projects/{world.project.pk}/images/", {"status": "submitted"}).content.decode()
+    tile = page[page.index(f"/images/{drawn.pk}/edit/"):][:900]
+    assert "s-submitted" in tile and "annotator2" in tile and f"/images/{walked_away.pk}/edit/" not in page
+    drawn.refresh_from_db()
+    assert drawn.status == ImageStatus.IN_PROGRESS and drawn.assignee is None
