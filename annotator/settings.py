@@ -209,6 +209,8 @@ SPECTACULAR_SETTINGS = {
         "JobKindEnum": "annotator.jobs.models.JobKind",
         "ModelKindEnum": "annotator.learning.models.ModelKind",
         "ExportFormatEnum": "annotator.datasets.models.ExportFormat",
+        "ReplicaStatusEnum": "annotator.consensus.models.ReplicaStatus",
+        "AttemptStatusEnum": "annotator.groundtruth.models.ATTEMPT_STATUS_CHOICES",
     },
 }
 

@@ -7,6 +7,8 @@ tests that follow run beside its event loop, see DJANGO_ALLOW_ASYNC_UNSAFE below
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,7 +58,22 @@ def page(browser, live_server, request, csp_violations) -> Iterator[object]:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"))
     context.close()
+    _wait_for_requests_in_flight(live_server)
     assert not errors, f"JavaScript errors on the page: {errors}"
     assert not csp_violations, f"Content-Security-Policy violations: {csp_violations}"
 
 
+def _wait_for_requests_in_flight(live_server, timeout: float = 10.0) -> None:
+    """Let the live server finish what the closing page sent (a beacon, an autosave on pagehide).
+
+    The database is flushed after each test; a request still holding a row lock then deadlocks
+    the flush's TRUNCATE on PostgreSQL. Each request runs in a thread of the server's own.
+    """
+    httpd = live_server.thread.httpd
+    time.sleep(0.2)  # a beacon sent as the page closed reaches the server's accept loop
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = [t for t in threading.enumerate() if getattr(t, "_target", None) == httpd.process_request_thread]
+        if not busy:
+            return
+        time.sleep(0.05)

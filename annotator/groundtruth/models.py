@@ -7,6 +7,7 @@ from django.db import models
 from annotator.images.models import Image, ImageStatus
 
 ATTEMPT_STATUSES = (ImageStatus.IN_PROGRESS, ImageStatus.SUBMITTED)
+ATTEMPT_STATUS_CHOICES = [(s.value, s.label) for s in ATTEMPT_STATUSES]
 
 
 class GroundTruth(models.Model):
@@ -40,7 +41,7 @@ class GroundTruthAttempt(models.Model):
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="ground_truth_attempts")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ground_truth_attempts")
-    status = models.CharField(max_length=20, choices=[(s.value, s.label) for s in ATTEMPT_STATUSES], default=ImageStatus.IN_PROGRESS)
+    status = models.CharField(max_length=20, choices=ATTEMPT_STATUS_CHOICES, default=ImageStatus.IN_PROGRESS)
     drawn = models.JSONField(default=list, help_text="The annotator's objects (as the annotations API gives them).")
     version = models.PositiveIntegerField(default=0, help_text="Bumped on every save (the editor's conflict check).")
     started_at = models.DateTimeField(auto_now_add=True)
