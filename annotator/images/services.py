@@ -16,6 +16,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotator.consensus.models import ReplicaStatus
 from annotator.consensus.selectors import own_version_needed, replica_of, replica_open
 from annotator.consensus.services import replica_release, replica_serve, replica_submit
 from annotator.core.errors import Conflict, DomainError
@@ -294,12 +295,15 @@ def queue_next(*, project: Project, user: AbstractBaseUser, rng: random.Random |
 def image_submit(*, image: Image, user: AbstractBaseUser) -> Image:
     """Submit the image for review; on a ground-truth image the user is trying, submit their attempt."""
     attempt = attempt_of(image, user)
+    replica = replica_of(image, user) if attempt is None else None
+    own = attempt or replica  # their own version of the image, submitted under the same checks as any image
+    if own is not None and own.status != ReplicaStatus.ABANDONED and workflow.decide(
+        own, workflow.Action.SUBMIT, workflow.Actor.of(user, image.project_id)
+    ).allowed:
+        _check_required_attributes(image, own.drawn)  # (a submit refused otherwise is refused below)
     if attempt is not None:
-        if workflow.decide(attempt, workflow.Action.SUBMIT, workflow.Actor.of(user, image.project_id)).allowed:
-            _check_required_attributes(image, attempt.drawn)  # as for any image (else the refusal below)
         attempt_submit(attempt=attempt, user=user)
         return image
-    replica = replica_of(image, user)
     if replica is not None:
         replica_submit(replica=replica, user=user)
         return Image.objects.get(pk=image.pk)
@@ -331,7 +335,7 @@ def image_release(*, image: Image, user: AbstractBaseUser) -> Image:
 
 def _check_required_attributes(image: Image, objects: list[dict[str, Any]] | None = None) -> None:
     """Submitting needs every required attribute set (label schemas); the error names the objects.
-    `objects`: the set being submitted when it is not the image's own (a ground-truth attempt)."""
+    `objects`: the set being submitted when it is not the image's own (a ground-truth attempt, a consensus version)."""
     from annotator.annotations.attributes import attributes_missing
     from annotator.annotations.models import Annotation
 

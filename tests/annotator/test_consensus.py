@@ -220,6 +220,26 @@ def test_a_version_given_back_frees_its_slot(world) -> None:
     assert _next(world, "manager")["id"] == image.pk
 
 
+def test_a_version_lacking_a_required_attribute_is_refused_as_any_submission(world) -> None:
+    cat = world.labels[0]
+    cat.attributes_schema = {"colour": {"type": "string", "choices": ["red", "black"], "required": True}}
+    cat.save()
+    _consensus(world, 2)
+    image = make_images(world.project, 1, width=W, height=H)[0]
+    assert _next(world, "annotator")["id"] == image.pk
+    drawn = [{"label": cat.pk, "geometry": polygon_geometry(square(10, 10, 30))}]
+    client = world.client("annotator")
+    assert client.put(f"/api/images/{image.pk}/annotations/", {"version": 0, "annotations": drawn}, format="json").status_code == 200
+    refused = client.post(f"/api/images/{image.pk}/submit/")
+    assert refused.status_code == 400
+    assert refused.json()["objects"][0]["missing"] == ["colour"] and refused.json()["objects"][0]["label"] == "cat"
+    assert Replica.objects.get().status == ReplicaStatus.IN_PROGRESS
+    drawn[0]["attributes"] = {"colour": "black"}
+    assert client.put(f"/api/images/{image.pk}/annotations/", {"version": 1, "annotations": drawn}, format="json").status_code == 200
+    assert client.post(f"/api/images/{image.pk}/submit/").status_code == 200
+    assert Replica.objects.get().status == ReplicaStatus.SUBMITTED
+
+
 def test_nobody_changes_the_image_itself_while_versions_are_drawn(world) -> None:
     _consensus(world, 2)
     image = make_images(world.project, 1, width=W, height=H)[0]
