@@ -150,7 +150,7 @@ def add_ground_truth(world: Any) -> list[Image]:
         ])
         Image.objects.filter(pk=image.pk).update(status=ImageStatus.ACCEPTED, assignee=users[author], reviewer=users["reviewer"])
         ground_truth_mark(image=Image.objects.get(pk=image.pk), user=users["manager"])
-    Project.objects.filter(pk=project.pk).update(ground_truth_rate=0.25)
+    Project.objects.filter(pk=project.pk).update(ground_truth_rate=0.25, ground_truth_feedback=True)
     for who, drawn, submit in (
         ("annotator", [{"label": dog.pk, "geometry": polygon_geometry(square(11, 10, 30))}], True),
         ("annotator2", [{"label": cat.pk, "geometry": polygon_geometry(square(12, 12, 20))}], False),
@@ -234,7 +234,7 @@ def project_content(project: Project, *, skip_jobs: tuple[str, ...] = ("backup",
     usernames = dict(User.objects.values_list("id", "username"))
     out: dict[str, Any] = {
         "project": {f: getattr(project, f) for f in ("description", "guidelines", "required_accepts", "queue_order", "created_at",
-                                                     "ground_truth_rate", "consensus_annotators", "consensus_timeout_hours")},
+                                                     "ground_truth_rate", "ground_truth_feedback", "consensus_annotators", "consensus_timeout_hours")},
         "created_by": usernames.get(project.created_by_id),
     }
     for model, _via, skip in _TABLES:

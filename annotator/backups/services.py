@@ -308,6 +308,7 @@ def _backup_tables(
             "id": project.pk, "name": project.name, "description": project.description, "guidelines": project.guidelines,
             "required_accepts": project.required_accepts, "queue_order": project.queue_order,
             "break_reminder_minutes": project.break_reminder_minutes, "ground_truth_rate": project.ground_truth_rate,
+            "ground_truth_feedback": project.ground_truth_feedback,
             "consensus_annotators": project.consensus_annotators, "consensus_timeout_hours": project.consensus_timeout_hours,
             "created_by": users(project.created_by_id), "created_at": project.created_at, "updated_at": project.updated_at,
             "archived_at": project.archived_at, "archived_by": users(project.archived_by_id),
@@ -540,6 +541,8 @@ def _check_project(reader: ArchiveReader) -> dict[str, Any]:
     rate = project.get("ground_truth_rate", 0.0)
     if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
         raise reader.fail("ground_truth_rate must be a number from 0 to 1", member=where)
+    if not isinstance(project.get("ground_truth_feedback", False), bool):
+        raise reader.fail("ground_truth_feedback must be true or false", member=where)
     for key, top in (("consensus_annotators", 10), ("consensus_timeout_hours", 24 * 30)):
         value = project.get(key, 1)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
@@ -877,6 +880,7 @@ def _write(
         # archives from before the setting have none: the model's default
         break_reminder_minutes=info.get("break_reminder_minutes", Project._meta.get_field("break_reminder_minutes").default),
         ground_truth_rate=info.get("ground_truth_rate", Project._meta.get_field("ground_truth_rate").default),
+        ground_truth_feedback=info.get("ground_truth_feedback", Project._meta.get_field("ground_truth_feedback").default),
         consensus_annotators=info.get("consensus_annotators", 1),
         consensus_timeout_hours=info.get("consensus_timeout_hours", Project._meta.get_field("consensus_timeout_hours").default),
         created_by_id=users.get(info.get("created_by")) if info.get("created_by") else None,

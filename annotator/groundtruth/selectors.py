@@ -185,3 +185,18 @@ def ground_truth_report(project: Project) -> dict[str, Any]:
 def _label_id(key: Any) -> Any:
     """Label ids come back from JSON as strings ("missing" / "extra" stay what they are)."""
     return int(key) if isinstance(key, str) and key.isdigit() else key
+
+
+def attempt_feedback(attempt: GroundTruthAttempt) -> dict[str, Any]:
+    """What an annotator is shown of their submitted attempt when the project gives feedback
+    (`ground_truth_feedback`): its scores and conflicts, labels by name, the truth's objects not revealed."""
+    scores = attempt.scores or {}
+    names = dict(attempt.image.project.labels.values_list("pk", "name"))
+    conflicts = [
+        {
+            "kind": c["kind"], "attempt": c["attempt"], "iou": c["iou"],
+            "truth_label": names.get(c["truth_label"]), "attempt_label": names.get(c["attempt_label"]),
+        }
+        for c in scores.get("conflicts", [])
+    ]
+    return {name: scores.get(name) for name in ("f1", "precision", "recall", "mean_iou")} | {"conflicts": conflicts}

@@ -22,7 +22,7 @@ from annotator.consensus.selectors import replica_of, replicas_by_image
 from annotator.core.access import Capability, can
 from annotator.core.api import load_image, load_project, validated
 from annotator.core.errors import DomainError
-from annotator.groundtruth.selectors import attempt_of, attempts_by_image
+from annotator.groundtruth.selectors import attempt_feedback, attempt_of, attempts_by_image
 
 from . import services
 from .models import Image, ImageStatus
@@ -209,12 +209,38 @@ class QueueNextApi(APIView):
         return Response({"image": ImageSerializer(image, context=seen_by(request, [image])).data})
 
 
+class FeedbackConflictSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["missing", "extra", "wrong_label", "low_overlap"])
+    attempt = serializers.CharField(allow_null=True, help_text="The uid of their object (null for a missing one).")
+    iou = serializers.FloatField()
+    truth_label = serializers.CharField(allow_null=True)
+    attempt_label = serializers.CharField(allow_null=True)
+
+
+class FeedbackSerializer(serializers.Serializer):
+    f1 = serializers.FloatField(allow_null=True)
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    mean_iou = serializers.FloatField(allow_null=True)
+    conflicts = FeedbackConflictSerializer(many=True)
+
+
+class SubmitResultSerializer(ImageResultSerializer):
+    feedback = FeedbackSerializer(
+        required=False, help_text="Only on a ground-truth image with the project's ground_truth_feedback on: their score.",
+    )
+
+
 class SubmitApi(APIView):
-    @extend_schema(request=None, responses=ImageResultSerializer)
+    @extend_schema(request=None, responses=SubmitResultSerializer)
     def post(self, request: Request, pk: int) -> Response:
         image = load_image(request, pk, Capability.ANNOTATE)
         image = services.image_submit(image=image, user=request.user)
-        return Response({"image": ImageSerializer(image, context=seen_by(request, [image])).data})
+        body: dict[str, Any] = {"image": ImageSerializer(image, context=seen_by(request, [image])).data}
+        attempt = attempt_of(image, request.user)
+        if attempt is not None and image.project.ground_truth_feedback:  # off: nothing says it was ground truth
+            body["feedback"] = attempt_feedback(attempt)
+        return Response(body)
 
 
 class ReleaseApi(APIView):

@@ -51,7 +51,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "id", "name", "description", "guidelines", "guidelines_html", "required_accepts", "queue_order",
-            "break_reminder_minutes", "ground_truth_rate", "consensus_annotators", "consensus_timeout_hours", "labels", "my_role", "created_at", "archived_at",
+            "break_reminder_minutes", "ground_truth_rate", "ground_truth_feedback", "consensus_annotators", "consensus_timeout_hours", "labels", "my_role", "created_at", "archived_at",
         ]
         read_only_fields = ["id", "created_at", "archived_at"]
 
@@ -84,6 +84,10 @@ class ProjectUpdateSerializer(serializers.Serializer):
     ground_truth_rate = serializers.FloatField(
         min_value=0, max_value=1, required=False,
         help_text="The share of the annotate queue's draws that hand out a ground-truth image (0 to 1; 0.05 is one in twenty).",
+    )
+    ground_truth_feedback = serializers.BooleanField(
+        required=False,
+        help_text="After submitting a ground-truth image the annotator sees their score and its conflicts (off: nothing tells them it was one).",
     )
     consensus_annotators = serializers.IntegerField(
         min_value=1, max_value=10, required=False,

@@ -31,6 +31,9 @@ class Project(models.Model):
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="The share of the annotate queue's draws that hand out a ground-truth image (0 to 1).",
     )
+    ground_truth_feedback = models.BooleanField(
+        default=False, help_text="After submitting a ground-truth image, the annotator sees their score and its conflicts.",
+    )
     consensus_annotators = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(10)],
         help_text="How many different annotators draw each image (1: one, no consensus).",

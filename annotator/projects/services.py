@@ -32,6 +32,7 @@ def project_create(
     break_reminder_minutes: int = 90,
     consensus_annotators: int = 1,
     consensus_timeout_hours: int = 24,
+    ground_truth_feedback: bool = False,
     labels: list[dict[str, Any]] | None = None,
 ) -> Project:
     if Project.objects.filter(name=name).exists():
@@ -40,6 +41,7 @@ def project_create(
         name=name, description=description, guidelines=guidelines, required_accepts=required_accepts,
         queue_order=queue_order, break_reminder_minutes=break_reminder_minutes, created_by=creator,
         consensus_annotators=consensus_annotators, consensus_timeout_hours=consensus_timeout_hours,
+        ground_truth_feedback=ground_truth_feedback,
     )
     if creator is not None:
         Membership.objects.create(project=project, user=creator, role=Role.MANAGER)

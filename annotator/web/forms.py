@@ -29,6 +29,11 @@ class ProjectForm(forms.Form):
         min_value=1, max_value=24 * 30, initial=24, required=False, label="Hours to finish a version",
         help_text="With several annotators per image: a version not submitted in this time goes to someone else.",
     )
+    ground_truth_feedback = forms.BooleanField(
+        required=False, label="Show the score after a ground-truth image",
+        help_text="An annotator who submits a ground-truth image sees their score and the conflicts; "
+                  "off, nothing tells them the image was one.",
+    )
     labels = forms.CharField(
         required=False,
         help_text="New project only: one label per line, optionally followed by a colour, e.g. 'car #ff0000'.",

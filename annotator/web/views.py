@@ -104,6 +104,7 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "required_accepts": project.required_accepts, "queue_order": project.queue_order,
         "break_reminder_minutes": project.break_reminder_minutes,
         "consensus_annotators": project.consensus_annotators, "consensus_timeout_hours": project.consensus_timeout_hours,
+        "ground_truth_feedback": project.ground_truth_feedback,
     }
     form = ProjectForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

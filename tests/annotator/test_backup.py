@@ -50,6 +50,7 @@ def test_round_trip_restores_every_row_revision_review_prediction_and_file(world
     before = project_content(project)
     assert len(before["Image"]) >= 20 and len(before["Revision"]) >= 5 and before["ObjectDecision"] and before["ReviewComment"]
     assert len(before["GroundTruth"]) == 2 and before["project"]["ground_truth_rate"] == 0.25
+    assert before["project"]["ground_truth_feedback"] is True
     assert sorted(a["status"] for a in before["GroundTruthAttempt"]) == ["in_progress", "submitted"]
     assert any(a["scores"] and a["scores"]["conflicts"] for a in before["GroundTruthAttempt"])
     assert sorted(r["status"] for r in before["Replica"]) == ["in_progress", "submitted", "submitted"]
@@ -289,7 +290,8 @@ def test_the_old_format_fixture_still_restores(db) -> None:
     comment = ReviewComment.objects.get(image__project=project)
     assert comment.annotation_uid == annotation.uid and comment.resolved
     # From before ground truth: no image marked, no truth, no attempts, the rate's default.
-    assert project.ground_truth_rate == 0 and not Image.objects.filter(project=project, is_ground_truth=True).exists()
+    assert project.ground_truth_rate == 0 and not project.ground_truth_feedback
+    assert not Image.objects.filter(project=project, is_ground_truth=True).exists()
     assert not GroundTruth.objects.filter(image__project=project).exists()
     # From before consensus: no versions, no image collecting them, no agreement.
     assert not Replica.objects.filter(image__project=project).exists()

@@ -187,6 +187,52 @@ def test_an_attempt_never_overwrites_the_truth_and_is_scored_on_submission(world
     assert kinds == ["extra", "wrong_label"]
 
 
+@pytest.mark.parametrize("feedback", [True, False])
+def test_with_feedback_on_the_annotator_sees_their_score_on_submission_and_otherwise_nothing(world, feedback: bool) -> None:
+    truth_image = _ground_truth(world, 1)[0]
+    _rate(world, 1.0)
+    response = world.client("manager").patch(f"/api/projects/{world.project.pk}/", {"ground_truth_feedback": feedback}, format="json")
+    assert response.status_code == 200 and response.json()["ground_truth_feedback"] is feedback
+    client = world.client("annotator")
+    assert client.post(f"/api/projects/{world.project.pk}/queue/next/").json()["image"]["id"] == truth_image.pk
+    cat, dog = world.labels
+    drawn = [  # the cat right, the dog drawn as a cat
+        {"label": cat.pk, "geometry": polygon_geometry(square(10, 10, 30))},
+        {"label": cat.pk, "geometry": polygon_geometry(square(50, 20, 40))},
+    ]
+    assert client.put(f"/api/images/{truth_image.pk}/annotations/", {"version": 0, "annotations": drawn}, format="json").status_code == 200
+    submitted = client.post(f"/api/images/{truth_image.pk}/submit/")
+    assert submitted.status_code == 200
+    if not feedback:
+        assert set(submitted.json()) == {"image"}  # nothing tells them it was ground truth
+        return
+    shown = submitted.json()["feedback"]
+    assert (shown["precision"], shown["recall"], shown["f1"], shown["mean_iou"]) == (0.5, 0.5, 0.5, pytest.approx(1.0))
+    assert shown["conflicts"] == [{"kind": "wrong_label", "attempt": _drawn_uid(client, truth_image, 1), "iou": pytest.approx(1.0),
+                                   "truth_label": "dog", "attempt_label": "cat"}]
+
+
+def test_the_feedback_setting_is_a_boolean(world) -> None:
+    response = world.client("manager").patch(f"/api/projects/{world.project.pk}/", {"ground_truth_feedback": "sometimes"}, format="json")
+    assert response.status_code == 400 and "ground_truth_feedback" in response.json()["detail"]
+    world.project.refresh_from_db()
+    assert world.project.ground_truth_feedback is False
+
+
+def test_the_settings_page_turns_the_feedback_on_and_off(world, client) -> None:
+    client.force_login(world.users["manager"])
+    assert 'name="ground_truth_feedback"' in client.get(f"/projects/{world.project.pk}/edit/").content.decode()
+    form = {"name": world.project.name, "required_accepts": 1, "queue_order": "priority", "break_reminder_minutes": 90}
+    for sent, stored in (({"ground_truth_feedback": "on"}, True), ({}, False)):  # an unticked box is not sent
+        assert client.post(f"/projects/{world.project.pk}/edit/", form | sent).status_code == 302
+        world.project.refresh_from_db()
+        assert world.project.ground_truth_feedback is stored
+
+
+def _drawn_uid(client, image: Image, index: int) -> str:  # type: ignore[no-untyped-def]
+    return client.get(f"/api/images/{image.pk}/annotations/").json()["annotations"][index]["uid"]
+
+
 def test_the_report_gives_each_annotator_and_label_their_numbers(world) -> None:
     truth_image = _ground_truth(world, 1)[0]
     _rate(world, 1.0)
