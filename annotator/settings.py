@@ -211,6 +211,7 @@ SPECTACULAR_SETTINGS = {
         "ExportFormatEnum": "annotator.datasets.models.ExportFormat",
         "ReplicaStatusEnum": "annotator.consensus.models.ReplicaStatus",
         "AttemptStatusEnum": "annotator.groundtruth.models.ATTEMPT_STATUS_CHOICES",
+        "ConflictKindEnum": "ml.quality.CONFLICT_KINDS",
     },
 }
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, get_args
 
 import numpy as np
 
@@ -44,6 +44,10 @@ MISSING = "missing"
 EXTRA = "extra"
 
 
+ConflictKind = Literal["missing", "extra", "wrong_label", "low_overlap"]
+CONFLICT_KINDS: tuple[str, ...] = get_args(ConflictKind)
+
+
 class Conflict(TypedDict):
     """One difference between an attempt and the ground truth, for a person to look at.
 
@@ -53,7 +57,7 @@ class Conflict(TypedDict):
     side (``closest`` names that object, None when nothing overlaps it).
     """
 
-    kind: Literal["missing", "extra", "wrong_label", "low_overlap"]
+    kind: ConflictKind
     truth: Any
     attempt: Any
     truth_index: int | None

@@ -23,6 +23,7 @@ from annotator.core.access import Capability, can
 from annotator.core.api import load_image, load_project, validated
 from annotator.core.errors import DomainError
 from annotator.groundtruth.selectors import attempt_feedback, attempt_of, attempts_by_image
+from ml import quality
 
 from . import services
 from .models import Image, ImageStatus
@@ -210,7 +211,7 @@ class QueueNextApi(APIView):
 
 
 class FeedbackConflictSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["missing", "extra", "wrong_label", "low_overlap"])
+    kind = serializers.ChoiceField(choices=quality.CONFLICT_KINDS)
     attempt = serializers.CharField(allow_null=True, help_text="The uid of their object (null for a missing one).")
     iou = serializers.FloatField()
     truth_label = serializers.CharField(allow_null=True)

@@ -271,7 +271,8 @@ export const api = {
     }).then((r) => r.data),
   predictions: (id: number) =>
     request<{ predictions: Prediction[] }>("GET", `/api/images/${id}/predictions/`).then((r) => r.data.predictions),
-  submit: (id: number) => request<{ image: ImageInfo }>("POST", `/api/images/${id}/submit/`, {}).then((r) => r.data),
+  /** `feedback`: only on a ground-truth image of a project that shows the score (ground_truth_feedback). */
+  submit: (id: number) => request<{ image: ImageInfo; feedback?: SubmitFeedback }>("POST", `/api/images/${id}/submit/`, {}).then((r) => r.data),
   /** null when the queue is empty (204). */
   nextInQueue: (projectId: number) =>
     request<{ image: { id: number } }>("POST", `/api/projects/${projectId}/queue/next/`, {}).then((r) => (r.status === 204 ? null : r.data.image)),
@@ -335,6 +336,24 @@ export interface GroundTruthAttempt {
   f1: number | null;
   mean_iou: number | null;
   annotations: { uid: string; label: number | null; geometry: Geometry }[];
+}
+
+/** One thing a ground-truth attempt got wrong (ml.quality's conflict kinds), labels by name. */
+export interface FeedbackConflict {
+  kind: "missing" | "extra" | "wrong_label" | "low_overlap";
+  attempt: string | null;
+  iou: number;
+  truth_label: string | null;
+  attempt_label: string | null;
+}
+
+/** The annotator's score on a ground-truth image, shown right after they submit it. */
+export interface SubmitFeedback {
+  precision: number | null;
+  recall: number | null;
+  f1: number | null;
+  mean_iou: number | null;
+  conflicts: FeedbackConflict[];
 }
 
 export const groundTruthApi = {

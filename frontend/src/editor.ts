@@ -9,6 +9,7 @@ import { api, errorText, type BoxEngines, type ImageInfo, type Label, type Predi
 import { defaultsOf, missingRequired, parseSchema, type AttrSpec, type AttributeFilter } from "./attributes";
 import { Autosaver, type ConflictInfo, type HeldBack, type SaveState } from "./autosave";
 import { bboxIntersects, clampToImage, nearestVertex, normalizeGeometry, stackAt, nextInStack, type Geometry, type Point } from "./geometry";
+import { showFeedback } from "./groundtruth";
 import { JournalRecorder, sameSet, type Journal, type JournalEntry } from "./journal";
 import { KEYMAP, findBinding, strokeOf, toolBindings, type Binding, type KeyActions } from "./keymap";
 import { MaskSession } from "./mask";
@@ -704,17 +705,23 @@ export class Editor implements RenderModel, ToolContext, KeyActions, UiHost {
     const ok = await this.autosave.saveNow();
     if (!ok) return this.ui.message(`Cannot submit: ${this.unsavedReason()}`, "error");
     try {
-      await api.submit(this.image.id);
+      const { feedback } = await api.submit(this.image.id);
       this.emit("editor:submitted", { image: this.image.id });
-      this.ui.message("Submitted. Opening the next image…");
-      const next = await api.nextInQueue(this.opts.projectId);
-      if (!next) {
-        this.ui.showQueueEmpty();
-        return;
-      }
-      this.navigate(`/images/${next.id}/edit/`);
+      if (feedback) return showFeedback(this, feedback, () => void this.openNextInQueue());
+      await this.openNextInQueue();
     } catch (e) {
       this.ui.message(`Submit failed: ${errorText(e)}`, "error");
+    }
+  }
+
+  private async openNextInQueue(): Promise<void> {
+    this.ui.message("Submitted. Opening the next image…");
+    try {
+      const next = await api.nextInQueue(this.opts.projectId);
+      if (!next) return this.ui.showQueueEmpty();
+      this.navigate(`/images/${next.id}/edit/`);
+    } catch (e) {
+      this.ui.message(`Could not open the next image: ${errorText(e)}`, "error");
     }
   }
 

@@ -5,7 +5,7 @@
  * with the attempt's scores. Built on the editor's extension points (a panel section and a
  * decorator), like consensus.ts.
  */
-import { errorText, groundTruthApi, type GroundTruthAttempt } from "./api";
+import { errorText, groundTruthApi, type FeedbackConflict, type GroundTruthAttempt, type SubmitFeedback } from "./api";
 import type { Editor } from "./editor";
 import { polygonsBBox, type BBox, type Geometry } from "./geometry";
 import type { Decoration } from "./render";
@@ -28,6 +28,40 @@ function outlineOf(g: Geometry): Outline {
 
 function score(v: number | null): string {
   return v == null ? "—" : v.toFixed(2);
+}
+
+/** A conflict of the annotator's attempt in plain words (the immediate feedback's list). */
+export function conflictText(c: FeedbackConflict): string {
+  const iou = `IoU ${c.iou.toFixed(2)}`;
+  switch (c.kind) {
+    case "missing":
+      return `Missed: a ${c.truth_label ?? "object"} you did not draw`;
+    case "extra":
+      return `Extra: a ${c.attempt_label ?? "object"} you drew that is not there`;
+    case "wrong_label":
+      return `Wrong label: you labelled a ${c.truth_label ?? "object"} as ${c.attempt_label ?? "nothing"} (${iou})`;
+    case "low_overlap":
+      return `Loose outline: your ${c.attempt_label ?? "object"} overlaps the truth only partly (${iou})`;
+  }
+}
+
+/** After a ground-truth image is submitted (with the project's feedback on): the score and the
+ * conflicts, then `next` (the next image) on "Next image". */
+export function showFeedback(ed: Editor, f: SubmitFeedback, next: () => void): void {
+  const conflicts = f.conflicts.length
+    ? h("ul", { testid: "feedback-conflicts" }, ...f.conflicts.map((c) => h("li", {}, conflictText(c))))
+    : h("p", { testid: "feedback-conflicts" }, "No conflicts: every object matches.");
+  ed.ui.showDialog(
+    "feedback-dialog",
+    "Your score on this check image",
+    [
+      h("p", {}, "This image was a check against a known answer."),
+      h("p", { testid: "feedback-scores" }, `F1 ${score(f.f1)} · precision ${score(f.precision)} · recall ${score(f.recall)} · mean IoU ${score(f.mean_iou)}`),
+      conflicts,
+    ],
+    [h("button", { type: "button", class: "ed-btn ed-primary", testid: "feedback-next", onclick: () => { ed.ui.closeDialog(); next(); } }, "Next image")],
+    false,
+  );
 }
 
 /** The attempt named by the page's `?attempt=` parameter, or null. */
