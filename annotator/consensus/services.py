@@ -9,8 +9,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from annotator.annotations.copies import copy_apply, copy_save
 from annotator.annotations.models import RevisionAction
-from annotator.annotations.services import ObjectRepair, annotations_clean_drawn, annotations_replace
+from annotator.annotations.services import ObjectRepair, annotations_replace
 from annotator.core.errors import Conflict
 from annotator.images import workflow
 from annotator.images.models import Image, ImageStatus
@@ -28,12 +29,7 @@ def _apply(replica: Replica, action: workflow.Action, user: AbstractBaseUser, pr
     if replica.status == ReplicaStatus.ABANDONED:
         hours = replica.image.project.consensus_timeout_hours
         raise Conflict(ABANDONED.format(hours=hours), extra={"code": "abandoned"})
-    decision = workflow.decide(replica, action, workflow.Actor.of(user, project))
-    if not decision.allowed:
-        raise workflow.WorkflowError(decision)
-    for name in ("status", "submitted_at"):
-        if name in decision.changes:
-            setattr(replica, name, decision.changes[name])
+    copy_apply(replica, action, user, project)
 
 
 def replicas_expire(*, project: Project, now: datetime | None = None) -> int:
@@ -86,19 +82,7 @@ def replica_save(
 ) -> tuple[Replica, list[dict[str, Any]], list[ObjectRepair]]:
     """Replace the version's objects, if it was not saved since `base_version` (as an image's save);
     checked and repaired by the same rules as the image's annotations."""
-    with transaction.atomic():
-        replica = Replica.objects.select_for_update(of=("self",)).select_related("image__project").get(pk=replica.pk)
-        if replica.version != base_version:
-            raise Conflict(
-                f"Someone else saved this image (version {replica.version}) after the version {base_version} you edited.",
-                extra={"current_version": replica.version, "updated_by": user.get_username(),
-                       "updated_at": replica.updated_at.isoformat()},
-            )
-        _apply(replica, workflow.Action.SAVE, user, replica.image.project)
-        replica.drawn, repaired = annotations_clean_drawn(image=replica.image, items=items, author=user)
-        replica.version += 1
-        replica.save()
-    return replica, replica.drawn, repaired
+    return copy_save(replica, user=user, base_version=base_version, items=items, apply=_apply)
 
 
 @transaction.atomic

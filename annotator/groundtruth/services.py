@@ -7,9 +7,9 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from annotator.annotations.copies import copy_apply, copy_save
 from annotator.annotations.selectors import annotation_to_dict, annotations_of
-from annotator.annotations.services import ObjectRepair, annotations_clean_drawn
-from annotator.core.errors import Conflict
+from annotator.annotations.services import ObjectRepair
 from annotator.images import workflow
 from annotator.images.models import Image, ImageStatus
 from annotator.projects.models import Project
@@ -55,14 +55,7 @@ def ground_truth_serve(*, project: Project, user: AbstractBaseUser) -> GroundTru
     return attempt
 
 
-def _apply(attempt: GroundTruthAttempt, action: workflow.Action, user: AbstractBaseUser, project: Project | int) -> None:
-    """The workflow's decision on the attempt, as on the image it stands for (WorkflowError when refused)."""
-    decision = workflow.decide(attempt, action, workflow.Actor.of(user, project))
-    if not decision.allowed:
-        raise workflow.WorkflowError(decision)
-    for name in ("status", "submitted_at"):
-        if name in decision.changes:
-            setattr(attempt, name, decision.changes[name])
+_apply = copy_apply
 
 
 def attempt_save(
@@ -70,19 +63,7 @@ def attempt_save(
 ) -> tuple[GroundTruthAttempt, list[dict[str, Any]], list[ObjectRepair]]:
     """Replace the attempt's objects, if it was not saved since `base_version` (as an image's save);
     checked and repaired by the same rules as the image's annotations."""
-    with transaction.atomic():
-        attempt = GroundTruthAttempt.objects.select_for_update(of=("self",)).select_related("image__project").get(pk=attempt.pk)
-        if attempt.version != base_version:
-            raise Conflict(
-                f"Someone else saved this image (version {attempt.version}) after the version {base_version} you edited.",
-                extra={"current_version": attempt.version, "updated_by": user.get_username(),
-                       "updated_at": attempt.updated_at.isoformat()},
-            )
-        _apply(attempt, workflow.Action.SAVE, user, attempt.image.project)
-        attempt.drawn, repaired = annotations_clean_drawn(image=attempt.image, items=items, author=user)
-        attempt.version += 1
-        attempt.save()
-    return attempt, attempt.drawn, repaired
+    return copy_save(attempt, user=user, base_version=base_version, items=items)
 
 
 @transaction.atomic

@@ -7,24 +7,11 @@
  */
 import { consensusApi, errorText, type ConsensusState } from "./api";
 import type { Editor } from "./editor";
-import { polygonsBBox, type BBox, type Geometry } from "./geometry";
 import type { Decoration } from "./render";
-import { decodeRLECropped } from "./rle";
-import { buildPath } from "./scene";
+import { outlineOf, strokeOutline, type Outline } from "./scene";
 import { h } from "./ui";
 
 const VERSION_COLORS = ["#00c2ff", "#ffd400", "#ff5cf0", "#7cff6b", "#ff8a3d", "#b58cff"];
-
-interface Outline {
-  path: Path2D | null; // null for a mask: its bounding box is drawn
-  bbox: BBox;
-}
-
-function outlineOf(g: Geometry): Outline {
-  if (g.type === "polygons") return { path: buildPath(g, 0), bbox: polygonsBBox(g) };
-  const m = decodeRLECropped(g.rle);
-  return { path: null, bbox: { minX: m.x0, minY: m.y0, maxX: m.x0 + m.w, maxY: m.y0 + m.h } };
-}
 
 function percent(v: number | null): string {
   return v == null ? "—" : `${Math.round(v * 100)}%`;
@@ -111,8 +98,7 @@ export class ConsensusPanel {
     for (const i of this.shown) {
       ctx.strokeStyle = VERSION_COLORS[i % VERSION_COLORS.length];
       for (const o of this.outlines[i] ?? []) {
-        if (o.path) ctx.stroke(o.path);
-        else ctx.strokeRect(o.bbox.minX, o.bbox.minY, o.bbox.maxX - o.bbox.minX, o.bbox.maxY - o.bbox.minY);
+        strokeOutline(ctx, o);
       }
     }
     ctx.setLineDash([]);

@@ -7,24 +7,11 @@
  */
 import { errorText, groundTruthApi, type FeedbackConflict, type GroundTruthAttempt, type SubmitFeedback } from "./api";
 import type { Editor } from "./editor";
-import { polygonsBBox, type BBox, type Geometry } from "./geometry";
 import type { Decoration } from "./render";
-import { decodeRLECropped } from "./rle";
-import { buildPath } from "./scene";
+import { outlineOf, strokeOutline, type Outline } from "./scene";
 import { h } from "./ui";
 
 const ATTEMPT_COLOR = "#ff5cf0";
-
-interface Outline {
-  path: Path2D | null; // null for a mask: its bounding box is drawn
-  bbox: BBox;
-}
-
-function outlineOf(g: Geometry): Outline {
-  if (g.type === "polygons") return { path: buildPath(g, 0), bbox: polygonsBBox(g) };
-  const m = decodeRLECropped(g.rle);
-  return { path: null, bbox: { minX: m.x0, minY: m.y0, maxX: m.x0 + m.w, maxY: m.y0 + m.h } };
-}
 
 function score(v: number | null): string {
   return v == null ? "—" : v.toFixed(2);
@@ -129,8 +116,7 @@ export class AttemptOverlay {
     ctx.setLineDash([5 / s, 3 / s]);
     ctx.strokeStyle = ATTEMPT_COLOR;
     for (const o of this.outlines) {
-      if (o.path) ctx.stroke(o.path);
-      else ctx.strokeRect(o.bbox.minX, o.bbox.minY, o.bbox.maxX - o.bbox.minX, o.bbox.maxY - o.bbox.minY);
+      strokeOutline(ctx, o);
     }
     ctx.setLineDash([]);
   }

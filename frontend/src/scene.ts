@@ -120,3 +120,20 @@ export function maskToCanvas(m: CroppedMask, color: string): HTMLCanvasElement {
   ctx.putImageData(img, 0, 0);
   return c;
 }
+
+/** What an overlay strokes of an object that is not one of the editor's own (another person's version). */
+export interface Outline {
+  path: Path2D | null; // null for a mask: its bounding box is drawn
+  bbox: BBox;
+}
+
+export function outlineOf(g: Geometry): Outline {
+  if (g.type === "polygons") return { path: buildPath(g, 0), bbox: polygonsBBox(g) };
+  const m = decodeRLECropped(g.rle);
+  return { path: null, bbox: { minX: m.x0, minY: m.y0, maxX: m.x0 + m.w, maxY: m.y0 + m.h } };
+}
+
+export function strokeOutline(ctx: CanvasRenderingContext2D, o: Outline): void {
+  if (o.path) ctx.stroke(o.path);
+  else ctx.strokeRect(o.bbox.minX, o.bbox.minY, o.bbox.maxX - o.bbox.minX, o.bbox.maxY - o.bbox.minY);
+}
