@@ -3,7 +3,9 @@
 Starts gunicorn as `make run` does, on loopback, against the configured database (SQLite in a
 temporary data dir by default; set DATABASE_URL for PostgreSQL). Each client is an annotator
 saving their own image of 100 polygons; each save moves one vertex of one polygon, as an
-autosave after a drag does (`--rewrite` changes every polygon on every save instead). Loads:
+autosave after a drag does (`--rewrite` changes every polygon on every save instead). A save is
+what the editor's autosave sends: a PATCH of the changed objects with the order of the whole set;
+`--put` sends the whole set (PUT) instead, as the editor did before, for comparison. Loads:
   - closed loop: every client saves again as soon as the previous save returned (max throughput);
   - autosave pace: every client saves once per second (what the editor's autosave does).
 Then autosave pace again in halves alternating with a floor: the same clients at the same pace
@@ -67,7 +69,7 @@ def client_loop(
 ) -> None:
     """One client: saves (or floor requests) until `stop`; a connection the overloaded server resets ends it, counted."""
     try:
-        _client_loop(url, token, image_id, label, stop, pace, rewrite, out, errors, floor)
+        _client_loop(url, token, image_id, label, stop, pace, rewrite, out, errors, floor, WHOLE_SET)
     except requests.ConnectionError as exc:
         if resets is not None:
             resets.append(str(exc))
@@ -75,7 +77,7 @@ def client_loop(
 
 def _client_loop(
     url: str, token: str, image_id: int, label: int, stop: float, pace: float | None, rewrite: bool,
-    out: list[float], errors: list[str], floor: bool = False,
+    out: list[float], errors: list[str], floor: bool = False, whole_set: bool = False,
 ) -> None:
     session = requests.Session()
     # As the editor's autosave does: only the new version is needed back.
@@ -104,12 +106,19 @@ def _client_loop(
             if pace:
                 time.sleep(max(0.0, pace - elapsed))
             continue
-        for k in range(100) if rewrite else [step % 100]:
+        edited = list(range(100)) if rewrite else [step % 100]
+        for k in edited:
             vertex = annotations[k]["geometry"]["polygons"][0]["exterior"][step % 50]
             vertex[0] = round(vertex[0] + (0.5 if step % 2 else -0.5), 2)
-        body = orjson.dumps({"version": version, "annotations": annotations})
+        # The first save of an image has no uids to name yet: it sends the whole set.
+        if whole_set or "uid" not in annotations[0]:
+            method, body = "PUT", orjson.dumps({"version": version, "annotations": annotations})
+        else:
+            method, body = "PATCH", orjson.dumps({
+                "version": version, "changed": [annotations[k] for k in edited], "order": [a["uid"] for a in annotations],
+            })
         started = time.monotonic()
-        response = session.put(f"{url}/api/images/{image_id}/annotations/", data=body)
+        response = session.request(method, f"{url}/api/images/{image_id}/annotations/", data=body)
         elapsed = time.monotonic() - started
         if response.status_code != 200:
             errors.append(f"{response.status_code} {response.text[:200]}")
@@ -155,6 +164,7 @@ def _server_pids(server_pid: int) -> tuple[list[int], list[int]]:
 
 
 SERVER_PID = 0
+WHOLE_SET = False
 
 
 def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pace: float | None, rewrite: bool,
@@ -208,7 +218,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 2), help="as scripts/run.sh: one per core, at most 4")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)), help="as the Procfile: WEB_THREADS, else 4")
     parser.add_argument("--rewrite", action="store_true", help="change all 100 polygons on every save")
+    parser.add_argument("--put", action="store_true", help="send the whole set on every save (PUT), not what changed (PATCH)")
     args = parser.parse_args()
+    global WHOLE_SET
+    WHOLE_SET = args.put
     data_dir = tempfile.mkdtemp(prefix="annotator-bench-")
     env = bench_env(data_dir)
     os.environ.update({k: v for k, v in env.items() if k.startswith(("ANNOTATOR_", "DJANGO_", "DEBUG"))})
@@ -221,7 +234,8 @@ def main() -> None:
         print(f"API save benchmark: {args.clients} clients, 100 polygons x 50 vertices per save, gunicorn {args.workers} workers x {args.threads} threads, {database}, {os.cpu_count()} cores")
         print("  load average before: {:.1f} {:.1f} {:.1f} (other work on the machine inflates the latencies)".format(*os.getloadavg()))
         run(url, tokens, label, 3, 1.0, args.rewrite)  # warm-up (and the first full save of every image)
-        print(f"  each save changes {'all 100 polygons' if args.rewrite else 'one vertex of one polygon'}")
+        print(f"  each save changes {'all 100 polygons' if args.rewrite else 'one vertex of one polygon'}"
+              f" and sends {'the whole set (PUT)' if args.put else 'what changed (PATCH, with the order of the set)'}")
         for name, pace in (("closed loop", None), ("autosave pace (1 save/s per client)", 1.0)):
             result = run(url, tokens, label, args.seconds, pace, args.rewrite)
             print(f"  {name:<38} saves={result['saves']:<6} median={result['median_ms']:7.1f} ms  p99={result['p99_ms']:7.1f} ms  {result['rps']:6.1f} req/s")

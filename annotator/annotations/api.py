@@ -1,6 +1,8 @@
 """REST endpoints for an image's annotations, revisions and model predictions."""
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -26,7 +28,7 @@ from .selectors import (
     revision_objects,
     revisions_of,
 )
-from .services import annotations_replace, revision_restore
+from .services import annotations_patch, annotations_replace, patch_objects, revision_restore
 
 
 class AnnotationSerializer(serializers.Serializer):
@@ -54,6 +56,20 @@ class AnnotationSetSerializer(serializers.Serializer):
     # Each object is checked by the service, with reasons naming the object; DRF walking (or
     # re-encoding) every geometry here would double the cost of a save.
     annotations = serializers.ListField(allow_empty=True, help_text="Objects as returned by GET (see AnnotationSerializer)")
+
+
+class AnnotationPatchSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=0, help_text="The image version your edit is based on.")
+    changed = serializers.ListField(
+        allow_empty=True, required=False, default=list,
+        help_text="Objects added or changed, each whole as in a PUT (with its uid; one without is new)",
+    )
+    # The uids are checked by the service (one pass, reasons naming the uid), not field by field here.
+    removed = serializers.ListField(allow_empty=True, required=False, default=list, help_text="uids of the objects deleted")
+    order = serializers.ListField(
+        required=False,
+        help_text="uids of the whole set in order (every object kept and every one sent); default: stored order, new ones last",
+    )
 
 
 class ObjectRepairSerializer(serializers.Serializer):
@@ -119,30 +135,56 @@ class AnnotationSetApi(APIView):
 
     @extend_schema(request=AnnotationSetSerializer, responses={200: AnnotationSetOutSerializer})
     def put(self, request: Request, pk: int) -> Response:
+        return self._save(request, pk, AnnotationSetSerializer)
+
+    @extend_schema(
+        request=AnnotationPatchSerializer, responses={200: AnnotationSetOutSerializer},
+        description="Change some objects of the set: what an autosave after an edit sends. The outcome, checks, "
+        "409 and revision are those of a PUT of the whole set.",
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        return self._save(request, pk, AnnotationPatchSerializer)
+
+    def _save(self, request: Request, pk: int, serializer: type[serializers.Serializer]) -> Response:
+        """A PUT (the whole set) or a PATCH (what changed) of the image's set, or of the caller's own copy of it."""
         image = load_image(request, pk)
         replica = replica_of(image, request.user)
+        if replica is None and (reason := edit_denied_reason(request.user, image)):
+            raise Forbidden(reason)
+        data = validated(serializer, request.data)
+        is_patch = "annotations" not in data
+
+        def whole(version: int, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            """The set a copy is saved with; on a stale base the copy's own (its save answers 409)."""
+            if not is_patch:
+                return data["annotations"]
+            if data["version"] != version:
+                return objects
+            return patch_objects(objects, changed=data["changed"], removed=data["removed"], order=data.get("order"))
+
         if replica is not None:  # the workflow's refusal (or a 409 once it was abandoned) comes from the save
-            data = validated(AnnotationSetSerializer, request.data)
             replica, drawn, repaired = replica_save(
-                replica=replica, user=request.user, base_version=data["version"], items=data["annotations"],
+                replica=replica, user=request.user, base_version=data["version"], items=whole(replica.version, replica.drawn),
             )
             return Response({"image": image.pk, "version": replica.version, "repaired": repaired, "annotations": drawn})
-        reason = edit_denied_reason(request.user, image)
-        if reason:
-            raise Forbidden(reason)
-        data = validated(AnnotationSetSerializer, request.data)
         attempt = attempt_of(image, request.user)
         if attempt is not None:
             attempt, drawn, repaired = attempt_save(
-                attempt=attempt, user=request.user, base_version=data["version"], items=data["annotations"],
+                attempt=attempt, user=request.user, base_version=data["version"], items=whole(attempt.version, attempt.drawn),
             )
             return Response({"image": image.pk, "version": attempt.version, "repaired": repaired, "annotations": drawn})
         # RFC 7240: autosave only needs the new version, not the set it just sent, and what the
         # server repaired (so the editor can replace those objects in place).
         minimal = "return=minimal" in request.headers.get("Prefer", "")
-        image, rows, repaired = annotations_replace(
-            image=image, user=request.user, base_version=data["version"], items=data["annotations"], echo=not minimal,
-        )
+        if is_patch:
+            image, rows, repaired = annotations_patch(
+                image=image, user=request.user, base_version=data["version"], changed=data["changed"],
+                removed=data["removed"], order=data.get("order"), echo=not minimal,
+            )
+        else:
+            image, rows, repaired = annotations_replace(
+                image=image, user=request.user, base_version=data["version"], items=data["annotations"], echo=not minimal,
+            )
         if minimal:
             return Response(
                 {"image": image.pk, "version": image.version, "repaired": repaired},

@@ -48,6 +48,9 @@ class Annotation(models.Model):
     # Hash of label, geometry, z-order and attributes: tells whether a save changed the object
     # without reading every geometry back from the database.
     digest = models.CharField(max_length=40, blank=True)
+    # Points in all rings (0 for a mask): the per-image vertex limit of a save that sends only
+    # what changed adds the stored objects' counts without reading their geometries.
+    vertices = models.PositiveIntegerField(default=0)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

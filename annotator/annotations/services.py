@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from annotator.core.db import rows_insert
 from annotator.core.errors import Conflict, DomainError, NotFound
 from annotator.images import workflow
 from annotator.images.models import Image
@@ -66,6 +67,7 @@ class _Stored(NamedTuple):
     model_version_id: int | None
     author_id: int | None
     created_at: datetime
+    vertices: int
 
 
 class ObjectRepair(TypedDict):
@@ -113,6 +115,7 @@ def annotations_clean(
     stored: Mapping[uuid.UUID, str] | None = None,
     simplify: bool = False,
     schemas: Mapping[int, dict[str, Any]] | None = None,
+    other_vertices: int = 0,
 ) -> list[CleanAnnotation | Unchanged]:
     """Normalise and validate an incoming annotation set; DomainError naming the object otherwise.
 
@@ -125,6 +128,8 @@ def annotations_clean(
     Objects identical to the stored ones (`stored`: their digests by uid) were normalised when they
     were saved and are not checked again (they come back as `Unchanged`): an autosave after one
     edit checks one object. Without `stored`, every object comes back as a CleanAnnotation.
+    `other_vertices`: points of the image's objects that are kept and not in `items` (a partial
+    save), counted against the per-image limit with those sent.
     """
     if not isinstance(items, list):
         raise DomainError("annotations must be a list")
@@ -154,7 +159,7 @@ def annotations_clean(
                 item.get("source", Source.MANUAL), item.get("score"), item.get("model_version"), item.get("prediction"),
             )
         )
-    _check_image_vertices(items)
+    _check_image_vertices(items, other_vertices)
     unchanged = [bool(digest) and stored.get(uid) == digest for uid, digest in zip(uids, digests)]
     to_check = [index for index, same in enumerate(unchanged) if not same]
     try:
@@ -206,10 +211,10 @@ def annotations_clean(
     return cleaned
 
 
-def _check_image_vertices(items: list[dict[str, Any]]) -> None:
-    """The per-image vertex limit (counted on what was sent: no geometry is parsed for it)."""
+def _check_image_vertices(items: list[dict[str, Any]], other_vertices: int = 0) -> None:
+    """The per-image vertex limit (counted on what was sent, plus `other_vertices` kept: no geometry is parsed for it)."""
     limit = settings.ANNOTATOR_MAX_VERTICES_PER_IMAGE
-    total = 0
+    total = other_vertices
     for item in items:
         geometry = item.get("geometry")
         if isinstance(geometry, dict) and geometry.get("type") == "polygons":
@@ -301,95 +306,218 @@ def annotations_replace(
     Revision, so any earlier state can be restored. Only new and changed objects are written.
     """
     with transaction.atomic():
-        # The project comes along (labels and schemas are read through it); only the image is locked.
-        # `has_previous`: whether revision N exists, so that revision N+1 may be a delta against it.
-        locked = (
-            Image.objects.select_for_update(of=("self",)).select_related("project")
-            .annotate(has_previous=Exists(Revision.objects.filter(image=OuterRef("pk"), version=OuterRef("version"))))
-            .get(pk=image.pk)
-        )
-        if locked.version != base_version:
-            raise Conflict(
-                f"Someone else saved this image (version {locked.version}) after the version {base_version} you edited.",
-                extra={
-                    "current_version": locked.version,
-                    "updated_by": locked.annotations_updated_by.username if locked.annotations_updated_by else None,
-                    "updated_at": locked.annotations_updated_at.isoformat() if locked.annotations_updated_at else None,
-                },
-            )
-        # Only what tells an object unchanged (its digest) and what a rewrite keeps (author,
-        # creation time) is read: an autosave writes one object and lists the others' uids.
-        # No ORDER BY: the model's default one joins images and projects for every save.
-        stored = {
-            row.uid: row
-            for row in map(_Stored._make, Annotation.objects.filter(image=locked).order_by().values_list(*_Stored._fields))
-        }
+        locked, stored = _locked_with_stored(image, base_version)
         cleaned = annotations_clean(
             image=locked, items=items, stored={uid: row.digest for uid, row in stored.items()}, simplify=simplify,
         )
-        now = timezone.now()
-        author_id = user.pk if user is not None and user.is_authenticated else None
-        new_rows = [
-            _row(clean, image=locked, author_id=author_id, before=stored.get(clean.uid), now=now)
-            for clean in cleaned if isinstance(clean, CleanAnnotation)
-        ]
-        kept = [c.uid for c in cleaned if isinstance(c, Unchanged)]
-        # Unchanged objects whose prediction or model was deleted since (SET NULL on the row, not
-        # in the set the client sent): the revision records them as changed.
-        drifted = [
-            c.uid for c, item in zip(cleaned, items)
-            if isinstance(c, Unchanged) and (item.get("prediction") is not None or item.get("model_version") is not None)
-            and (stored[c.uid].prediction_id, stored[c.uid].model_version_id) != (item.get("prediction"), item.get("model_version"))
-        ]
-        as_delta = locked.has_previous and not snapshot_due(version=locked.version + 1, action=action)
-        rows: list[Annotation] = []
-        if echo or not as_delta or drifted:
-            # Read before the writes below: the unchanged rows as they are, the others as written.
-            by_uid = {row.uid: row for row in Annotation.objects.filter(image=locked).order_by()} if kept else {}
-            by_uid.update((row.uid, row) for row in new_rows)
-            rows = [by_uid[c.uid] for c in cleaned]
-        incoming = {c.uid for c in cleaned}
-        changed = [row.uid for row in new_rows if row.uid in stored]
-        gone = [uid for uid in stored if uid not in incoming]
-        if changed or gone:
-            Annotation.objects.filter(image=locked, uid__in=changed + gone).delete()
-        Annotation.objects.bulk_create(new_rows)
-        summary = {"added": len(new_rows) - len(changed), "removed": len(gone), "changed": len(changed)}
-        locked.version += 1
-        locked.annotations_updated_by_id = author_id
-        locked.annotations_updated_at = now
-        fields = ["version", "annotations_updated_by", "annotations_updated_at", "updated_at"]
-        if action in (RevisionAction.SAVE, RevisionAction.RESTORE):
-            # Who may, and what it does to the status; the project's state as read with the lock.
-            actor = workflow.Actor.of(user, locked.project)
-            fields += workflow.apply(locked, workflow.Action.SAVE, actor)
-        locked.save(update_fields=fields)
-        if as_delta:
-            # Only what this save wrote: the unchanged objects are those of the revision before.
-            rewritten = new_rows + [row for row in rows if row.uid in drifted]
-            snapshot, delta = None, Delta(
-                added=[annotation_to_dict(row) for row in new_rows if row.uid not in stored],
-                changed=[annotation_to_dict(row) for row in rewritten if row.uid in stored],
-                removed=[str(uid) for uid in gone],
-                order=[str(c.uid) for c in cleaned],
-            )
-        else:
-            snapshot, delta = [annotation_to_dict(row) for row in rows], None
-        Revision.objects.create(
-            image=locked,
-            version=locked.version,
-            action=action,
-            author_id=author_id,
-            annotations=snapshot,
-            delta=delta,
-            object_count=len(cleaned),
-            restored_from=restored_from,
-            summary=summary,
+        sent = {c.uid: item for c, item in zip(cleaned, items)}
+        return _write(locked, stored, cleaned, sent, user=user, action=action, restored_from=restored_from, echo=echo)
+
+
+def annotations_patch(
+    *,
+    image: Image,
+    user: AbstractBaseUser | None,
+    base_version: int,
+    changed: list[dict[str, Any]],
+    removed: list[Any],
+    order: list[Any] | None = None,
+    echo: bool = True,
+) -> SavedAnnotations:
+    """Change some objects of an image's set, if nobody saved since `base_version`.
+
+    What an autosave after one edit sends: the objects added or changed (`changed`, each whole),
+    the uids of those deleted (`removed`), and optionally `order` (see patch_order). The outcome
+    is exactly that of annotations_replace with the whole set: the same checks on what was sent
+    (repairs, refusals naming the object by its index in `changed`), the same workflow decision,
+    409 and revision; the objects not sent are neither read whole nor checked again.
+    """
+    resent = [uid for uid in _named(changed) if uid]
+    gone = set(_uids(removed, "removed"))
+    with transaction.atomic():
+        locked, stored = _locked_with_stored(image, base_version, ordered=order is None)
+        uids = patch_order(list(stored), resent, gone, order)
+        kept = set(resent)
+        cleaned = annotations_clean(
+            image=locked, items=changed, stored={uid: row.digest for uid, row in stored.items()},
+            # The per-image vertex limit counts the objects kept as they are too.
+            other_vertices=sum(row.vertices for uid, row in stored.items() if uid not in gone and uid not in kept),
         )
+        by_uid = {c.uid: c for c in cleaned}
+        # Objects sent without a uid are new: they come last, in the order sent.
+        uids += [c.uid for c in cleaned if c.uid not in kept]
+        whole = [by_uid.get(uid) or Unchanged(uid) for uid in uids]
+        sent = {c.uid: item for c, item in zip(cleaned, changed)}
+        return _write(locked, stored, whole, sent, user=user, action=RevisionAction.SAVE, restored_from=None, echo=echo)
+
+
+def patch_order(stored: list[uuid.UUID], sent: list[uuid.UUID], removed: set[uuid.UUID], order: list[Any] | None) -> list[uuid.UUID]:
+    """The uids of a set after a patch, in order; DomainError (400) when the patch does not fit the set.
+
+    `stored`: the set's uids in order; `sent`: those of the changed objects that name one (new or
+    not); `removed`: uids to delete, each stored and not sent. `order`: the uids of the whole set
+    as the client holds it, every stored object not removed and every object sent with a uid;
+    without it, the stored objects keep their order and the new ones follow."""
+    if not isinstance(order, (list, type(None))):
+        raise DomainError("order must be a list of object ids")
+    known = set(stored)
+    if overlap := removed & set(sent):
+        raise DomainError(f"object {min(overlap)} is both changed and removed")
+    if unknown := removed - known:
+        raise DomainError(f"object {min(unknown)} cannot be removed: this image has no such object")
+    if order is None:
+        return [uid for uid in stored if uid not in removed] + [uid for uid in sent if uid not in known]
+    uids = _uids(order, "order")
+    expected = (known - removed) | set(sent)
+    if missing := expected - set(uids):
+        raise DomainError(f"order leaves out object {min(missing)}: list it, or remove it")
+    if extra := set(uids) - expected:
+        raise DomainError(f"order lists object {min(extra)}, which is neither sent nor stored")
+    return uids
+
+
+def patch_objects(objects: list[dict[str, Any]], *, changed: list[dict[str, Any]], removed: list[Any], order: list[Any] | None) -> list[dict[str, Any]]:
+    """A whole set of objects (API form) after a patch, for what is saved whole (a person's own copy)."""
+    by_uid = {uuid.UUID(str(obj["uid"])): obj for obj in objects}
+    named = _named(changed)
+    uids = patch_order(list(by_uid), [uid for uid in named if uid], set(_uids(removed, "removed")), order)
+    by_uid.update((uid, item) for uid, item in zip(named, changed) if uid)
+    return [by_uid[uid] for uid in uids] + [item for uid, item in zip(named, changed) if not uid]
+
+
+def _uids(values: Any, name: str) -> list[uuid.UUID]:
+    """The uids of a patch's `removed` or `order` list; 400 on a bad or repeated one."""
+    if not isinstance(values, list):
+        raise DomainError(f"{name} must be a list of object ids")
+    uids: dict[uuid.UUID, None] = {}
+    for value in values:
+        try:
+            uid = uuid.UUID(str(value))
+        except ValueError:
+            raise DomainError(f"{name}: {value!r} is not an object id (a UUID)") from None
+        if uid in uids:
+            raise DomainError(f"{name}: object {uid} appears twice")
+        uids[uid] = None
+    return list(uids)
+
+
+def _named(items: Any) -> list[uuid.UUID | None]:
+    """The uid each object of a patch names, None for a new one (annotations_clean refuses a malformed one, naming it)."""
+    if not isinstance(items, list):
+        raise DomainError("changed must be a list of objects")
+    uids: list[uuid.UUID | None] = []
+    for item in items:
+        try:
+            uids.append(uuid.UUID(str(item["uid"])) if isinstance(item, dict) and item.get("uid") else None)
+        except ValueError:
+            uids.append(None)
+    return uids
+
+
+def _locked_with_stored(image: Image, base_version: int, *, ordered: bool = False) -> tuple[Image, dict[uuid.UUID, _Stored]]:
+    """The image locked for a save based on `base_version` (409 when someone saved since), and
+    what a save reads of its stored objects (in their reading order with `ordered`)."""
+    # The project comes along (labels and schemas are read through it); only the image is locked.
+    # `has_previous`: whether revision N exists, so that revision N+1 may be a delta against it.
+    locked = (
+        Image.objects.select_for_update(of=("self",)).select_related("project")
+        .annotate(has_previous=Exists(Revision.objects.filter(image=OuterRef("pk"), version=OuterRef("version"))))
+        .get(pk=image.pk)
+    )
+    if locked.version != base_version:
+        raise Conflict(
+            f"Someone else saved this image (version {locked.version}) after the version {base_version} you edited.",
+            extra={
+                "current_version": locked.version,
+                "updated_by": locked.annotations_updated_by.username if locked.annotations_updated_by else None,
+                "updated_at": locked.annotations_updated_at.isoformat() if locked.annotations_updated_at else None,
+            },
+        )
+    # Only what tells an object unchanged (its digest) and what a rewrite keeps (author,
+    # creation time) is read: an autosave writes one object and lists the others' uids.
+    # No ORDER BY unless asked: the model's default one joins images and projects for every save.
+    rows = Annotation.objects.filter(image=locked).order_by(*(("z_order", "id") if ordered else ()))
+    return locked, {row.uid: row for row in map(_Stored._make, rows.values_list(*_Stored._fields))}
+
+
+def _write(
+    locked: Image,
+    stored: dict[uuid.UUID, _Stored],
+    cleaned: list[CleanAnnotation | Unchanged],
+    sent: dict[uuid.UUID, dict[str, Any]],
+    *,
+    user: AbstractBaseUser | None,
+    action: str,
+    restored_from: int | None,
+    echo: bool,
+) -> SavedAnnotations:
+    """Write a save whose whole set (in order) is `cleaned`, over the `stored` objects of the
+    `locked` image: the new and changed rows, the image's version and status, the revision.
+    `sent`: the objects as the client sent them, by uid (an unchanged one may still have drifted)."""
+    now = timezone.now()
+    author_id = user.pk if user is not None and user.is_authenticated else None
+    new_rows = [
+        _row(clean, image=locked, author_id=author_id, before=stored.get(clean.uid), now=now)
+        for clean in cleaned if isinstance(clean, CleanAnnotation)
+    ]
+    kept = [c.uid for c in cleaned if isinstance(c, Unchanged)]
+    # Unchanged objects whose prediction or model was deleted since (SET NULL on the row, not
+    # in the set the client sent): the revision records them as changed.
+    drifted = [
+        uid for uid in kept if (item := sent.get(uid)) is not None
+        and (item.get("prediction") is not None or item.get("model_version") is not None)
+        and (stored[uid].prediction_id, stored[uid].model_version_id) != (item.get("prediction"), item.get("model_version"))
+    ]
+    as_delta = locked.has_previous and not snapshot_due(version=locked.version + 1, action=action)
+    rows: list[Annotation] = []
+    if echo or not as_delta or drifted:
+        # Read before the writes below: the unchanged rows as they are, the others as written.
+        by_uid = {row.uid: row for row in Annotation.objects.filter(image=locked).order_by()} if kept else {}
+        by_uid.update((row.uid, row) for row in new_rows)
+        rows = [by_uid[c.uid] for c in cleaned]
+    incoming = {c.uid for c in cleaned}
+    changed = [row.uid for row in new_rows if row.uid in stored]
+    gone = [uid for uid in stored if uid not in incoming]
+    if changed or gone:
+        Annotation.objects.filter(image=locked, uid__in=changed + gone).delete()
+    Annotation.objects.bulk_create(new_rows)
+    summary = {"added": len(new_rows) - len(changed), "removed": len(gone), "changed": len(changed)}
+    locked.version += 1
+    locked.annotations_updated_by_id = author_id
+    locked.annotations_updated_at = now
+    fields = ["version", "annotations_updated_by", "annotations_updated_at", "updated_at"]
+    if action in (RevisionAction.SAVE, RevisionAction.RESTORE):
+        # Who may, and what it does to the status; the project's state as read with the lock.
+        actor = workflow.Actor.of(user, locked.project)
+        fields += workflow.apply(locked, workflow.Action.SAVE, actor)
+    locked.save(update_fields=fields)
+    if as_delta:
+        # Only what this save wrote: the unchanged objects are those of the revision before.
+        rewritten = new_rows + [row for row in rows if row.uid in drifted]
+        snapshot, delta = None, Delta(
+            added=[annotation_to_dict(row) for row in new_rows if row.uid not in stored],
+            changed=[annotation_to_dict(row) for row in rewritten if row.uid in stored],
+            removed=[str(uid) for uid in gone],
+            order=[str(c.uid) for c in cleaned],
+        )
+    else:
+        snapshot, delta = [annotation_to_dict(row) for row in rows], None
+    Revision.objects.create(
+        image=locked,
+        version=locked.version,
+        action=action,
+        author_id=author_id,
+        annotations=snapshot,
+        delta=delta,
+        object_count=len(cleaned),
+        restored_from=restored_from,
+        summary=summary,
+    )
+    # Each repair names the object by its index in what was sent.
+    position = {uid: index for index, uid in enumerate(sent)}
     repaired: list[ObjectRepair] = [
-        {"uid": str(c.uid), "index": index, **c.repair, "geometry": c.geometry}
-        for index, c in enumerate(cleaned)
-        if isinstance(c, CleanAnnotation) and c.repair is not None
+        {"uid": str(c.uid), "index": position[c.uid], **c.repair, "geometry": c.geometry}
+        for c in cleaned if isinstance(c, CleanAnnotation) and c.repair is not None
     ]
     return SavedAnnotations(locked, rows if echo else [], repaired)
 
@@ -412,6 +540,7 @@ def _row(clean: CleanAnnotation, *, image: Image, author_id: int | None, before:
         prediction_id=clean.prediction_id,
         attributes=clean.attributes,
         digest=clean.digest,
+        vertices=vertex_count(clean.geometry),
         # The author is whoever created the object; later edits are recorded in the revisions.
         author_id=before.author_id if before is not None else author_id,
         created_at=before.created_at if before is not None else now,
@@ -465,6 +594,8 @@ def annotation_sets_insert(
             annotations=[annotation_to_dict(row) for row in mine], object_count=len(mine),
             summary={"added": len(mine), "removed": 0, "changed": 0},
         ))
-    Annotation.objects.bulk_create(rows, batch_size=batch_size)
-    Revision.objects.bulk_create(revisions, batch_size=max(1, batch_size // 4))
+    # COPY on PostgreSQL: the geometries and snapshots are megabytes of JSON, which a multi-row
+    # INSERT escapes into arrays value by value.
+    rows_insert(Annotation, rows, batch_size=batch_size)
+    rows_insert(Revision, revisions, batch_size=max(1, batch_size // 4))
     return len(rows)
