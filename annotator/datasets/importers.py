@@ -18,7 +18,7 @@ from annotator.core.files import domain_error, zip_open
 from annotator.images.imaging import image_size_check
 from annotator.images.services import files_delete, images_add, sources_from_folder, sources_from_zip
 from annotator.jobs.models import FINISHED_STATES, Job, JobKind, JobState
-from annotator.jobs.registry import handler_for
+from annotator.jobs.registry import Handler, handler_for
 from annotator.jobs.services import BrokerUnavailable, JobContext, job_enqueue, job_execute, job_start
 from annotator.projects.models import Project
 from ml.formats import FormatError
@@ -63,6 +63,10 @@ class ChunksOnWorkers:
     this one works through them too: with one worker process it runs them all itself, with more
     they share them. Only for an upload (in storage, which every worker reads); the chunks write
     no rows, so the import stays all or nothing (see docs/imports.md).
+
+    A chunk this process runs itself is claimed like any job (so that no other worker runs it
+    too) but runs on what this process holds: the extracted files, the chunk's spec, its result
+    kept in memory. Only chunks that other workers ran travel back through the job table.
     """
 
     POLL_SECONDS = 0.2
@@ -75,40 +79,47 @@ class ChunksOnWorkers:
         if len(specs) < 2 or any(image["member"] is None for spec in specs for image in spec["images"]):
             return chunks_run_here(project, specs, read, progress)  # one chunk, or pixels only this process has
         parent = self.ctx.job
-        ids = []
-        for spec in specs:
-            job = job_start(kind=JobKind.IMPORT_CHUNK, project=None, user=parent.created_by, enqueue=False,
-                            params={"import_job": parent.pk, "project": project.pk, "upload": self.upload,
-                                    "filename": parent.params.get("filename") or "upload.zip", "spec": spec})
-            ids.append(job.pk)
+        jobs = [job_start(kind=JobKind.IMPORT_CHUNK, project=None, user=parent.created_by, enqueue=False,
+                          params={"import_job": parent.pk, "project": project.pk, "upload": self.upload,
+                                  "filename": parent.params.get("filename") or "upload.zip", "spec": spec})
+                for spec in specs]
+        ids = [job.pk for job in jobs]
         queue = handler_for(JobKind.IMPORT_CHUNK).queue
-        for job in Job.objects.filter(pk__in=ids):
+        for job in jobs:
             try:
                 job_enqueue(job=job, queue=queue)
             except BrokerUnavailable:
                 pass  # this process runs what nobody else takes
-        succeeded: list[Job] = []
+        here: dict[int, list[ChunkImage]] = {}  # the chunks this process ran, by job
+        others: dict[int, list[ChunkImage]] = {}
         try:
-            failed = self._wait(ids, progress)
-            succeeded = list(Job.objects.filter(pk__in=ids, state=JobState.SUCCEEDED).order_by("pk").only("pk", "result"))
+            failed = self._wait(project, dict(zip(ids, specs)), read, here, progress)
+            ran_elsewhere = [pk for pk in ids if pk not in here]
+            for job in Job.objects.filter(pk__in=ran_elsewhere, state=JobState.SUCCEEDED).only("pk", "result"):
+                others[job.pk] = [ChunkImage.from_json(image) for image in job.result["images"]]
             if failed is not None:
                 raise DomainError(failed.error or "An import chunk was cancelled.")
-            return [ChunkImage.from_json(image) for job in succeeded for image in job.result["images"]]
+            return [image for pk in ids for image in (here[pk] if pk in here else others[pk])]
         except BaseException:
-            files_delete([name for job in succeeded for image in job.result["images"] for name in image["written"]])
+            files_delete([name for done in (*here.values(), *others.values()) for image in done for name in image.written])
             raise
         finally:
             Job.objects.filter(pk__in=ids).update(cancel_requested=True)
-            Job.objects.filter(pk__in=ids).delete()
+            # Only the ids: deleting loads the rows (other tables' links are set to null), not their JSON.
+            Job.objects.filter(pk__in=ids).only("pk").delete()
 
-    def _wait(self, ids: list[int], progress: Callable[[int], None]) -> Job | None:
+    def _wait(self, project: Project, specs: dict[int, dict[str, Any]], read: ImageReader,
+              here: dict[int, list[ChunkImage]], progress: Callable[[int], None]) -> Job | None:
         """Run the chunks nobody has taken (or whose worker died) here, wait for the others; the
-        first chunk that failed, once none is running any more (its files are its own to remove)."""
+        first chunk that failed, once none is running any more (its files are its own to remove).
+        What the chunks run here made goes into ``here``."""
         failed: Job | None = None
+        ids = list(specs)
         while True:
             for pk in ids:
-                if failed is None:
-                    job_execute(job_id=pk)  # skips the finished, and those another worker runs
+                if failed is None and pk not in here:
+                    # Skips the finished, and those another worker runs.
+                    job_execute(job_id=pk, handler=self._here(project, specs[pk], read, here))
                 self.ctx.check_cancelled()
             # Not their parameters and results (megabytes of geometry each), only where they stand.
             jobs = list(Job.objects.filter(pk__in=ids).order_by("pk").only("pk", "state", "progress_done", "error"))
@@ -120,6 +131,18 @@ class ChunksOnWorkers:
             if all(job.state in FINISHED_STATES for job in jobs):
                 return failed
             time.sleep(self.POLL_SECONDS)
+
+    @staticmethod
+    def _here(project: Project, spec: dict[str, Any], read: ImageReader, here: dict[int, list[ChunkImage]]) -> Handler:
+        """The chunk job's work in this process, on the extracted files; its images kept in ``here``."""
+
+        def run(job: Job, ctx: JobContext) -> dict[str, Any]:
+            total = len(spec["images"])
+            here[job.pk] = import_chunk(project=project, spec=spec, read=read,
+                                        progress=lambda done: ctx.progress(done, total, "Checking and storing images"))
+            return {"summary": f"{total} images, kept by the import job"}
+
+        return run
 
 
 def import_chunk_run(job: Job, ctx: JobContext) -> dict[str, Any]:

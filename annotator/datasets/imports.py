@@ -24,7 +24,7 @@ from django.utils import timezone
 from annotator.annotations.attributes import attributes_coerce, label_schemas
 from annotator.annotations.models import Annotation, Revision, RevisionAction, Source
 from annotator.annotations.services import CleanAnnotation, annotation_sets_insert, annotations_clean, annotations_replace
-from annotator.core.db import table_statistics_refresh
+from annotator.core.db import rows_insert, table_statistics_refresh
 from annotator.core.errors import DomainError
 from annotator.core.files import domain_error, temp_folder, zip_open
 from annotator.images import workflow
@@ -569,7 +569,7 @@ def _write(*, project: Project, planned: list[_Planned], items: list[list[dict[s
                     annotations_updated_at=now if has_objects else None,
                     annotations_updated_by_id=author_id if has_objects else None, **decision.changes,
                 ))
-            Image.objects.bulk_create(rows, batch_size=500)
+            rows_insert(Image, rows, batch_size=500)  # COPY on PostgreSQL
             out.annotations += annotation_sets_insert(
                 sets=[(row, plan.result.objects) for row, plan in zip(rows, fresh) if plan.image.instances],
                 author_id=author_id, now=now,

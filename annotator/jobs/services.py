@@ -19,7 +19,7 @@ from annotator.core.errors import DomainError, ServiceUnavailable
 from annotator.projects.models import Project
 
 from .models import FINISHED_STATES, Job, JobState
-from .registry import handler_for, queue_name
+from .registry import Handler, handler_for, queue_name
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +155,15 @@ class ClaimResult:
     LATER = "later"
 
 
+#: What a claim writes (never the parameters or the result, which may be megabytes of JSON).
+_CLAIM_FIELDS = ["state", "finished_at", "message", "error", "attempts", "worker", "started_at", "heartbeat_at"]
+
+
 @transaction.atomic
-def _job_claim(job_id: int) -> tuple[str, Job | None]:
-    job = Job.objects.select_for_update().filter(pk=job_id).first()
+def _job_claim(job_id: int, *, with_params: bool = True) -> tuple[str, Job | None]:
+    # The result is not the handler's to read; the parameters only when its handler needs them.
+    jobs = Job.objects.select_for_update().filter(pk=job_id).defer("result", *([] if with_params else ["params"]))
+    job = jobs.first()
     if job is None or job.state in FINISHED_STATES:
         return ClaimResult.SKIP, job
     now = timezone.now()
@@ -168,12 +174,12 @@ def _job_claim(job_id: int) -> tuple[str, Job | None]:
             return ClaimResult.LATER, job
     if job.cancel_requested:
         job.state, job.finished_at, job.message = JobState.CANCELLED, now, "Cancelled"
-        job.save()
+        job.save(update_fields=_CLAIM_FIELDS)
         return ClaimResult.SKIP, job
     if job.attempts >= settings.ANNOTATOR_JOB_MAX_ATTEMPTS:
         job.state, job.finished_at = JobState.FAILED, now
         job.error = f"Gave up after {job.attempts} attempts: the worker running it stopped (crash or kill)."
-        job.save()
+        job.save(update_fields=_CLAIM_FIELDS)
         return ClaimResult.SKIP, job
     if job.attempts:
         log.warning("job %s: attempt %s after the previous worker (%s) was lost", job.pk, job.attempts + 1, job.worker)
@@ -183,20 +189,26 @@ def _job_claim(job_id: int) -> tuple[str, Job | None]:
     job.started_at = job.started_at or now
     job.heartbeat_at = now
     job.message = "Running" if job.attempts == 1 else f"Running (attempt {job.attempts})"
-    job.save()
+    job.save(update_fields=_CLAIM_FIELDS)
     return ClaimResult.RUN, job
 
 
-def job_execute(*, job_id: int) -> str:
-    """Run one delivery of a job's task. Returns what happened (run, skip or later)."""
-    outcome, job = _job_claim(job_id)
+def job_execute(*, job_id: int, handler: Handler | None = None) -> str:
+    """Run one delivery of a job's task. Returns what happened (run, skip or later).
+
+    ``handler`` runs the job instead of its kind's registered handler, and its parameters are not
+    read: a parent job that does a sub-job's work in its own process, with what it holds in memory
+    (an import's chunks), claims it like any worker so that no other runs it too.
+    """
+    outcome, job = _job_claim(job_id, with_params=handler is None)
     if outcome != ClaimResult.RUN or job is None:
         return outcome
+    run = handler or handler_for(job.kind).handler
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(job.pk, stop), daemon=True, name=f"job-{job.pk}-heartbeat")
     beat.start()
     try:
-        result = handler_for(job.kind).handler(job, JobContext(job)) or {}
+        result = run(job, JobContext(job)) or {}
     except JobCancelled:
         _job_finish(job, state=JobState.CANCELLED, message="Cancelled")
     except DomainError as exc:
