@@ -141,6 +141,12 @@ export interface Repair {
 }
 
 /** What a successful save answers (the minimal form: no annotations echoed back). */
+export interface SetPatch {
+  changed: unknown[];
+  removed: string[];
+  order: string[];
+}
+
 export interface SaveResult {
   image: number;
   version: number;
@@ -267,6 +273,11 @@ export const api = {
   /** Autosave needs only the new version back (RFC 7240 "return=minimal" skips echoing the set). */
   saveAnnotations: (id: number, version: number, annotations: unknown[]) =>
     request<SaveResult>("PUT", `/api/images/${id}/annotations/`, { version, annotations }, {
+      Prefer: "return=minimal",
+    }).then((r) => r.data),
+  /** What changed since `version` (objects whole, deleted uids, the uids of the whole set in order): a PUT's outcome. */
+  patchAnnotations: (id: number, version: number, patch: SetPatch) =>
+    request<SaveResult>("PATCH", `/api/images/${id}/annotations/`, { version, ...patch }, {
       Prefer: "return=minimal",
     }).then((r) => r.data),
   predictions: (id: number) =>

@@ -1,7 +1,10 @@
 /**
- * Autosave: PUTs the annotation set ~1 s after the last change, tracks a visible save state,
+ * Autosave: saves the annotation set ~1 s after the last change, tracks a visible save state,
  * retries failed saves with exponential backoff and never overwrites someone else's save
- * silently (409 -> "conflict", resolved only by an explicit user choice).
+ * silently (409 -> "conflict", resolved only by an explicit user choice). A save sends what changed
+since the set the server last acknowledged (a PATCH: the changed objects, the deleted uids, the
+order of the set); the whole set goes (a PUT) when the base is not that set ("keep mine" after a
+conflict, edits restored from the journal onto another version).
  *
  * Work is never blocked: geometries the server normalised ("repaired") are taken over in place,
  * and an object the server refuses (a 400 naming it) is held back — the set is sent again at once
@@ -9,7 +12,7 @@
  * saving. A held-back object is tried again as soon as it is edited. Every change is written to
  * the local journal before it is sent.
  */
-import { ApiError, NetworkError, api, errorText, refusedObject, type Repair } from "./api";
+import { ApiError, NetworkError, api, errorText, refusedObject, type Repair, type SetPatch } from "./api";
 import { shortTime } from "./format";
 import type { JournalRecorder } from "./journal";
 import { toPayload, type Annotation, type AnnotationStore } from "./store";
@@ -57,6 +60,11 @@ export class Autosaver {
   private rejectedRevision = -1;
   /** The objects as the server last stored them, by uid: stand-ins for held-back objects. */
   private acked = new Map<string, Payload>();
+  /** The store object each acknowledged one was sent from (null: the server's own copy went): an
+   * object is unchanged while the store still holds that very object (edits replace objects). */
+  private ackedSources = new Map<string, Annotation | null>();
+  /** The version the acknowledged set is (a PATCH is based on it, else the whole set goes). */
+  private ackedVersion: number;
   private held = new Map<string, HeldBack>();
   private readonly journal: JournalRecorder | null;
   readonly delayMs: number;
@@ -69,10 +77,11 @@ export class Autosaver {
     opts: { delayMs?: number; journal?: JournalRecorder } = {},
   ) {
     this.version = version;
+    this.ackedVersion = version;
     this.savedRevision = store.revision;
     this.delayMs = opts.delayMs ?? 1000;
     this.journal = opts.journal ?? null;
-    this.rememberServerSet(store.all().map(toPayload));
+    this.rememberServerSet(version, store.all().map(toPayload), store.all());
     this.unsubscribe = store.subscribe((e) => {
       // Loads are the server's state and repairs are what the server stored: nothing to send.
       if (e.cause === "load" || e.cause === "repair") return;
@@ -123,7 +132,7 @@ export class Autosaver {
     this.savedRevision = this.store.revision;
     this.conflict = null;
     this.attempt = 0;
-    this.rememberServerSet(this.store.all().map(toPayload));
+    this.rememberServerSet(version, this.store.all().map(toPayload), this.store.all());
     if (this.held.size) {
       this.held.clear();
       this.hooks.onHeld?.([], null);
@@ -220,7 +229,10 @@ export class Autosaver {
     for (;;) {
       const { items, sources } = this.payload();
       try {
-        const res = await api.saveAnnotations(this.imageId, baseVersion, items);
+        const res =
+          baseVersion === this.ackedVersion
+            ? await api.patchAnnotations(this.imageId, baseVersion, this.changes(items, sources))
+            : await api.saveAnnotations(this.imageId, baseVersion, items);
         return this.saved(revision, res.version, res.repaired ?? [], items, sources);
       } catch (e) {
         if (e instanceof ApiError && e.status === 400 && this.holdBack(e, items, sources)) continue;
@@ -234,7 +246,7 @@ export class Autosaver {
     this.savedRevision = revision;
     this.attempt = 0;
     const applied = this.applyRepairs(repairs, items, sources);
-    this.rememberServerSet(items);
+    this.rememberServerSet(version, items, sources);
     // A held-back object that went in edited was accepted this time.
     let released = false;
     for (const a of sources) {
@@ -288,8 +300,18 @@ export class Autosaver {
     return applied;
   }
 
-  private rememberServerSet(items: Payload[]): void {
+  private rememberServerSet(version: number, items: Payload[], sources: (Annotation | null)[]): void {
+    this.ackedVersion = version;
     this.acked = new Map(items.map((p) => [p.uid, p]));
+    this.ackedSources = new Map(items.map((p, i) => [p.uid, sources[i]]));
+  }
+
+  /** The set to send, as what changed since the acknowledged one (a server copy never changed). */
+  private changes(items: Payload[], sources: (Annotation | null)[]): SetPatch {
+    const changed = items.filter((p, i) => sources[i] !== null && this.ackedSources.get(p.uid) !== sources[i]);
+    const present = new Set(items.map((p) => p.uid));
+    const removed = [...this.acked.keys()].filter((uid) => !present.has(uid));
+    return { changed, removed, order: items.map((p) => p.uid) };
   }
 
   /** A 400 naming one object of this set: hold it back and say so. False: not that kind of 400. */

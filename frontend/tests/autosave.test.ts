@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Autosaver, type HeldBack, type SaveState } from "../src/autosave";
 import { newPolygons, type Ring } from "../src/geometry";
-import { AddAnnotation, AnnotationStore, setGeometry, setLabel, type Annotation } from "../src/store";
+import { AddAnnotation, AnnotationStore, RemoveAnnotation, setGeometry, setLabel, type Annotation } from "../src/store";
 
 const square = (x: number, y: number, s: number): Ring => [[x, y], [x + s, y], [x + s, y + s], [x, y + s]];
 
@@ -13,16 +13,21 @@ function ann(uid: string, x = 0): Annotation {
   return { uid, label: 1, geometry: newPolygons(square(x, 0, 10)), z_order: 0, source: "manual", score: null, model_version: null, prediction: null, attributes: {} };
 }
 
+/** A save as sent: a PUT has `annotations` (the whole set), a PATCH `changed`, `removed` and `order`. */
 interface Sent {
+  method: string;
   version: number;
-  annotations: Annotation[];
+  annotations?: Annotation[];
+  changed?: Annotation[];
+  removed?: string[];
+  order?: string[];
 }
 
-/** The server: `answer` decides each PUT's status and body; every PUT body is kept in `sent`. */
+/** The server: `answer` decides each save's status and body; every save is kept in `sent`. */
 function server(answer: (body: Sent, n: number) => [number, Record<string, unknown>]) {
   const sent: Sent[] = [];
   vi.stubGlobal("fetch", async (_url: string, init: RequestInit) => {
-    const body = JSON.parse(String(init.body)) as Sent;
+    const body = { method: String(init.method), ...JSON.parse(String(init.body)) } as Sent;
     sent.push(body);
     const [status, json] = answer(body, sent.length);
     return new Response(JSON.stringify(json), { status, headers: { "Content-Type": "application/json" } });
@@ -49,7 +54,9 @@ function saver(store: AnnotationStore, version = 1) {
   return { autosave: a, states, held, repaired };
 }
 
-const uids = (s: Sent) => s.annotations.map((a) => a.uid);
+/** The uids of the whole set a save leaves on the server. */
+const uids = (s: Sent) => s.order ?? s.annotations!.map((a) => a.uid);
+const changedUids = (s: Sent) => (s.changed ?? s.annotations!).map((a) => a.uid);
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -80,7 +87,7 @@ describe("an object the server refuses", () => {
     expect(store.has("bad")).toBe(true);
   });
 
-  it("that the server already has is sent as the server's copy, so the server keeps it", async () => {
+  it("that the server already has stays as the server has it", async () => {
     const before = ann("kept");
     const store = new AnnotationStore([before, ann("other", 20)]);
     const { autosave } = saver(store);
@@ -89,7 +96,27 @@ describe("an object the server refuses", () => {
 
     await autosave.saveNow();
 
-    expect(sent[1].annotations[0].geometry).toEqual(before.geometry);
+    // Neither changed nor removed: the server keeps its copy.
+    expect([changedUids(sent[1]), sent[1].removed, uids(sent[1])]).toEqual([[], [], ["kept", "other"]]);
+    expect(autosave.heldReason("kept")).not.toBeNull();
+  });
+
+  it("that the server already has goes as the server's copy when the whole set is sent", async () => {
+    const before = ann("kept");
+    const store = new AnnotationStore([before, ann("other", 20)]);
+    const { autosave } = saver(store);
+    const sent = server((body, n) =>
+      n === 1 ? [409, { detail: "conflict", current_version: 5, updated_by: "ann", updated_at: "" }]
+        : n === 2 ? refuse(0, "kept", "its outline could not be repaired") : [200, { image: 7, version: body.version + 1 }],
+    );
+    store.execute(setGeometry(before, newPolygons(square(50, 50, 5))));
+    await autosave.saveNow();
+    expect(autosave.state).toBe("conflict");
+
+    await autosave.overwrite(); // "keep mine": based on their version, so the whole set goes
+
+    expect(sent.map((s) => [s.method, s.version])).toEqual([["PATCH", 1], ["PUT", 5], ["PUT", 5]]);
+    expect(sent[2].annotations![0].geometry).toEqual(before.geometry);
     expect(autosave.heldReason("kept")).not.toBeNull();
   });
 
@@ -144,6 +171,44 @@ describe("an object the server refuses", () => {
 
     store.execute(new AddAnnotation(ann("b", 20)));
     expect(await autosave.saveNow()).toBe(true);
+  });
+});
+
+describe("what a save sends", () => {
+  it("is what changed since the last save: the objects edited or added, the uids deleted, the order", async () => {
+    const [a, b, c] = [ann("a"), ann("b", 20), ann("c", 40)];
+    const store = new AnnotationStore([a, b, c]);
+    const { autosave } = saver(store, 3);
+    const sent = server((body) => [200, { image: 7, version: body.version + 1 }]);
+    store.execute(setGeometry(b, newPolygons(square(22, 2, 10))));
+    store.execute(new AddAnnotation(ann("d", 60)));
+    store.execute(new RemoveAnnotation(c));
+
+    expect(await autosave.saveNow()).toBe(true);
+    store.execute(setLabel(store.get("a")!, 2));
+    expect(await autosave.saveNow()).toBe(true);
+
+    expect(sent.map((s) => [s.method, s.version, changedUids(s), s.removed, uids(s)])).toEqual([
+      ["PATCH", 3, ["b", "d"], ["c"], ["a", "b", "d"]],
+      ["PATCH", 4, ["a"], [], ["a", "b", "d"]],
+    ]);
+    expect(sent[0].changed![0].geometry).toEqual(newPolygons(square(22, 2, 10)));
+  });
+
+  it("leaves out an object the server repaired (it has the repaired one) and sends an undone edit (it has the edit)", async () => {
+    const store = new AnnotationStore([ann("a"), ann("b", 20)]);
+    const { autosave } = saver(store, 1);
+    const fixed = newPolygons(square(0, 0, 8));
+    const sent = server((body, n) => [200, { image: 7, version: body.version + 1, repaired: n === 1 ? [{ uid: "a", index: 0, changes: ["clipped"], message: "Cut.", geometry: fixed }] : [] }]);
+    store.execute(setGeometry(store.get("a")!, newPolygons(square(0, 0, 9))));
+    await autosave.saveNow();
+    store.execute(setLabel(store.get("b")!, 2));
+    await autosave.saveNow();
+    store.undo(); // b as it was before the second save: the server holds the relabelled one
+    await autosave.saveNow();
+
+    expect(sent.map(changedUids)).toEqual([["a"], ["b"], ["b"]]);
+    expect(sent[2].changed![0].label).toBe(1);
   });
 });
 

@@ -83,6 +83,33 @@ def test_polygon_vertices_on_the_border_and_in_the_margin_land_on_the_edge_and_s
     expect(editor.save_state).to_have_attribute("data-state", "saved")
 
 
+def test_an_autosave_after_one_drag_sends_that_object_only(page, world, image):
+    seeded = seed_square(world, image)
+    others = world.client("annotator").patch(
+        f"/api/images/{image.pk}/annotations/",
+        {"version": image.version, "changed": [
+            {"label": world.labels[1].pk, "geometry": {"type": "polygons", "polygons": [{"exterior": square(x, 60, 25), "holes": []}]}}
+            for x in (100, 130, 160)
+        ]},
+        format="json",
+    )
+    assert others.status_code == 200, others.content
+    editor = open_editor(page, image)
+    saves = []
+    page.on("request", lambda r: saves.append((r.method, r.post_data_json)) if r.url.endswith(f"/images/{image.pk}/annotations/") and r.method != "GET" else None)
+
+    editor.select_at((50, 50))
+    editor.drag_vertex((80, 20), (90, 20))
+    editor.wait_saved()
+
+    ((method, body),) = saves
+    assert method == "PATCH" and body["version"] == 2 and body["removed"] == []
+    assert [o["uid"] for o in body["changed"]] == [seeded] and len(body["order"]) == 4
+    stored = Annotation.objects.get(uid=seeded)
+    assert max(x for x, _ in stored.polygons[0]["exterior"]) == pytest.approx(90, abs=1)
+    assert Annotation.objects.filter(image=image).count() == 4 and Image.objects.get(pk=image.pk).version == 3
+
+
 # ---------------------------------------------------------------------------------------------- repairs
 
 
