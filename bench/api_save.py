@@ -7,7 +7,9 @@ autosave after a drag does (`--rewrite` changes every polygon on every save inst
 what the editor's autosave sends: a PATCH of the changed objects with the order of the whole set;
 `--put` sends the whole set (PUT) instead, as the editor did before, for comparison. Loads:
   - closed loop: every client saves again as soon as the previous save returned (max throughput);
-  - autosave pace: every client saves once per second (what the editor's autosave does).
+  - autosave pace: every client saves once per second (what the editor's autosave does), each
+    from its own moment in the first second (`--lockstep`: all at the same moment, a burst of 32
+    saves every second, which no team of annotators produces).
 Then autosave pace again in halves alternating with a floor: the same clients at the same pace
 asking for the image's metadata (GET /api/images/<id>/), printed side by side with the ratio.
 Each load also prints the CPU time one save cost the web processes and the PostgreSQL backends
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -63,20 +66,33 @@ def setup(clients: int) -> tuple[list[tuple[str, int]], int]:
     return tokens, project.labels.get().pk
 
 
+class Window:
+    """The measured time of one load: it opens once every client has loaded its image (a load is
+    not a save, and 32 loads at once are no autosave), and closes `seconds` later."""
+
+    def __init__(self, clients: int, seconds: float) -> None:
+        self.seconds = seconds
+        self.stop = math.inf
+        self.opened = threading.Barrier(clients + 1, action=self._open, timeout=120)
+
+    def _open(self) -> None:
+        self.stop = time.monotonic() + self.seconds
+
+
 def client_loop(
-    url: str, token: str, image_id: int, label: int, stop: float, pace: float | None, rewrite: bool,
+    url: str, token: str, image_id: int, label: int, window: Window, pace: float | None, rewrite: bool,
     out: list[float], errors: list[str], floor: bool = False, resets: list[str] | None = None,
 ) -> None:
-    """One client: saves (or floor requests) until `stop`; a connection the overloaded server resets ends it, counted."""
+    """One client: saves (or floor requests) until the window closes; a connection the overloaded server resets ends it, counted."""
     try:
-        _client_loop(url, token, image_id, label, stop, pace, rewrite, out, errors, floor, WHOLE_SET)
+        _client_loop(url, token, image_id, label, window, pace, rewrite, out, errors, floor, WHOLE_SET)
     except requests.ConnectionError as exc:
         if resets is not None:
             resets.append(str(exc))
 
 
 def _client_loop(
-    url: str, token: str, image_id: int, label: int, stop: float, pace: float | None, rewrite: bool,
+    url: str, token: str, image_id: int, label: int, window: Window, pace: float | None, rewrite: bool,
     out: list[float], errors: list[str], floor: bool = False, whole_set: bool = False,
 ) -> None:
     session = requests.Session()
@@ -90,6 +106,12 @@ def _client_loop(
     version = current["version"]
     if current["annotations"]:
         annotations = [{k: a[k] for k in ("uid", "label", "geometry", "z_order", "source", "score", "attributes")} for a in current["annotations"]]
+    window.opened.wait()
+    stop = window.stop
+    if pace and not LOCKSTEP:
+        # People do not save in the same millisecond: each client starts at its own moment in
+        # the first period and keeps its pace from there.
+        time.sleep(random.Random(image_id).uniform(0, pace))
     step = 0
     while time.monotonic() < stop:
         step += 1
@@ -165,6 +187,7 @@ def _server_pids(server_pid: int) -> tuple[list[int], list[int]]:
 
 SERVER_PID = 0
 WHOLE_SET = False
+LOCKSTEP = False
 
 
 def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pace: float | None, rewrite: bool,
@@ -172,16 +195,17 @@ def run(url: str, tokens: list[tuple[str, int]], label: int, seconds: float, pac
     latencies: list[float] = []
     errors: list[str] = []
     resets: list[str] = []
-    web, database = _server_pids(SERVER_PID)
-    web_before, database_before = _cpu_seconds(web), _cpu_seconds(database)
-    stop = time.monotonic() + seconds
+    window = Window(len(tokens), seconds)
     threads = [
-        threading.Thread(target=client_loop, args=(url, t, i, label, stop, pace, rewrite, latencies, errors, floor, resets))
+        threading.Thread(target=client_loop, args=(url, t, i, label, window, pace, rewrite, latencies, errors, floor, resets))
         for t, i in tokens
     ]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
+    window.opened.wait()
+    started = time.monotonic()
+    web, database = _server_pids(SERVER_PID)
+    web_before, database_before = _cpu_seconds(web), _cpu_seconds(database)
     for thread in threads:
         thread.join()
     wall = time.monotonic() - started
@@ -218,10 +242,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 2), help="as scripts/run.sh: one per core, at most 4")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)), help="as the Procfile: WEB_THREADS, else 4")
     parser.add_argument("--rewrite", action="store_true", help="change all 100 polygons on every save")
+    parser.add_argument("--lockstep", action="store_true", help="every client saves at the same moment each second (a burst of 32)")
     parser.add_argument("--put", action="store_true", help="send the whole set on every save (PUT), not what changed (PATCH)")
     args = parser.parse_args()
-    global WHOLE_SET
-    WHOLE_SET = args.put
+    global WHOLE_SET, LOCKSTEP
+    WHOLE_SET, LOCKSTEP = args.put, args.lockstep
     data_dir = tempfile.mkdtemp(prefix="annotator-bench-")
     env = bench_env(data_dir)
     os.environ.update({k: v for k, v in env.items() if k.startswith(("ANNOTATOR_", "DJANGO_", "DEBUG"))})
