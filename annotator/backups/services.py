@@ -49,6 +49,7 @@ from annotator.jobs.services import JobCancelled, job_start
 from annotator.learning.models import ModelKind
 from annotator.projects.models import Label, Membership, Project, Role
 from ml import quality
+from ml.geometry import vertex_count
 
 from . import tables as T
 from .archive import PROJECT, ArchiveError, ArchiveReader, ArchiveWriter, parse_time
@@ -954,7 +955,7 @@ def _restore_extra(
     reader: ArchiveReader, table: T.Table, row: dict[str, Any], obj: Any, project: Project, plan: _Plan, ids: _Ids,
     users: dict[str, int | None], written: list[str], local_files: list[Path],
 ) -> None:
-    """What a row needs besides its fields: its files, recomputed digests, remapped revision contents."""
+    """What a row needs besides its fields: its files, recomputed digests and counts, remapped revision contents."""
     if table is T.IMAGES:
         if row.get("file") is not None:
             obj.file.name = _store_member(reader, row["file"], obj, "file", written)
@@ -965,6 +966,7 @@ def _restore_extra(
             obj.thumbnail.name = _copy_stored(source_thumb, obj, "thumbnail", written) if source_thumb else ""
     elif table is T.ANNOTATIONS:
         obj.digest = annotation_digest(obj)
+        obj.vertices = vertex_count(obj.geometry)
     elif table is T.REVISIONS:
         objects = [_revision_object_in(o, ids, users, plan) for o in row["annotations"]]
         obj.annotations, obj.delta = plan.revisions.write(image_id=obj.image_id, version=obj.version, action=obj.action, objects=objects)
