@@ -241,7 +241,7 @@ export interface MaskResult {
   score?: number;
   /** From SAM: every mask it proposed (three for a lone box or click), best first; the first is this answer. */
   candidates?: MaskResult[];
-  /** From box → mask: the engine that answered ("grabcut", "model", "sam"). */
+  /** From box → mask: the engine that answered ("grabcut", "shape", "model", "sam"). */
   engine?: string;
 }
 

@@ -447,12 +447,22 @@ def test_training_stores_a_version_with_metrics_curve_and_checkpoint_then_evalua
     assert job.progress_done == job.progress_total > 0
     # Each box engine was measured on the held-out objects, next to the plain box.
     assists = metrics["assists"]
-    assert set(assists) == {"box", "grabcut", "model"}
+    assert set(assists) == {"box", "grabcut", "shape", "model"}
     assert all(0.0 <= a["mean_iou"] <= 1.0 and a["objects"] == assists["box"]["objects"] > 0 for a in assists.values())
+    # The shape learned from the training images lies beside the checkpoint, and the box tool offers it.
+    assert Path(version.checkpoint).with_suffix(".shape.npz").is_file()
     engines = world.client("annotator").get(f"/api/projects/{world.project.pk}/box-engines/").json()
-    assert engines["available"] == ["grabcut", "model"] and engines["model_version"] == version.pk
-    assert engines["scores"] == {"grabcut": assists["grabcut"]["mean_iou"], "model": assists["model"]["mean_iou"]}
+    assert engines["available"] == ["grabcut", "shape", "model"] and engines["model_version"] == version.pk
+    assert engines["scores"] == {name: assists[name]["mean_iou"] for name in ("grabcut", "shape", "model")}
     assert engines["best"] == max(engines["scores"], key=engines["scores"].get)
+    assert engines["names"]["shape"] == "Learned shape"
+    image = accepted_shapes[0]
+    label = world.project.labels.get(name="disc")
+    shaped = world.client("annotator").post(
+        "/api/assist/box-to-mask/", {"image": image.pk, "box": [10, 10, 30, 30], "engine": "shape", "label": label.pk}, format="json",
+    )
+    assert shaped.status_code == 200 and shaped.json()["engine"] == "shape", shaped.json()
+    assert 0 < shaped.json()["area"] <= 30 * 30
 
     response = world.client("manager").post(f"/api/models/{version.pk}/evaluate/", {}, format="json")
     assert response.status_code == 202, response.json()
@@ -717,6 +727,8 @@ def test_box_tool_uses_grabcut_until_the_project_has_a_model(world, image):
     assert response.status_code == 200 and response.json()["engine"] == "grabcut"
     response = client.post("/api/assist/box-to-mask/", {**body, "engine": "model"}, format="json")
     assert response.status_code == 400 and "no active trained model" in response.json()["detail"]
+    response = client.post("/api/assist/box-to-mask/", {**body, "engine": "shape"}, format="json")
+    assert response.status_code == 400 and "trained without one" in response.json()["detail"]
     response = client.post("/api/assist/box-to-mask/", {**body, "engine": "magic"}, format="json")
     assert response.status_code == 400 and "engine" in response.json()["detail"]
     assert world.client("outsider").get(f"/api/projects/{world.project.pk}/box-engines/").status_code == 404

@@ -1,6 +1,8 @@
 """Interactive assists for the editor (called in the web process, within an interactive budget).
 
-The box tool has several engines (BOX_ENGINES): GrabCut, which needs nothing; the project's own
+The box tool has several engines (BOX_ENGINES): GrabCut, which needs nothing; the shape learned
+from the project's accepted masks with its training round (ml.shape_prior: mean shapes per label
+combined with the box's colours, a file beside the version's checkpoint); the project's own
 active model, whose mask head segments the drawn box as if it were its own proposal; and SAM when
 the server has it. After each training round they are measured on the project's held-out accepted
 images (``measure_assists``: mean IoU with the true mask, given the true box), stored with the
@@ -10,7 +12,7 @@ torch is imported only when the model engine runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from annotator.projects.models import Project
 from ml.assist import AssistError, AssistUnavailable, box_to_mask, measure_box_engines, scissors_path
 from ml.geometry import GeometryError, mask_to_rle, normalize_geometry, rle_bbox_area
 from ml.sam import SamAssist
+from ml.shape_prior import ShapePrior, ShapePriorError
 
 from ..models import ModelKind, ModelVersion
 from ..pixels import ImageUnreadable, rgb_cache
@@ -32,8 +35,8 @@ if TYPE_CHECKING:
     from ml.models.maskrcnn import MaskRCNNSegmenter
 
 #: The box tool's engines, in the order the toolbar lists them.
-BOX_ENGINES = ("grabcut", "model", "sam")
-ENGINE_NAMES = {"grabcut": "GrabCut", "model": "Project model", "sam": "SAM"}
+BOX_ENGINES = ("grabcut", "shape", "model", "sam")
+ENGINE_NAMES = {"grabcut": "GrabCut", "shape": "Learned shape", "model": "Project model", "sam": "SAM"}
 #: Objects measured per engine after a training round: bounds the time it adds to the job.
 MEASURED_OBJECTS = 200
 
@@ -64,6 +67,29 @@ def _model_usable(version: ModelVersion | None) -> bool:
     return version is not None and bool(version.checkpoint) and version.kind != ModelKind.COCO
 
 
+def shape_prior_path(checkpoint: str | Path) -> Path:
+    """Where a version's learned shape (ml.shape_prior) lies: beside its checkpoint."""
+    return Path(checkpoint).with_suffix(".shape.npz")
+
+
+def _shape_usable(version: ModelVersion | None) -> bool:
+    return version is not None and bool(version.checkpoint) and shape_prior_path(version.checkpoint).is_file()
+
+
+@lru_cache(maxsize=16)
+def _shape_prior_loaded(path: Path, _mtime: float) -> ShapePrior:
+    return ShapePrior.load(path)
+
+
+def shape_prior_of(version: ModelVersion) -> ShapePrior:
+    """The version's learned shape, loaded once per process (again when its file changes)."""
+    path = shape_prior_path(version.checkpoint)
+    try:
+        return _shape_prior_loaded(path, path.stat().st_mtime)
+    except (OSError, ShapePriorError) as exc:
+        raise DomainError(f"The learned shape of {version.name} cannot be read ({exc}); use GrabCut.", status=409) from None
+
+
 def box_engines(project: Project, *, active: ModelVersion | None = None) -> dict[str, Any]:
     """The box tool's engines on this project: which are available, their measured scores, the default.
 
@@ -73,7 +99,10 @@ def box_engines(project: Project, *, active: ModelVersion | None = None) -> dict
     """
     active = active if active is not None else active_model_of(project)
     measured = ((active.metrics or {}).get("assists") or {}) if active is not None else {}
-    available = ["grabcut", *(["model"] if _model_usable(active) else []), *(["sam"] if _sam_configured() else [])]
+    available = [
+        "grabcut", *(["shape"] if _shape_usable(active) else []), *(["model"] if _model_usable(active) else []),
+        *(["sam"] if _sam_configured() else []),
+    ]
     scores = {name: (measured.get(name) or {}).get("mean_iou") for name in available}
     ranked = [name for name in available if scores[name] is not None]
     # Unmeasured (no training round yet): SAM where the server has it, as the box tool always did.
@@ -91,12 +120,16 @@ def _model_segmenter(version: ModelVersion) -> MaskRCNNSegmenter:
     return model_load(version)
 
 
-def measure_assists(samples: Sequence[Any], *, segmenter: MaskRCNNSegmenter) -> dict[str, dict[str, Any]]:
+def measure_assists(
+    samples: Sequence[Any], *, segmenter: MaskRCNNSegmenter, shape: ShapePrior | None = None,
+) -> dict[str, dict[str, Any]]:
     """Mean IoU of each box engine (and of the plain box) on ``samples`` (held-out accepted images)."""
     engines: dict[str, Any] = {
         "grabcut": lambda image, box, _label: box_to_mask(image, box),
         "model": lambda image, box, label: segmenter.segment_box(image, box, label=label)[0],
     }
+    if shape is not None:
+        engines["shape"] = shape.segment
     checkpoint = settings.ANNOTATOR_SAM_CHECKPOINT
     if checkpoint and Path(checkpoint).is_file():
         # A box alone gets three candidates; the box tool shows the best first, so that is measured.
@@ -127,8 +160,9 @@ def assist_box_to_mask(
     if chosen not in BOX_ENGINES:
         raise DomainError(f"engine must be one of {', '.join(BOX_ENGINES)}")
     if chosen not in engines["available"]:
-        raise DomainError(f"The {ENGINE_NAMES[chosen]} engine is not available on this project"
-                          + (" (it has no active trained model)" if chosen == "model" else " (not configured on this server)"))
+        raise DomainError(f"The {ENGINE_NAMES[chosen]} engine is not available on this project" + {
+            "model": " (it has no active trained model)", "shape": " (its active model was trained without one)",
+        }.get(chosen, " (not configured on this server)"))
     if foreground or background:
         chosen = "grabcut"
     if chosen == "sam":
@@ -140,11 +174,40 @@ def assist_box_to_mask(
             if not mask.any():
                 # The model sees nothing there: GrabCut's answer is still better than none.
                 mask, chosen = box_to_mask(pixels, box), "grabcut"
+        elif chosen == "shape":
+            mask = _shape_box_mask(image, pixels, box, label)
         else:
             mask = box_to_mask(pixels, box, foreground=foreground, background=background)
     except AssistError as exc:
         raise DomainError(str(exc)) from None
     return {**_mask_geometry(mask), "engine": chosen}
+
+
+def _label_name(image: Image, label: int | None) -> str | None:
+    """The name of the label being drawn (the class a learned engine segments); 400 for another project's."""
+    if label is None:
+        return None
+    name = image.project.labels.filter(pk=label).values_list("name", flat=True).first()
+    if name is None:
+        raise DomainError(f"label: {label} is not a label of this project")
+    return name
+
+
+def _box_checked(image: Image, box: Sequence[float]) -> None:
+    x, y, w, h = (float(v) for v in box)
+    if not (w > 0 and h > 0):
+        raise DomainError(f"box must have a positive width and height, got {w} x {h}")
+    if x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
+        raise DomainError("box lies outside the image")
+
+
+def _shape_box_mask(image: Image, pixels: np.ndarray, box: Sequence[float], label: int | None) -> np.ndarray:
+    version = active_model_of(image.project)
+    if not _shape_usable(version):
+        raise DomainError("The project's active model has no learned shape any more; use GrabCut.", status=409)
+    name = _label_name(image, label)
+    _box_checked(image, box)
+    return shape_prior_of(version).segment(pixels, box, name)  # type: ignore[arg-type]
 
 
 def _model_box_mask(image: Image, pixels: np.ndarray, box: Sequence[float], label: int | None) -> np.ndarray:
@@ -153,16 +216,8 @@ def _model_box_mask(image: Image, pixels: np.ndarray, box: Sequence[float], labe
     version = active_model_of(image.project)
     if version is None:
         raise DomainError("The project has no active model any more; use GrabCut.", status=409)
-    name = None
-    if label is not None:
-        name = image.project.labels.filter(pk=label).values_list("name", flat=True).first()
-        if name is None:
-            raise DomainError(f"label: {label} is not a label of this project")
-    x, y, w, h = (float(v) for v in box)
-    if not (w > 0 and h > 0):
-        raise DomainError(f"box must have a positive width and height, got {w} x {h}")
-    if x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
-        raise DomainError("box lies outside the image")
+    name = _label_name(image, label)
+    _box_checked(image, box)
     try:
         mask, _ = _model_segmenter(version).segment_box(pixels, box, label=name)
     except ModelError as exc:

@@ -27,13 +27,14 @@ from annotator.jobs.models import Job, JobKind
 from annotator.jobs.services import JobContext, job_start
 from annotator.projects.models import Project
 from ml.metrics import evaluate_model
+from ml.shape_prior import ShapePrior, ShapePriorError
 
 from ..models import ModelKind, ModelVersion
 from ..params import EvaluateParams, TrainParams
 from ..pixels import ImageUnreadable, read_rgb_array
 from ..samples import AcceptedSamples
 from ..selectors import accepted_images, active_model_of
-from .assists import measure_assists
+from .assists import measure_assists, shape_prior_path
 from .versions import COCO_ARCH, label_mapping_resolve, model_dir, model_load, model_version_activate
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
         raise DomainError(f"Training failed: an accepted image became unreadable ({exc})") from None
 
     metrics: dict[str, Any] = {"train_images": len(train_idx), "held_out_images": len(held_idx)}
+    shape = _shape_prior_learn(AcceptedSamples([readable[i] for i in train_idx]), fit.checkpoint_path)
     if held_idx:
         segmenter = MaskRCNNSegmenter.from_checkpoint(fit.checkpoint_path)
         held = AcceptedSamples([readable[i] for i in held_idx])
@@ -156,7 +158,7 @@ def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
         ))
         metrics["evaluated_on"] = "held-out accepted images"
         ctx.progress(base + iterations + len(held_idx), total, "Measuring the box assists on held-out images", force=True)
-        metrics["assists"] = measure_assists(held, segmenter=segmenter)
+        metrics["assists"] = measure_assists(held, segmenter=segmenter, shape=shape)
         ctx.progress(total, total, "Measured the box assists", force=True)
     ids = [image.pk for image in readable]
     version = _trained_version_save(
@@ -170,6 +172,17 @@ def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     )
     return {"model_version": version.pk, "metrics": {k: v for k, v in metrics.items() if k != "pr_curve"}, "errors": errors,
             "activated": version.is_active}
+
+
+def _shape_prior_learn(samples: AcceptedSamples, checkpoint: str | Path) -> ShapePrior | None:
+    """The box tool's learned shape (ml.shape_prior) from the training images, stored beside the
+    checkpoint; None when they are too few (the box tool then offers GrabCut and the model)."""
+    try:
+        shape = ShapePrior.fit(samples)
+    except ShapePriorError:
+        return None
+    shape.save(shape_prior_path(checkpoint))
+    return shape
 
 
 def _warm_start_checkpoint(project: Project, arch: str, class_names: list[str]) -> str | None:
