@@ -33,6 +33,8 @@ SHRINK = 5.0
 FOLDS = 5
 #: Pixels sampled inside each training box (each object weighs the same, whatever its size).
 PIXELS_PER_OBJECT = 400
+#: Images whose pixels fit the combination weights (spread over the set); the means use every image.
+MAX_FIT_IMAGES = 200
 #: Logit threshold of the combined map, chosen on coco_tinycoco's folds (IoU favours a mask
 #: slightly larger than the 0.5 contour of the posterior).
 THRESHOLD = -0.5
@@ -237,33 +239,43 @@ class ShapePrior:
         Needs at least two images with masks: the combination weights are fitted on priors built
         without the image being learned from (FOLDS folds by image, fewer with fewer images).
         """
-        shapes: list[list[tuple[str | None, int, np.ndarray, list[float], np.ndarray]]] = []
-        for sample in samples:
+        # First pass: each object's mean-shape grid (small); the full-size masks are not kept, so a
+        # project of thousands of images fits in memory.
+        shapes: list[list[tuple[str | None, int, np.ndarray, list[float]]]] = []
+        kept: list[int] = []
+        for index, sample in enumerate(samples):
             found = []
             for label, mask in sample.objects:
                 if mask.any():
                     box = _tight_box(mask)
-                    found.append((label, aspect_bucket(box), shape_grid(mask, box), box, mask))
+                    found.append((label, aspect_bucket(box), shape_grid(mask, box), box))
             if found:
                 shapes.append(found)
+                kept.append(index)
         if len(shapes) < 2:
             raise ShapePriorError(f"a shape prior needs at least 2 images with masks, got {len(shapes)}")
         folds = min(FOLDS, len(shapes))
         rng = np.random.default_rng(seed)
         rows, targets, weights = [], [], []
-        kept = [i for i, sample in enumerate(samples) if any(m.any() for _, m in sample.objects)]
+        # Second pass, over at most MAX_FIT_IMAGES images: the weights need pixels of a few hundred
+        # objects, not of every one; each image is read again when its fold comes.
+        fitted = set(range(len(shapes)))
+        if len(shapes) > MAX_FIT_IMAGES:
+            fitted = {int(i) for i in np.random.default_rng(seed + 1).choice(len(shapes), MAX_FIT_IMAGES, replace=False)}
         for fold in range(folds):
-            held = [i for i in range(len(shapes)) if i % folds == fold]
-            means = _Means.of([(label, b, g) for i, found in enumerate(shapes) if i % folds != fold for label, b, g, _, _ in found])
-            for i in held:
-                image = samples[kept[i]].image
-                for label, bucket, _, box, mask in shapes[i]:
-                    x, t = _training_pixels(image, box, mask, means.prior(label, bucket), means.agnostic, rng)
+            means = _Means.of([(label, b, g) for i, found in enumerate(shapes) if i % folds != fold for label, b, g, _ in found])
+            for i in range(fold, len(shapes), folds):
+                if i not in fitted:
+                    continue
+                sample = samples[kept[i]]
+                masks = [mask for _, mask in sample.objects if mask.any()]
+                for (label, bucket, _, box), mask in zip(shapes[i], masks):
+                    x, t = _training_pixels(sample.image, box, mask, means.prior(label, bucket), means.agnostic, rng)
                     rows.append(x)
                     targets.append(t)
                     weights.append(np.full(len(t), 1.0 / max(1, len(t))))
         beta = _fit_logistic(np.concatenate(rows), np.concatenate(targets), np.concatenate(weights))
-        everything = _Means.of([(label, b, g) for found in shapes for label, b, g, _, _ in found])
+        everything = _Means.of([(label, b, g) for found in shapes for label, b, g, _ in found])
         return cls(everything, beta.astype(np.float64), sum(len(found) for found in shapes))
 
     def prior(self, label: str | None, box: Sequence[float]) -> np.ndarray:

@@ -87,3 +87,28 @@ def test_a_label_with_few_masks_leans_on_the_class_agnostic_shape() -> None:
 def test_a_prior_needs_two_images_with_masks() -> None:
     with pytest.raises(ShapePriorError):
         ShapePrior.fit([_disc_scene(0, clutter=False)])
+
+
+def test_a_large_project_fits_its_weights_on_a_subset_and_keeps_every_shape(monkeypatch) -> None:
+    """Past MAX_FIT_IMAGES the weights come from that many images (read again one at a time), the
+    mean shapes from all of them; each image is read at most twice, its masks never held."""
+    import ml.shape_prior as shape_prior
+
+    monkeypatch.setattr(shape_prior, "MAX_FIT_IMAGES", 3)
+    scenes = [_disc_scene(seed, clutter=False) for seed in range(8)]
+    reads: list[int] = []
+
+    class Counted(list):
+        def __getitem__(self, index):  # type: ignore[no-untyped-def]
+            reads.append(index)
+            return super().__getitem__(index)
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            return (self[i] for i in range(len(self)))
+
+    prior = ShapePrior.fit(Counted(scenes))
+    assert prior.objects == 24
+    assert len(reads) == 8 + 3 and max(reads.count(i) for i in range(8)) <= 2
+    disc = np.zeros((120, 120), np.uint8)
+    cv2.circle(disc, (60, 60), 30, 1, thickness=-1)
+    assert mask_iou(prior.segment(np.full((120, 120, 3), 128, np.uint8), _box(disc.astype(bool)), "disc"), disc.astype(bool)) > 0.8

@@ -203,11 +203,11 @@ def _box_checked(image: Image, box: Sequence[float]) -> None:
 
 def _shape_box_mask(image: Image, pixels: np.ndarray, box: Sequence[float], label: int | None) -> np.ndarray:
     version = active_model_of(image.project)
-    if not _shape_usable(version):
+    if version is None or not _shape_usable(version):
         raise DomainError("The project's active model has no learned shape any more; use GrabCut.", status=409)
     name = _label_name(image, label)
     _box_checked(image, box)
-    return shape_prior_of(version).segment(pixels, box, name)  # type: ignore[arg-type]
+    return shape_prior_of(version).segment(pixels, box, name)
 
 
 def _model_box_mask(image: Image, pixels: np.ndarray, box: Sequence[float], label: int | None) -> np.ndarray:
