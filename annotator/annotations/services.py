@@ -314,6 +314,14 @@ def annotations_replace(
         return _write(locked, stored, cleaned, sent, user=user, action=action, restored_from=restored_from, echo=echo)
 
 
+class PatchMismatch(DomainError):
+    """A patch that does not fit the stored set (400, ``code: patch_mismatch``): the client's idea of
+    the set went wrong; the whole set (a PUT) says the same without relying on it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, extra={"code": "patch_mismatch"})
+
+
 def annotations_patch(
     *,
     image: Image,
@@ -352,27 +360,27 @@ def annotations_patch(
 
 
 def patch_order(stored: list[uuid.UUID], sent: list[uuid.UUID], removed: set[uuid.UUID], order: list[Any] | None) -> list[uuid.UUID]:
-    """The uids of a set after a patch, in order; DomainError (400) when the patch does not fit the set.
+    """The uids of a set after a patch, in order; PatchMismatch (400) when the patch does not fit the set.
 
     `stored`: the set's uids in order; `sent`: those of the changed objects that name one (new or
     not); `removed`: uids to delete, each stored and not sent. `order`: the uids of the whole set
     as the client holds it, every stored object not removed and every object sent with a uid;
     without it, the stored objects keep their order and the new ones follow."""
     if not isinstance(order, (list, type(None))):
-        raise DomainError("order must be a list of object ids")
+        raise PatchMismatch("order must be a list of object ids")
     known = set(stored)
     if overlap := removed & set(sent):
-        raise DomainError(f"object {min(overlap)} is both changed and removed")
+        raise PatchMismatch(f"object {min(overlap)} is both changed and removed")
     if unknown := removed - known:
-        raise DomainError(f"object {min(unknown)} cannot be removed: this image has no such object")
+        raise PatchMismatch(f"object {min(unknown)} cannot be removed: this image has no such object")
     if order is None:
         return [uid for uid in stored if uid not in removed] + [uid for uid in sent if uid not in known]
     uids = _uids(order, "order")
     expected = (known - removed) | set(sent)
     if missing := expected - set(uids):
-        raise DomainError(f"order leaves out object {min(missing)}: list it, or remove it")
+        raise PatchMismatch(f"order leaves out object {min(missing)}: list it, or remove it")
     if extra := set(uids) - expected:
-        raise DomainError(f"order lists object {min(extra)}, which is neither sent nor stored")
+        raise PatchMismatch(f"order lists object {min(extra)}, which is neither sent nor stored")
     return uids
 
 
@@ -388,15 +396,15 @@ def patch_objects(objects: list[dict[str, Any]], *, changed: list[dict[str, Any]
 def _uids(values: Any, name: str) -> list[uuid.UUID]:
     """The uids of a patch's `removed` or `order` list; 400 on a bad or repeated one."""
     if not isinstance(values, list):
-        raise DomainError(f"{name} must be a list of object ids")
+        raise PatchMismatch(f"{name} must be a list of object ids")
     uids: dict[uuid.UUID, None] = {}
     for value in values:
         try:
             uid = uuid.UUID(str(value))
         except ValueError:
-            raise DomainError(f"{name}: {value!r} is not an object id (a UUID)") from None
+            raise PatchMismatch(f"{name}: {value!r} is not an object id (a UUID)") from None
         if uid in uids:
-            raise DomainError(f"{name}: object {uid} appears twice")
+            raise PatchMismatch(f"{name}: object {uid} appears twice")
         uids[uid] = None
     return list(uids)
 
@@ -404,7 +412,7 @@ def _uids(values: Any, name: str) -> list[uuid.UUID]:
 def _named(items: Any) -> list[uuid.UUID | None]:
     """The uid each object of a patch names, None for a new one (annotations_clean refuses a malformed one, naming it)."""
     if not isinstance(items, list):
-        raise DomainError("changed must be a list of objects")
+        raise PatchMismatch("changed must be a list of objects")
     uids: list[uuid.UUID | None] = []
     for item in items:
         try:

@@ -225,17 +225,23 @@ export class Autosaver {
     this.journal?.flush(); // on disk before it goes out
     this.dropDeletedHeld();
     this.setState("saving", "");
+    let whole = baseVersion !== this.ackedVersion;
     // Each refusal holds one more object back and sends again, so this ends.
     for (;;) {
       const { items, sources } = this.payload();
       try {
-        const res =
-          baseVersion === this.ackedVersion
-            ? await api.patchAnnotations(this.imageId, baseVersion, this.changes(items, sources))
-            : await api.saveAnnotations(this.imageId, baseVersion, items);
+        const res = whole
+          ? await api.saveAnnotations(this.imageId, baseVersion, items)
+          : await api.patchAnnotations(this.imageId, baseVersion, this.changes(items, sources));
         return this.saved(revision, res.version, res.repaired ?? [], items, sources);
       } catch (e) {
         if (e instanceof ApiError && e.status === 400 && this.holdBack(e, items, sources)) continue;
+        if (e instanceof ApiError && e.status === 400 && e.body.code === "patch_mismatch" && !whole) {
+          // A patch the server finds does not fit its set (this editor's idea of it went wrong):
+          // the whole set says the same without relying on it.
+          whole = true;
+          continue;
+        }
         return this.failed(e, revision);
       }
     }

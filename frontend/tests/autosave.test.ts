@@ -195,6 +195,20 @@ describe("what a save sends", () => {
     expect(sent[0].changed![0].geometry).toEqual(newPolygons(square(22, 2, 10)));
   });
 
+  it("goes whole (PUT) when the server finds the patch does not fit its set", async () => {
+    const store = new AnnotationStore([ann("a"), ann("b", 20)]);
+    const { autosave } = saver(store, 1);
+    const sent = server((body) =>
+      body.method === "PATCH" ? [400, { detail: "order leaves out object b: list it, or remove it", code: "patch_mismatch" }] : [200, { image: 7, version: 2 }],
+    );
+    store.execute(setLabel(store.get("a")!, 2));
+
+    expect(await autosave.saveNow()).toBe(true);
+
+    expect(sent.map((s) => [s.method, uids(s)])).toEqual([["PATCH", ["a", "b"]], ["PUT", ["a", "b"]]]);
+    expect(autosave.state).toBe("saved");
+  });
+
   it("leaves out an object the server repaired (it has the repaired one) and sends an undone edit (it has the edit)", async () => {
     const store = new AnnotationStore([ann("a"), ann("b", 20)]);
     const { autosave } = saver(store, 1);
