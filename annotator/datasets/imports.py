@@ -252,6 +252,19 @@ ImageReader = Callable[[int], "bytes | None"]
 ChunkRunner = Callable[[Project, list[dict[str, Any]], ImageReader, Callable[[int], None]], list[ChunkImage]]
 
 
+#: An import is cut into at least this many chunks (while they hold CHUNK_MIN_IMAGES each), so that
+#: several workers share it evenly: with 5 chunks for 2 workers, one runs 3 and the other waits.
+CHUNK_COUNT = 16
+CHUNK_MIN_IMAGES = 25
+
+
+def chunk_size(total: int) -> int:
+    """Images per chunk for an import of ``total``: ANNOTATOR_IMPORT_CHUNK_IMAGES at most, smaller
+    for a smaller import (CHUNK_COUNT chunks, of CHUNK_MIN_IMAGES images at least)."""
+    largest = max(1, settings.ANNOTATOR_IMPORT_CHUNK_IMAGES)
+    return min(largest, max(CHUNK_MIN_IMAGES, math.ceil(total / CHUNK_COUNT)))
+
+
 def chunk_spec(dataset: Dataset, positions: range, items: list[list[dict[str, Any]]], root: Path | None) -> dict[str, Any]:
     """A chunk as plain data (it may travel to another process as a job's parameters).
 
@@ -479,7 +492,7 @@ def dataset_import(
                 for k, (item, inst) in enumerate(zip(items[-1], image.instances)):
                     item["source_name"] = inst.source_id if inst.source_id is not None else k  # for the score refusal
             base = workdir / "extracted" if path.is_file() and path.suffix.lower() == ".zip" else (path if path.is_dir() else path.parent)
-            size = settings.ANNOTATOR_IMPORT_CHUNK_IMAGES
+            size = chunk_size(total)
             specs = [chunk_spec(dataset, range(start, min(start + size, total)), items, base) for start in range(0, total, size)]
 
             def chunk_progress(done: int) -> None:

@@ -187,3 +187,15 @@ def test_the_bulk_import_writes_the_rows_saving_one_image_at_a_time_wrote(tmp_pa
     assert ours[1] == theirs[1], "annotations"
     assert ours[2] == theirs[2], "revisions"
     assert all(row.digest == annotation_digest(row) for row in Annotation.objects.filter(image__project=bulk))
+
+
+@pytest.mark.parametrize(("total", "setting", "expected"), [
+    (1000, 200, 63),  # 16 chunks: two workers share them evenly (5 of 200 would leave one waiting)
+    (5000, 200, 200),  # the setting is the largest chunk
+    (100, 200, 25),  # never smaller than CHUNK_MIN_IMAGES …
+    (7, 2, 2),  # … unless the setting says so
+    (3, 0, 1),
+])
+def test_chunks_are_small_enough_for_several_workers(settings, total: int, setting: int, expected: int) -> None:  # type: ignore[no-untyped-def]
+    settings.ANNOTATOR_IMPORT_CHUNK_IMAGES = setting
+    assert imports.chunk_size(total) == expected
