@@ -73,6 +73,7 @@ urlpatterns = [
     path("projects/<int:pk>/box-engines/", learning.BoxEnginesApi.as_view()),
     path("projects/<int:pk>/preannotate/", learning.PreannotateApi.as_view()),
     path("projects/<int:pk>/train/", learning.TrainApi.as_view()),
+    path("projects/<int:pk>/learn-shape/", learning.LearnShapeApi.as_view()),
     path("models/<int:pk>/", learning.ModelDetailApi.as_view()),
     path("models/<int:pk>/activate/", learning.ModelActivateApi.as_view()),
     path("models/<int:pk>/evaluate/", learning.EvaluateApi.as_view()),

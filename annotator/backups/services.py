@@ -47,6 +47,7 @@ from annotator.images.models import Image
 from annotator.jobs.models import FINISHED_STATES, Job, JobKind, JobState
 from annotator.jobs.services import JobCancelled, job_start
 from annotator.learning.models import ModelKind
+from annotator.learning.services.assists import project_shape_path, shape_prior_path
 from annotator.projects.models import Label, Membership, Project, Role
 from ml import quality
 from ml.geometry import vertex_count
@@ -292,7 +293,7 @@ def _backup_tables(
                 elif table in _OBJECT_SETS:
                     key = _OBJECT_SETS[table]
                     out[key] = _revision_content_out(row[key], users)
-                out.update(_member_paths(table, row, options))
+                out.update(_member_paths(table, row, options, project))
                 rows.write(out)
                 steps.tick(message)
         if table in _OWN_FILES:
@@ -335,11 +336,15 @@ def _table_queryset(table: T.Table, project: Project, exclude_job: int | None) -
     return qs
 
 
-_OWN_FILES = (T.IMAGES, T.MODEL_VERSIONS, T.DATASET_VERSIONS)
+_OWN_FILES = (T.IMAGES, T.MODEL_VERSIONS, T.DATASET_VERSIONS, T.PROJECT_SHAPES)
 
 
-def _member_paths(table: T.Table, row: dict[str, Any], options: BackupOptions) -> dict[str, str | None]:
-    """The archive members holding a row's files (None: not in the archive); the same answer in both passes."""
+def _member_paths(table: T.Table, row: dict[str, Any], options: BackupOptions, project: Project) -> dict[str, str | None]:
+    """The archive members holding a row's files (None: not in the archive); the same answer in both passes.
+
+    A version's learned shape (beside its checkpoint) goes with its weights; the project's learned
+    shape (a few kilobytes) always goes.
+    """
     if table is T.IMAGES:
         if not options.images:
             return {"file": None, "thumbnail": None}
@@ -348,7 +353,12 @@ def _member_paths(table: T.Table, row: dict[str, Any], options: BackupOptions) -
     if table is T.MODEL_VERSIONS:
         path = Path(row["checkpoint"]) if row["checkpoint"] else None
         wanted = options.models and row["kind"] != ModelKind.COCO and path is not None and path.is_file()
-        return {"weights": f"models/{row['id']}/{path.name}" if wanted and path is not None else None}
+        if not wanted or path is None:
+            return {"weights": None, "shape": None}
+        shape = f"models/{row['id']}/{shape_prior_path(path).name}" if shape_prior_path(path).is_file() else None
+        return {"weights": f"models/{row['id']}/{path.name}", "shape": shape}
+    if table is T.PROJECT_SHAPES:
+        return {"file": "shapes/project.shape.npz" if project_shape_path(project.pk).is_file() else None}
     if table is T.DATASET_VERSIONS:
         wanted = options.datasets and bool(row["file"])
         return {"file": f"datasets/{row['id']}/{PurePosixPath(row['file']).name}" if wanted else None}
@@ -363,7 +373,7 @@ def _backup_files(
     columns = table.columns + list(table.files)
     for values in _table_queryset(table, project, exclude_job).values_list(*columns).iterator(chunk_size=table.chunk):
         row = dict(zip(columns, values))
-        paths = _member_paths(table, row, options)
+        paths = _member_paths(table, row, options, project)
         if table is T.IMAGES and paths["file"]:
             sha = _add_stored(writer, paths["file"], row["file"], what=f"image {row['id']} ({row['original_name']})")
             files["images"] += 1
@@ -378,11 +388,17 @@ def _backup_files(
                 with open(row["checkpoint"], "rb") as fh:
                     writer.add_stream(paths["weights"], fh)
                 files["models"] += 1
+                if paths["shape"]:
+                    with open(shape_prior_path(row["checkpoint"]), "rb") as fh:
+                        writer.add_stream(paths["shape"], fh)
             elif options.models and row["kind"] != ModelKind.COCO and row["checkpoint"]:
                 warnings.append(f"model {row['name']}: its checkpoint file is missing, the archive has no weights for it")
         elif table is T.DATASET_VERSIONS and paths["file"]:
             _add_stored(writer, paths["file"], row["file"], what=f"dataset version {row['name']}")
             files["datasets"] += 1
+        elif table is T.PROJECT_SHAPES and paths["file"]:
+            with open(project_shape_path(project.pk), "rb") as fh:
+                writer.add_stream(paths["file"], fh)
 
 
 def _add_stored(writer: ArchiveWriter, member: str, name: str, *, what: str) -> str:
@@ -671,11 +687,11 @@ def _check_row_extra(
                 plan.referenced_predictions.add(obj["prediction"])
         if table is T.GROUND_TRUTH_ATTEMPTS and row["scores"] is not None and not isinstance(row["scores"], dict):
             raise _fail(reader, table.name, number, "scores must be an object or null")
-    elif table in (T.MODEL_VERSIONS, T.DATASET_VERSIONS):
-        key = "weights" if table is T.MODEL_VERSIONS else "file"
-        member = row.get(key)
-        if member is not None and (not isinstance(member, str) or not reader.has(member)):
-            raise _fail(reader, table.name, number, f"{key}: {member!r} is not a member of the archive")
+    elif table in (T.MODEL_VERSIONS, T.DATASET_VERSIONS, T.PROJECT_SHAPES):
+        for key in ("weights", "shape") if table is T.MODEL_VERSIONS else ("file",):
+            member = row.get(key)
+            if member is not None and (not isinstance(member, str) or not reader.has(member)):
+                raise _fail(reader, table.name, number, f"{key}: {member!r} is not a member of the archive")
 
 
 #: Tables with a set of objects in the revisions' form, and its field.
@@ -984,6 +1000,9 @@ def _restore_extra(
                 local_files.append(target)
                 shutil.copyfileobj(src, dst, _BLOCK)
             obj.checkpoint = str(target)
+            if row.get("shape"):
+                # Beside the checkpoint, where the box tool looks: its name comes from the checkpoint's, not the archive.
+                _restore_local(reader, row["shape"], shape_prior_path(target), local_files)
         obj.is_active = bool(row["is_active"])
     elif table is T.JOBS:
         if row["state"] not in FINISHED_STATES:
@@ -993,6 +1012,9 @@ def _restore_extra(
             obj.finished_at = parse_time(reader.manifest.get("created_at"))
         obj.worker = ""
         obj.heartbeat_at = None
+    elif table is T.PROJECT_SHAPES:
+        if row.get("file"):
+            _restore_local(reader, row["file"], project_shape_path(project.pk), local_files)
     elif table is T.DATASET_VERSIONS:
         if row.get("file"):
             name = f"projects/{project.pk}/datasets/{PurePosixPath(row['file']).name}"
@@ -1001,6 +1023,14 @@ def _restore_extra(
             written.append(obj.file.name)
         else:
             obj.file.name = ""
+
+
+def _restore_local(reader: ArchiveReader, member: str, target: Path, local_files: list[Path]) -> None:
+    """An archive member into a file of the model folder (a failed restore removes it again)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with reader.open(member) as src, open(target, "wb") as dst:
+        local_files.append(target)
+        shutil.copyfileobj(src, dst, _BLOCK)
 
 
 def _revision_object_in(obj: dict[str, Any], ids: _Ids, users: dict[str, int | None], plan: _Plan) -> dict[str, Any]:

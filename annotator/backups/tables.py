@@ -24,7 +24,7 @@ from annotator.datasets.models import DatasetVersion, ExportFormat
 from annotator.groundtruth.models import ATTEMPT_STATUSES, GroundTruth, GroundTruthAttempt
 from annotator.images.models import Image, ImageStatus
 from annotator.jobs.models import Job, JobKind, JobState
-from annotator.learning.models import ModelKind, ModelVersion
+from annotator.learning.models import ModelKind, ModelVersion, ProjectShape
 from annotator.quality.models import TimeRecord
 from annotator.review.models import ObjectDecision, ReviewComment, ReviewDecision, ReviewTask, Verdict
 
@@ -184,11 +184,18 @@ REPLICAS = Table("replicas", Replica, (
     F("submitted_at", "time", null=True),
 ), via="image__project_id", has_id=False)
 
+# The box tool's learned shape (at most one row); its file is the row's "file" member, restored into
+# the new project's model folder. Archives from before it have no such table.
+PROJECT_SHAPES = Table("project_shapes", ProjectShape, (
+    F("images", types=INT), F("object_count", types=INT), F("metrics", "json"), F("job", "ref", null=True, ref="jobs"),
+    F("fitted_at", "time"),
+), via="project_id", has_id=False)
+
 #: In the order they are written and restored: every table after the tables it refers to.
 TABLES: tuple[Table, ...] = (
     IMAGES, MODEL_VERSIONS, JOBS, PREDICTIONS, ANNOTATIONS, REVISIONS,
     REVIEW_TASKS, REVIEW_DECISIONS, OBJECT_DECISIONS, REVIEW_COMMENTS, DATASET_VERSIONS, TIME_RECORDS,
-    GROUND_TRUTH, GROUND_TRUTH_ATTEMPTS, REPLICAS,
+    GROUND_TRUTH, GROUND_TRUTH_ATTEMPTS, REPLICAS, PROJECT_SHAPES,
 )
 
 

@@ -16,6 +16,7 @@ class JobKind(models.TextChoices):
     PREANNOTATE = "preannotate", "Pre-annotation"
     TRAIN = "train", "Training"
     EVALUATE = "evaluate", "Evaluation"
+    LEARN_SHAPE = "learn_shape", "Shape learning"
     BACKUP = "backup", "Backup"
     RESTORE = "restore", "Restore"
     DUPLICATE = "duplicate", "Duplication"

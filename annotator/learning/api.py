@@ -11,11 +11,12 @@ from rest_framework.views import APIView
 
 from annotator.core.access import Capability
 from annotator.core.api import load_image, load_in_project, load_project, validated
+from annotator.core.errors import NotFound
 from annotator.jobs.api import JobSerializer
 from ml.nms import DEFAULT_NMS_IOU
 
 from . import services
-from .models import ModelVersion
+from .models import ModelVersion, ProjectShape
 from .params import MAX_BATCH, EvaluateParams, PreannotateParams, TrainParams
 from .selectors import model_version_corrections, model_versions_of
 
@@ -93,6 +94,8 @@ class BoxEnginesApi(APIView):
         "box": serializers.FloatField(allow_null=True, help_text="Mean IoU of the plain box on the same objects"),
         "objects": serializers.IntegerField(allow_null=True, help_text="Objects measured"),
         "model_version": serializers.IntegerField(allow_null=True),
+        "shape_source": serializers.ChoiceField(choices=["project", "version"], allow_null=True,
+                                                help_text="Whose learned shape the shape engine uses: the project's own or the active version's"),
     }))
     def get(self, request: Request, pk: int) -> Response:
         return Response(services.box_engines(load_project(request, pk)))
@@ -204,6 +207,29 @@ class TrainApi(APIView):
         project = load_project(request, pk, Capability.MANAGE)
         params = TrainParams.from_dict(validated(TrainSerializer, request.data))
         job = services.train_start(project=project, user=request.user, params=params)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectShapeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProjectShape
+        fields = ["project", "images", "object_count", "metrics", "job", "fitted_at"]
+
+
+class LearnShapeApi(APIView):
+    @extend_schema(responses=ProjectShapeSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        """The project's own learned shape and its figures (404 until one was learned)."""
+        shape = ProjectShape.objects.filter(project=load_project(request, pk)).first()
+        if shape is None:
+            raise NotFound("No shape has been learned on this project yet.")
+        return Response(ProjectShapeSerializer(shape).data)
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Learn the box tool's shape from the accepted masks now (a job on the default queue)."""
+        project = load_project(request, pk, Capability.MANAGE)
+        job = services.shape_learn_start(project=project, user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -1,4 +1,4 @@
-"""ModelVersion: a segmentation model a project can pre-annotate with."""
+"""ModelVersion: a segmentation model a project can pre-annotate with; ProjectShape: the box tool's learned shape."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -37,3 +37,22 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProjectShape(models.Model):
+    """The box tool's learned shape (ml.shape_prior) fitted on the project's accepted masks, without a training round.
+
+    One per project, replaced by each fit; its file is ``<ANNOTATOR_MODEL_DIR>/project-<id>/shape.npz``
+    (services.shapes.project_shape_path). ``metrics`` holds the box engines measured on held-out
+    images (``assists``, as ModelVersion.metrics) and how they were held out.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="learned_shape")
+    images = models.PositiveIntegerField(help_text="Accepted images it was fitted on.")
+    object_count = models.PositiveIntegerField(help_text="Accepted objects it was fitted on.")
+    metrics = models.JSONField(default=dict, blank=True)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    fitted_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Learned shape of project {self.project_id} ({self.object_count} objects)"

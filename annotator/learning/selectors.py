@@ -46,6 +46,11 @@ def accepted_images(project: Project) -> QuerySet[Image]:
     return Image.objects.filter(project=project, status=ImageStatus.ACCEPTED).filter(Exists(has_annotations)).order_by("id")
 
 
+def accepted_object_count(project: Project) -> int:
+    """The objects on the accepted images (what a learned shape learns from)."""
+    return Annotation.objects.filter(image__project=project, image__status=ImageStatus.ACCEPTED).count()
+
+
 def annotation_instances(image: Image) -> list[dict[str, Any]]:
     """The image's annotations as ml.metrics instances (label name + geometry), in z-order."""
     rows = Annotation.objects.filter(image=image).select_related("label").order_by("z_order", "id")

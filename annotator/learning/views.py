@@ -1,4 +1,5 @@
-"""The models page of a project: versions, metrics and charts, and forms that start pre-annotation and training."""
+"""The models page of a project: versions, metrics and charts, the box tool's learned shape, and forms that start
+pre-annotation, training and shape learning."""
 from __future__ import annotations
 
 from typing import Any
@@ -18,9 +19,10 @@ from annotator.web.views import _context  # the pages' one context (role, what t
 
 from . import charts, services
 from .forms import PreannotateForm, TrainForm
-from .models import ModelVersion
+from .models import ModelVersion, ProjectShape
 from .params import EvaluateParams, PreannotateParams, TrainParams
 from .selectors import model_versions_corrections, model_versions_of
+from .services.shapes import SHAPE_FIRST_OBJECTS, SHAPE_MIN_OBJECTS
 
 
 def _project(request: HttpRequest, pk: int, capability: Capability = Capability.VIEW) -> Project:
@@ -59,6 +61,10 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
                     job = services.train_start(project=project, user=request.user, params=params)
                     messages.success(request, f"Training started (job #{job.pk}).")
                     return redirect("project-models", pk=pk)
+            elif action == "learn_shape":
+                job = services.shape_learn_start(project=project, user=request.user)
+                messages.success(request, f"Learning the box tool's shape from the accepted masks (job #{job.pk}).")
+                return redirect("project-models", pk=pk)
             elif action in ("activate", "evaluate"):
                 version = get_object_or_404(ModelVersion, pk=request.POST.get("version"), project=project)
                 if action == "activate":
@@ -73,14 +79,23 @@ def models_page(request: HttpRequest, pk: int) -> HttpResponse:
         except DomainError as exc:
             messages.error(request, exc.detail)
     jobs = jobs_visible_to(request.user, project=project.pk).filter(
-        kind__in=[JobKind.PREANNOTATE, JobKind.TRAIN, JobKind.EVALUATE]
+        kind__in=[JobKind.PREANNOTATE, JobKind.TRAIN, JobKind.EVALUATE, JobKind.LEARN_SHAPE]
     ).select_related("created_by")[:10]
     corrections = model_versions_corrections([v for v in versions if v.prediction_count])  # type: ignore[attr-defined]
     # The pages' one context: the header's menu is the same on every page (Backups included).
     return render(request, "learning/models.html", _context(
         request, project, versions=[_version_row(v, corrections.get(v.pk)) for v in versions],
         preannotate_form=preannotate_form, train_form=train_form, jobs=jobs,
+        shape=_shape_card(project),
     ))
+
+
+def _shape_card(project: Project) -> dict[str, Any]:
+    engines = services.box_engines(project)
+    return {
+        "learned": ProjectShape.objects.filter(project=project).first(), "source": engines["shape_source"],
+        "default": engines["names"][engines["best"]], "first_at": SHAPE_FIRST_OBJECTS, "min_objects": SHAPE_MIN_OBJECTS,
+    }
 
 
 def _version_row(version: ModelVersion, corrections: dict[str, Any] | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from annotator.core.errors import Conflict, DomainError, Forbidden
 from annotator.core.locks import person_lock
 from annotator.images import workflow
 from annotator.images.models import Image, ImageStatus
+from annotator.learning.services.shapes import shape_learn_on_accept
 from annotator.projects.models import Project
 
 from .models import ObjectDecision, ReviewComment, ReviewDecision, ReviewTask, Verdict
@@ -265,6 +266,8 @@ def review_decide(
             # is kept so that this accept still counts (a new submission starts a new round).
             action = workflow.Action.ACCEPT if accepts >= image.project.required_accepts else workflow.Action.ACCEPT_PARTLY
         image.save(update_fields=workflow.apply(image, action, user))
+        if action == workflow.Action.ACCEPT:
+            shape_learn_on_accept(project=image.project)  # the box tool's learned shape, once enough was accepted
     return DecisionResult(decision=record, image=image, accepts=accepts, comments=created)
 
 

@@ -728,7 +728,7 @@ def test_box_tool_uses_grabcut_until_the_project_has_a_model(world, image):
     response = client.post("/api/assist/box-to-mask/", {**body, "engine": "model"}, format="json")
     assert response.status_code == 400 and "no active trained model" in response.json()["detail"]
     response = client.post("/api/assist/box-to-mask/", {**body, "engine": "shape"}, format="json")
-    assert response.status_code == 400 and "trained without one" in response.json()["detail"]
+    assert response.status_code == 400 and "no shape has been learned" in response.json()["detail"]
     response = client.post("/api/assist/box-to-mask/", {**body, "engine": "magic"}, format="json")
     assert response.status_code == 400 and "engine" in response.json()["detail"]
     assert world.client("outsider").get(f"/api/projects/{world.project.pk}/box-engines/").status_code == 404

@@ -214,6 +214,9 @@ ROWS: list[Row] = [
         body=lambda o: {"threshold": 5}, route="projects/<int:pk>/preannotate/"),
     Row("train", "post", "/api/projects/{project}/train/", manage(400),
         body=lambda o: {"held_out": 0.9}, route="projects/<int:pk>/train/"),
+    # Too few accepted objects to learn from: 400 once past the permission check; none learned yet: 404.
+    Row("learn shape", "post", "/api/projects/{project}/learn-shape/", manage(400), route="projects/<int:pk>/learn-shape/"),
+    Row("read learned shape", "get", "/api/projects/{project}/learn-shape/", members(404), route="projects/<int:pk>/learn-shape/"),
     Row("read model", "get", "/api/models/{model}/", members(200), route="models/<int:pk>/"),
     Row("activate model", "post", "/api/models/{model}/activate/", manage(200), route="models/<int:pk>/activate/"),
     Row("evaluate model", "post", "/api/models/{model}/evaluate/", manage(400),

@@ -4,6 +4,7 @@
 * ``preannotation`` — the pre-annotation job: decode, predict, suppress duplicates, store proposals
 * ``training`` — training and evaluation jobs, and the box assists measured after each round
 * ``assists`` — the editor's interactive assists (box → mask engines, scissors, SAM)
+* ``shapes`` — the project's own learned shape for the box tool: when to learn it, and the job that does (no torch)
 
 The heavy functions run inside Celery jobs (see job_handlers.py); the ``*_start`` functions check
 a request in the web process and enqueue the job. Their parameters are the dataclasses of
@@ -21,6 +22,7 @@ from .assists import (
     measure_assists,
 )
 from .preannotation import image_uncertainty, preannotate, preannotate_start, predictions_replace
+from .shapes import project_shape_learn, shape_learn_if_grown, shape_learn_on_accept, shape_learn_start
 from .training import evaluate_start, model_evaluate, model_train, train_defaults, train_start
 from .versions import (
     label_mapping_resolve,
@@ -52,6 +54,10 @@ __all__ = [
     "preannotate",
     "preannotate_start",
     "predictions_replace",
+    "project_shape_learn",
+    "shape_learn_if_grown",
+    "shape_learn_on_accept",
+    "shape_learn_start",
     "train_defaults",
     "train_start",
 ]

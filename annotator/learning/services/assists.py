@@ -1,17 +1,20 @@
 """Interactive assists for the editor (called in the web process, within an interactive budget).
 
 The box tool has several engines (BOX_ENGINES): GrabCut, which needs nothing; the shape learned
-from the project's accepted masks with its training round (ml.shape_prior: mean shapes per label
-combined with the box's colours, a file beside the version's checkpoint); the project's own
-active model, whose mask head segments the drawn box as if it were its own proposal; and SAM when
-the server has it. After each training round they are measured on the project's held-out accepted
-images (``measure_assists``: mean IoU with the true mask, given the true box), stored with the
-new version, and the box tool uses the best one for the project unless the person picks another.
-torch is imported only when the model engine runs.
+from the project's accepted masks (ml.shape_prior: mean shapes per label combined with the box's
+colours), either the project's own (services.shapes, no training round needed) or the one learned
+with the active version's training round (beside its checkpoint), whichever is newer; the
+project's own active model, whose mask head segments the drawn box as if it were its own
+proposal; and SAM when the server has it. They are measured on held-out accepted images
+(``measure_assists``: mean IoU with the true mask, given the true box) after each training round
+and each shape fit, and the box tool uses the best one for the project unless the person picks
+another. torch is imported only when the model engine runs.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,7 @@ from ml.geometry import GeometryError, mask_to_rle, normalize_geometry, rle_bbox
 from ml.sam import SamAssist
 from ml.shape_prior import ShapePrior, ShapePriorError
 
-from ..models import ModelKind, ModelVersion
+from ..models import ModelKind, ModelVersion, ProjectShape
 from ..pixels import ImageUnreadable, rgb_cache
 from ..selectors import active_model_of
 
@@ -72,35 +75,68 @@ def shape_prior_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".shape.npz")
 
 
+def project_shape_path(project_id: int) -> Path:
+    """Where a project's own learned shape lies: in its model folder, a name made of its id only."""
+    return Path(settings.ANNOTATOR_MODEL_DIR) / f"project-{int(project_id)}" / "shape.npz"
+
+
 def _shape_usable(version: ModelVersion | None) -> bool:
     return version is not None and bool(version.checkpoint) and shape_prior_path(version.checkpoint).is_file()
 
 
+@dataclass(frozen=True)
+class ShapeSource:
+    """The learned shape the box tool uses on a project, and the box engines measured with it."""
+
+    kind: str  # "project" (services.shapes) or "version" (the active version's training round)
+    path: Path
+    name: str  # what messages call it
+    measured: dict[str, Any]
+    fitted_at: datetime
+
+
+def shape_source(project: Project, active: ModelVersion | None) -> ShapeSource | None:
+    """The newer of the project's own learned shape and the active version's, among those whose file is there."""
+    found: list[ShapeSource] = []
+    learned = ProjectShape.objects.filter(project=project).first()
+    if learned is not None and project_shape_path(project.pk).is_file():
+        found.append(ShapeSource("project", project_shape_path(project.pk), "the project's learned shape",
+                                 (learned.metrics or {}).get("assists") or {}, learned.fitted_at))
+    if active is not None and _shape_usable(active):
+        found.append(ShapeSource("version", shape_prior_path(active.checkpoint), f"the learned shape of {active.name}",
+                                 (active.metrics or {}).get("assists") or {}, active.created_at))
+    return max(found, key=lambda source: source.fitted_at) if found else None
+
+
 @lru_cache(maxsize=16)
-def _shape_prior_loaded(path: Path, _mtime: float) -> ShapePrior:
+def _shape_prior_loaded(path: Path, _mtime_ns: int) -> ShapePrior:
     return ShapePrior.load(path)
 
 
-def shape_prior_of(version: ModelVersion) -> ShapePrior:
-    """The version's learned shape, loaded once per process (again when its file changes)."""
-    path = shape_prior_path(version.checkpoint)
+def shape_prior_read(source: ShapeSource) -> ShapePrior:
+    """The learned shape, loaded once per process (again when its file changes); 409 when it cannot be read."""
     try:
-        return _shape_prior_loaded(path, path.stat().st_mtime)
+        return _shape_prior_loaded(source.path, source.path.stat().st_mtime_ns)
     except (OSError, ShapePriorError) as exc:
-        raise DomainError(f"The learned shape of {version.name} cannot be read ({exc}); use GrabCut.", status=409) from None
+        raise DomainError(f"{source.name[0].upper()}{source.name[1:]} cannot be read ({exc}); use GrabCut.", status=409) from None
 
 
 def box_engines(project: Project, *, active: ModelVersion | None = None) -> dict[str, Any]:
     """The box tool's engines on this project: which are available, their measured scores, the default.
 
-    ``scores`` are the mean IoUs measured after the active version's training round (None when
-    not measured); ``best`` is the available engine with the highest score (without any: SAM when
+    ``scores`` are the mean IoUs measured after the active version's training round, or, where the
+    project's own learned shape is the one in use (``shape_source``), after its fit (None when not
+    measured); ``best`` is the available engine with the highest score (without any: SAM when
     configured, else GrabCut).
     """
     active = active if active is not None else active_model_of(project)
     measured = ((active.metrics or {}).get("assists") or {}) if active is not None else {}
+    shape = shape_source(project, active)
+    if shape is not None and shape.kind == "project":
+        # Its fit is newer than the version's round: its figures (GrabCut's too) are the newer ones.
+        measured = {**{k: v for k, v in measured.items() if k != "shape"}, **shape.measured}
     available = [
-        "grabcut", *(["shape"] if _shape_usable(active) else []), *(["model"] if _model_usable(active) else []),
+        "grabcut", *(["shape"] if shape is not None else []), *(["model"] if _model_usable(active) else []),
         *(["sam"] if _sam_configured() else []),
     ]
     scores = {name: (measured.get(name) or {}).get("mean_iou") for name in available}
@@ -111,6 +147,7 @@ def box_engines(project: Project, *, active: ModelVersion | None = None) -> dict
         "available": available, "best": best, "scores": scores, "names": {n: ENGINE_NAMES[n] for n in available},
         "box": (measured.get("box") or {}).get("mean_iou"), "objects": (measured.get("box") or {}).get("objects"),
         "model_version": active.pk if active is not None and "model" in available else None,
+        "shape_source": shape.kind if shape is not None else None,
     }
 
 
@@ -121,20 +158,23 @@ def _model_segmenter(version: ModelVersion) -> MaskRCNNSegmenter:
 
 
 def measure_assists(
-    samples: Sequence[Any], *, segmenter: MaskRCNNSegmenter, shape: ShapePrior | None = None,
+    samples: Sequence[Any], *, segmenter: MaskRCNNSegmenter | None = None, shape: ShapePrior | None = None,
+    max_objects: int = MEASURED_OBJECTS,
 ) -> dict[str, dict[str, Any]]:
-    """Mean IoU of each box engine (and of the plain box) on ``samples`` (held-out accepted images)."""
-    engines: dict[str, Any] = {
-        "grabcut": lambda image, box, _label: box_to_mask(image, box),
-        "model": lambda image, box, label: segmenter.segment_box(image, box, label=label)[0],
-    }
+    """Mean IoU of each box engine (and of the plain box) on ``samples`` (held-out accepted images).
+
+    The model is measured when a ``segmenter`` is given, the learned shape when a ``shape`` is.
+    """
+    engines: dict[str, Any] = {"grabcut": lambda image, box, _label: box_to_mask(image, box)}
+    if segmenter is not None:
+        engines["model"] = lambda image, box, label: segmenter.segment_box(image, box, label=label)[0]
     if shape is not None:
         engines["shape"] = shape.segment
     checkpoint = settings.ANNOTATOR_SAM_CHECKPOINT
     if checkpoint and Path(checkpoint).is_file():
         # A box alone gets three candidates; the box tool shows the best first, so that is measured.
         engines["sam"] = lambda image, box, _label: sam_assist().segment(image, checkpoint=checkpoint, box=box)[0].mask
-    return measure_box_engines(samples, engines, max_objects=MEASURED_OBJECTS)
+    return measure_box_engines(samples, engines, max_objects=max_objects)
 
 
 def _pixels(image: Image) -> np.ndarray:
@@ -160,8 +200,12 @@ def assist_box_to_mask(
     if chosen not in BOX_ENGINES:
         raise DomainError(f"engine must be one of {', '.join(BOX_ENGINES)}")
     if chosen not in engines["available"]:
+        if chosen == "shape" and ProjectShape.objects.filter(project=image.project).exists():
+            raise DomainError("The project's learned shape has lost its file; learn it again on the models page, or use GrabCut.",
+                              status=409)
         raise DomainError(f"The {ENGINE_NAMES[chosen]} engine is not available on this project" + {
-            "model": " (it has no active trained model)", "shape": " (its active model was trained without one)",
+            "model": " (it has no active trained model)",
+            "shape": " (no shape has been learned from its accepted masks yet: 'Learn shape now' on the models page)",
         }.get(chosen, " (not configured on this server)"))
     if foreground or background:
         chosen = "grabcut"
@@ -202,12 +246,12 @@ def _box_checked(image: Image, box: Sequence[float]) -> None:
 
 
 def _shape_box_mask(image: Image, pixels: np.ndarray, box: Sequence[float], label: int | None) -> np.ndarray:
-    version = active_model_of(image.project)
-    if version is None or not _shape_usable(version):
-        raise DomainError("The project's active model has no learned shape any more; use GrabCut.", status=409)
+    source = shape_source(image.project, active_model_of(image.project))
+    if source is None:
+        raise DomainError("The project has no learned shape any more (its file is gone); use GrabCut.", status=409)
     name = _label_name(image, label)
     _box_checked(image, box)
-    return shape_prior_of(version).segment(pixels, box, name)
+    return shape_prior_read(source).segment(pixels, box, name)
 
 
 def _model_box_mask(image: Image, pixels: np.ndarray, box: Sequence[float], label: int | None) -> np.ndarray:
