@@ -63,6 +63,14 @@ def _share_cores_between_pool_processes(**_: object) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // concurrency)))
 
 
+@worker_process_init.connect
+def _collector_tune(**_: object) -> None:
+    """The web's garbage-collector settings in each pool process too (core.collector)."""
+    from annotator.core.collector import collector_tune
+
+    collector_tune()
+
+
 @worker_ready.connect
 def _start_worker_heartbeat(sender: object = None, **_: object) -> None:
     """Sender: the worker's consumer, which knows the queues it listens to."""

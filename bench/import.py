@@ -319,6 +319,9 @@ def main() -> None:
 def _bench(args: argparse.Namespace, workdir: Path) -> None:
     from django.db import connection
 
+    from annotator.core.collector import collector_tune
+
+    collector_tune()  # the floor runs with the collector settings the worker processes have
     tiny = make_dataset(workdir, images=2, polygons=3, points=args.points, classes=args.classes)
     sources = {size: make_dataset(workdir, images=size, polygons=args.polygons, points=args.points, classes=args.classes)
                for size in args.sizes}
