@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from annotator.core.fields import FastJSONField
 from annotator.projects.models import Project
 
 
@@ -40,12 +41,12 @@ class Job(models.Model):
     kind = models.CharField(max_length=20, choices=JobKind.choices)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
     state = models.CharField(max_length=20, choices=JobState.choices, default=JobState.QUEUED, db_index=True)
-    params = models.JSONField(default=dict, blank=True)
+    params = FastJSONField(default=dict, blank=True)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     message = models.CharField(max_length=500, blank=True, help_text="What the job is doing now.")
     error = models.TextField(blank=True)
-    result = models.JSONField(default=dict, blank=True)
+    result = FastJSONField(default=dict, blank=True)
     result_file = models.FileField(upload_to="jobs/", max_length=300, blank=True)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
