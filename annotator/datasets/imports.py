@@ -31,6 +31,7 @@ from annotator.images import workflow
 from annotator.images.imaging import DecodedImage, image_decode, image_size_check
 from annotator.images.models import Image, ImageStatus
 from annotator.images.services import files_delete, image_files_store
+from annotator.learning.services.shapes import shape_learn_on_accept
 from annotator.projects.models import Label, Project
 from annotator.projects.services import label_create
 from ml.formats import (
@@ -519,6 +520,8 @@ def dataset_import(
         kept = {name for plan in planned for name in (plan.result.file, plan.result.thumbnail)}
         files_delete([name for name in written if name not in kept])
     table_statistics_refresh(Image, Annotation, Revision)
+    if status == ImageStatus.ACCEPTED and report.annotations:
+        shape_learn_on_accept(project=project)  # accepted objects came in: maybe enough to learn the box tool's shape
     coerced = [line for plan in planned for line in coerced_at[plan.result.position]]
     return {
         "created_count": report.created,

@@ -3,9 +3,9 @@
 A project that never trains (training needs a GPU to be useful) still gets the box tool's learned
 shape (ml.shape_prior, numpy and OpenCV only, so the default worker runs it and never imports
 torch). A LEARN_SHAPE job is queued on purpose (``shape_learn_start``: "Learn shape now" on the
-models page, POST /api/projects/<id>/learn-shape/) or after accepts (``shape_learn_on_accept``:
-first at SHAPE_FIRST_OBJECTS accepted objects, again when they grew by SHAPE_GROWTH since the last
-job). ``project_shape_learn`` measures the shape and GrabCut on images it did not learn from
+models page, POST /api/projects/<id>/learn-shape/) or after accepts and imports of accepted images
+(``shape_learn_on_accept``: first at SHAPE_FIRST_OBJECTS accepted objects, again when they grew by
+SHAPE_GROWTH since the last job). ``project_shape_learn`` measures the shape and GrabCut on images it did not learn from
 (SHAPE_FOLDS folds by image, with the measuring code training uses: measure_assists), fits it on
 every readable accepted image, stores the file (assists.project_shape_path) and its figures
 (ProjectShape). The box tool then uses the newer of this shape and the active version's.
@@ -111,7 +111,8 @@ def _count(value: Any) -> int:
 
 
 def shape_learn_on_accept(*, project: Project) -> None:
-    """After the surrounding accept commits, queue a fit if the accepted set grew enough (shape_learn_if_grown).
+    """After the surrounding accept (or import of accepted images) commits, queue a fit if the accepted
+    set grew enough (shape_learn_if_grown).
 
     Never fails the accept: a broker that cannot be reached is the job's failure, logged here.
     """
