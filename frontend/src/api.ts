@@ -255,6 +255,8 @@ export interface BoxEngines {
   names: Record<string, string>;
   /** The plain box's mean IoU on the same objects. */
   box: number | null;
+  /** Whose learned shape the "shape" engine uses: the project's own or the active version's (null: none). */
+  shape_source?: "project" | "version" | null;
 }
 
 /** An intelligent-scissors answer: the edge-following path, and for a closed one the polygon to keep. */
