@@ -112,3 +112,46 @@ def test_a_large_project_fits_its_weights_on_a_subset_and_keeps_every_shape(monk
     disc = np.zeros((120, 120), np.uint8)
     cv2.circle(disc, (60, 60), 30, 1, thickness=-1)
     assert mask_iou(prior.segment(np.full((120, 120, 3), 128, np.uint8), _box(disc.astype(bool)), "disc"), disc.astype(bool)) > 0.8
+
+
+def test_the_expected_iou_choice_beats_a_half_threshold_on_an_uncertain_object() -> None:
+    """An object whose pixels are each only 40% likely: a 0.5 threshold answers nothing (IoU 0),
+    the expected-IoU choice takes the likely pixels and scores far better on average."""
+    from ml.shape_prior import expected_iou_mask
+
+    rng = np.random.default_rng(0)
+    probability = np.full((40, 40), 0.02)
+    probability[10:30, 10:30] = 0.4
+    chosen = expected_iou_mask(probability)
+    assert chosen[10:30, 10:30].all() and not chosen[:10].any()
+    draws = [rng.random(probability.shape) < probability for _ in range(50)]
+    assert np.mean([mask_iou(chosen, truth) for truth in draws]) > np.mean([mask_iou(probability > 0.5, truth) for truth in draws]) + 0.2
+
+
+def test_a_background_of_two_colours_is_told_apart_by_the_ring_sector_beside_each_pixel() -> None:
+    """Green left of the object, blue right of it: against its own side of the ring, the
+    background inside the box looks more like background than against the whole ring (where each
+    colour is only half of it)."""
+    from ml.shape_prior import _colour_ratio, _sector_ratio
+
+    image = np.zeros((60, 60, 3), np.uint8)
+    image[:, :30] = (40, 160, 40)
+    image[:, 30:] = (40, 40, 160)
+    image[20:40, 20:40] = (200, 60, 60)
+    inside = np.zeros((60, 60), bool)
+    inside[15:45, 15:45] = True
+    rows, cols = np.mgrid[0:60, 0:60]
+    angle = np.arctan2((rows + 0.5 - 15) / 30 - 0.5, (cols + 0.5 - 15) / 30 - 0.5)
+    sector = ((angle + np.pi) / (2 * np.pi) * 8).astype(np.int32) % 8
+    ratio = _sector_ratio(image, inside.astype(float), ~inside, sector, 8)
+    whole = _colour_ratio(image, inside.astype(float), (~inside).astype(float), 8)
+    assert ratio[30, 30] > 2 and whole[30, 30] > 2  # the object
+    for row, col in ((30, 17), (30, 42)):  # each side's background, inside the box
+        assert ratio[row, col] < whole[row, col] - 0.15
+
+
+def test_a_prior_of_the_previous_format_is_refused_with_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "old.npz"
+    np.savez_compressed(path, version=np.array(1), weights=np.zeros(18), objects=np.array(3))
+    with pytest.raises(ShapePriorError, match="format 1"):
+        ShapePrior.load(path)
