@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery, bootsteps
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
 
@@ -63,9 +63,11 @@ def _share_cores_between_pool_processes(**_: object) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // concurrency)))
 
 
-@worker_process_init.connect
+@worker_init.connect
 def _collector_tune(**_: object) -> None:
-    """The web's garbage-collector settings in each pool process too (core.collector)."""
+    """The web's garbage-collector settings for the pool processes too (core.collector): set in the
+    main process before it forks them, so that they share its frozen objects' pages instead of
+    each one writing to all of them in a collection of its own (measured: 70 MB more PSS)."""
     from annotator.core.collector import collector_tune
 
     collector_tune()

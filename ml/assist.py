@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ml.geometry import mask_iou
@@ -43,6 +42,7 @@ def _keep_object_components(
 ) -> np.ndarray:
     """The component(s) the user meant: those under a foreground click, else the one under the box
     centre, else the largest one inside the box. GrabCut often leaves specks of look-alike colour."""
+    import cv2  # on first use: OpenCV costs 15 MB in every process that never runs an assist
     count, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
     if count <= 1:
         return fg
@@ -61,6 +61,7 @@ def _keep_object_components(
 
 def _fill_small_holes(fg: np.ndarray, max_share: float, keep_points: list[tuple[int, int]]) -> np.ndarray:
     """Fill holes smaller than ``max_share`` of the object; real holes (a ring, a donut) stay."""
+    import cv2
     area = int(fg.sum())
     if area == 0:
         return fg
@@ -129,6 +130,7 @@ def box_to_mask(
     ``shape_prior`` (and no clicks) a GrabCut result that hardly overlaps the ellipse inscribed in
     the box is replaced by that ellipse (see :func:`_reconcile_with_ellipse`).
     """
+    import cv2
     height, width = _check_image(image)
     if len(box) != 4:
         raise AssistError("box must be [x, y, width, height]")
@@ -235,6 +237,7 @@ def scissors_path(
     ``margin`` pixels), so the cost depends on the click spacing, not the image size. With
     ``closed`` the last point joins back to the first. Returns pixel-centre coordinates.
     """
+    import cv2
     height, width = _check_image(image)
     if len(points) < 2:
         raise AssistError("intelligent scissors need at least two points")

@@ -21,7 +21,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
-import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import shapely
@@ -1007,6 +1006,8 @@ def mask_to_polygons(mask: np.ndarray, *, tolerance: float = 0.0) -> list[Part]:
     r0, r1, c0, c1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
     # crop to the object (speed) and pad by one pixel so contours never touch the array border
     crop = np.pad(arr[r0 : r1 + 1, c0 : c1 + 1], 1).astype(np.uint8)
+    import cv2  # here: OpenCV costs every process 15 MB that is never tracing a mask
+
     up = cv2.resize(crop, (crop.shape[1] * 2, crop.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
     contours, hierarchy = cv2.findContours(up, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:

@@ -10,7 +10,6 @@ import io
 import threading
 from collections import OrderedDict
 
-import cv2
 import numpy as np
 from PIL import Image as PILImage
 
@@ -32,6 +31,8 @@ def read_rgb_array(image: Image) -> np.ndarray:
 
 
 def decode_rgb(data: bytes, *, expected: tuple[int, int] | None = None) -> np.ndarray:
+    import cv2  # on first use: OpenCV costs 15 MB in every process that never decodes for a model
+
     buffer = np.frombuffer(data, np.uint8)
     bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if buffer.size else None
     if bgr is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gc
 
-from celery.signals import worker_process_init
+from celery.signals import worker_init
 
 from annotator import celery as celery_app
 from annotator.core.collector import THRESHOLDS, collector_tune
@@ -20,6 +20,6 @@ def test_collector_tune_freezes_start_up_objects_and_raises_the_young_threshold(
         gc.set_threshold(*before)
 
 
-def test_every_worker_pool_process_gets_the_tuning() -> None:
-    receivers = [ref() if callable(ref) else ref for _key, ref in worker_process_init.receivers]
+def test_the_worker_tunes_before_it_forks_its_pool_processes() -> None:
+    receivers = [ref() if callable(ref) else ref for _key, ref in worker_init.receivers]
     assert celery_app._collector_tune in receivers
