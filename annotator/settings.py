@@ -167,6 +167,11 @@ ANNOTATOR_SAM_CHECKPOINT = env_str("ANNOTATOR_SAM_CHECKPOINT") or None
 # Image embeddings each web process keeps for the prompts that follow on the same image (LRU):
 # 4 MiB an image with SAM 1, 16 MiB with SAM 2.1.
 ANNOTATOR_SAM_CACHE_BYTES = env_int("ANNOTATOR_SAM_CACHE_MB", 512) * 1024 * 1024
+# Behind it, embedding files shared by all processes on the machine (docs/sam.md), least recently
+# used removed first past this bound; 0 turns the files off. Outside media/ and tmp/, so the
+# orphan sweep leaves them alone.
+ANNOTATOR_SAM_DISK_CACHE_BYTES = env_int("ANNOTATOR_SAM_DISK_CACHE_MB", 2048) * 1024 * 1024
+ANNOTATOR_SAM_CACHE_DIR = DATA_DIR / "cache" / "sam"
 
 REST_FRAMEWORK = {
     # Token first: scripts without credentials get a 401 with WWW-Authenticate, not a 403.

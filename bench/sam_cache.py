@@ -6,6 +6,9 @@ prints, over --repeat runs (median and max, milliseconds):
 
 * first prompt on an image (encoder + decoder: a cache miss, which is every prompt without a cache);
 * second prompt on the same image (decoder only: a cache hit in this process);
+* second prompt in another process (a second SamAssist on the same folder of embedding files):
+  the embedding file is read instead of running the encoder (the shared cache's hit), and what
+  writing that file adds to a miss;
 * the embedding through Redis (serialise, SET, GET, load): what a cache shared by all web
   processes would add to a hit, with the embedding's size;
 * a Redis request/answer hop with a prompt and a mask-sized answer: the least that computing
@@ -85,7 +88,7 @@ def row(name: str, ms: list[float], extra: str = "") -> None:
     print(f"  {name:<44} median {statistics.median(ms):9.1f} ms   max {max(ms):9.1f} ms  {extra}")
 
 
-def bench_model(name: str, checkpoint: Path, image: np.ndarray, repeat: int, redis_url: str | None) -> None:
+def bench_model(name: str, checkpoint: Path, image: np.ndarray, repeat: int, redis_url: str | None, files: Path) -> None:
     sam = SamAssist()
     box = [image.shape[1] * 0.2, image.shape[0] * 0.2, image.shape[1] * 0.5, image.shape[0] * 0.5]
     click = {"points": [[image.shape[1] * 0.45, image.shape[0] * 0.45]], "labels": [1]}
@@ -98,6 +101,19 @@ def bench_model(name: str, checkpoint: Path, image: np.ndarray, repeat: int, red
     print(f"{name}: image {image.shape[1]}x{image.shape[0]}, embedding {embedding.nbytes / 2**20:.1f} MiB")
     row("first prompt (miss: encoder + decoder)", first)
     row("second prompt, cache in this process (hit)", second, f"{statistics.median(first) / statistics.median(second):.0f}x faster")
+    folder = files / name.replace(" ", "-")
+    writer = SamAssist(disk_cache_dir=folder)
+    writer.segment(image, checkpoint=checkpoint, box=box)  # loads the model
+    written = timed(lambda: writer.segment(image, checkpoint=checkpoint, box=box, image_key=next(keys)), repeat)
+    writer.segment(image, checkpoint=checkpoint, box=box, image_key="shared")
+    other = SamAssist(disk_cache_dir=folder, cache_bytes=1)  # another process: nothing in its memory
+    other.segment(image, checkpoint=checkpoint, box=box)  # loads the model
+    from_file = timed(lambda: other.segment(image, checkpoint=checkpoint, box=box, **click, image_key="shared"), repeat)
+    assert other.stats.disk_hits == repeat and other.stats.misses == 1, other.stats
+    size = next(folder.glob("*.npz")).stat().st_size
+    row("first prompt, embedding file written (miss)", written)
+    row("second prompt, other process (file hit)", from_file,
+        f"{statistics.median(first) / statistics.median(from_file):.0f}x faster, file {size / 2**20:.1f} MiB")
     if redis_url is None:
         return
     import redis
@@ -141,7 +157,7 @@ def main() -> None:
         if args.full:
             models["sam2.1_hiera_tiny architecture (random)"] = full_hiera_tiny(Path(tmp))
         for name, checkpoint in models.items():
-            bench_model(name, checkpoint, image, args.repeat, args.redis or None)
+            bench_model(name, checkpoint, image, args.repeat, args.redis or None, Path(tmp) / "files")
             print()
 
 

@@ -2,7 +2,10 @@
 
 One :class:`SamAssist` per process loads each checkpoint once and keeps image embeddings in an
 LRU bounded in bytes, keyed by (checkpoint, image key): the image encoder is nearly all of SAM's
-cost, and a person refining an object sends several prompts on the same image. Which family and
+cost, and a person refining an object sends several prompts on the same image. Behind it, a
+folder of embedding files (also bounded in bytes) is shared by every process that is given the
+same folder, so a prompt that reaches another web process than the first one still skips the
+encoder. Which family and
 variant a file holds is read from its weights (the shapes of the image encoder), not trusted
 from its name. Prompts follow the shared geometry contract: [x, y] in image pixels, boxes as
 [x, y, w, h].
@@ -11,8 +14,12 @@ from its name. Prompts follow the shared geometry contract: [x, y] in image pixe
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import re
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +36,10 @@ Family = Literal["sam1", "sam2"]
 #: The default bound of the embedding cache. One image costs 4 MiB with SAM 1 (a 256x64x64 float
 #: map) and 16 MiB with SAM 2.1 (that map plus two high-resolution feature maps).
 DEFAULT_CACHE_BYTES = 512 * 1024**2
+#: The default bound of the embedding files shared by the processes (when a folder is given).
+DEFAULT_DISK_CACHE_BYTES = 2048 * 1024**2
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -246,8 +257,35 @@ def _tensor_bytes(*tensors: Any) -> int:
     return sum(int(t.element_size() * t.nelement()) for t in tensors)
 
 
+def _numpy(tensor: Any) -> np.ndarray:
+    return np.ascontiguousarray(tensor.detach().cpu().numpy())
+
+
+def _expect(arrays: Mapping[str, np.ndarray], name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``arrays[name]`` if it is a float32 array of ``shape``; ValueError otherwise (a file that is not ours)."""
+    array = arrays[name]
+    if array.dtype != np.float32 or array.shape != shape:
+        raise ValueError(f"{name} is {array.dtype} {array.shape}, this model's is float32 {shape}")
+    return array
+
+
+def _size(arrays: Mapping[str, np.ndarray], name: str) -> tuple[int, int]:
+    array = arrays[name]
+    if array.shape != (2,) or array.dtype.kind not in "iu" or (array <= 0).any():
+        raise ValueError(f"{name} is not an image size")
+    return int(array[0]), int(array[1])
+
+
 class _Engine(Protocol):
     def embed(self, image: np.ndarray) -> Embedding: ...
+
+    def encode(self, embedding: Embedding) -> dict[str, np.ndarray]:
+        """The embedding as plain arrays, to be written to the shared cache (no pickle)."""
+        ...
+
+    def decode(self, arrays: Mapping[str, np.ndarray]) -> Embedding:
+        """The embedding back from :meth:`encode`'s arrays; ValueError or KeyError if they do not fit this model."""
+        ...
 
     def predict(
         self, embedding: Embedding, *, points: np.ndarray | None, labels: np.ndarray | None, box: np.ndarray | None,
@@ -267,12 +305,30 @@ class _Sam1Engine:
             raise AssistUnavailable(f"segment_anything has no model type {checkpoint.variant!r}")
         model = sam_model_registry[checkpoint.variant](checkpoint=checkpoint.path)
         self.predictor = SamPredictor(model.to(device).eval())
+        self.device = device
+        prompts = model.prompt_encoder
+        self.feature_shape = (1, int(prompts.embed_dim), *(int(n) for n in prompts.image_embedding_size))
 
     def embed(self, image: np.ndarray) -> Embedding:
         p = self.predictor
         p.set_image(image)
         state = {"features": p.features, "original_size": p.original_size, "input_size": p.input_size}
         return Embedding(state, _tensor_bytes(p.features))
+
+    def encode(self, embedding: Embedding) -> dict[str, np.ndarray]:
+        state = embedding.state
+        return {
+            "features": _numpy(state["features"]),
+            "original_size": np.asarray(state["original_size"], np.int64),
+            "input_size": np.asarray(state["input_size"], np.int64),
+        }
+
+    def decode(self, arrays: Mapping[str, np.ndarray]) -> Embedding:
+        import torch
+
+        features = torch.from_numpy(_expect(arrays, "features", self.feature_shape)).to(self.device)
+        state = {"features": features, "original_size": _size(arrays, "original_size"), "input_size": _size(arrays, "input_size")}
+        return Embedding(state, _tensor_bytes(features))
 
     def predict(
         self, embedding: Embedding, *, points: np.ndarray | None, labels: np.ndarray | None, box: np.ndarray | None,
@@ -303,6 +359,13 @@ class _Sam2Engine:
         # model's own input size (the same values at 1024) so that smaller test models work too.
         size = int(model.image_size)
         self.predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
+        self.device = device
+        decoder, prompts = model.sam_mask_decoder, model.sam_prompt_encoder
+        self.shapes = {
+            "image_embed": (1, int(prompts.embed_dim), *(int(n) for n in prompts.image_embedding_size)),
+            "high_res_0": (1, int(decoder.conv_s0.out_channels), size // 4, size // 4),
+            "high_res_1": (1, int(decoder.conv_s1.out_channels), size // 8, size // 8),
+        }
 
     def embed(self, image: np.ndarray) -> Embedding:
         p = self.predictor
@@ -310,6 +373,25 @@ class _Sam2Engine:
         features = p._features
         state = {"features": features, "orig_hw": list(p._orig_hw)}
         return Embedding(state, _tensor_bytes(features["image_embed"], *features["high_res_feats"]))
+
+    def encode(self, embedding: Embedding) -> dict[str, np.ndarray]:
+        features = embedding.state["features"]
+        high_res = features["high_res_feats"]
+        if len(high_res) != 2 or len(embedding.state["orig_hw"]) != 1:
+            raise ValueError("a SAM 2 embedding of one image has two high-resolution maps")
+        return {
+            "image_embed": _numpy(features["image_embed"]),
+            "high_res_0": _numpy(high_res[0]),
+            "high_res_1": _numpy(high_res[1]),
+            "orig_hw": np.asarray(embedding.state["orig_hw"][0], np.int64),
+        }
+
+    def decode(self, arrays: Mapping[str, np.ndarray]) -> Embedding:
+        import torch
+
+        tensors = {name: torch.from_numpy(_expect(arrays, name, shape)).to(self.device) for name, shape in self.shapes.items()}
+        features = {"image_embed": tensors["image_embed"], "high_res_feats": [tensors["high_res_0"], tensors["high_res_1"]]}
+        return Embedding({"features": features, "orig_hw": [_size(arrays, "orig_hw")]}, _tensor_bytes(*tensors.values()))
 
     def predict(
         self, embedding: Embedding, *, points: np.ndarray | None, labels: np.ndarray | None, box: np.ndarray | None,
@@ -360,11 +442,134 @@ def _check_prompts(
 
 @dataclass
 class CacheStats:
-    """How the embedding cache has served this process (for tests, benches and logs)."""
+    """How the embedding caches have served this process (for tests, benches and logs)."""
 
-    hits: int = 0
-    misses: int = 0
-    evictions: int = 0
+    hits: int = 0  # prompts answered from this process's memory
+    misses: int = 0  # prompts that ran the image encoder
+    evictions: int = 0  # embeddings dropped from memory to stay under its bound
+    disk_hits: int = 0  # prompts answered from an embedding file (another process's, or an evicted one)
+    disk_evictions: int = 0  # files this process removed to keep the folder under its bound
+    disk_errors: int = 0  # files that could not be read back (removed) or written
+
+
+#: The layout of the files. A change to what is written must change this, so that files in the
+#: old layout are never read as the new one (they are simply never asked for, and age out).
+_DISK_FORMAT = "sam-embedding-1"
+_DISK_NAME = re.compile(r"[0-9a-f]{64}\.npz")
+#: A temporary file this old was left by a process killed while writing it.
+_STALE_TEMPORARY_SECONDS = 3600
+
+
+def _stable_repr(value: object) -> str | None:
+    """The same text in every process for keys made of numbers, strings and tuples; None for others."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return repr(value)
+    if isinstance(value, tuple):
+        parts = [_stable_repr(part) for part in value]
+        return None if any(part is None for part in parts) else "(" + ", ".join(parts) + ",)"  # type: ignore[arg-type]
+    return None
+
+
+class _DiskCache:
+    """Embeddings as ``.npz`` files in one folder, shared by every process given it, bounded in bytes.
+
+    A file's name is the SHA-256 of its key, so no key can name a path outside the folder, and the
+    key is stored in the file too (checked on reading). Files are written under a temporary name
+    and renamed into place (``os.replace``), so a reader sees a whole file or none; one that cannot
+    be read back anyway (a truncated or damaged file: the zip's checksums catch it; arrays that do
+    not fit the model) is a miss and is removed. No pickle: arrays only, read with
+    ``allow_pickle=False``. A file's mtime is its last use, set when written and on each hit;
+    after a write the least recently used files go until the folder is under its bound. No lock
+    is needed between processes: rename and unlink are atomic, a file removed while another
+    process reads it stays readable to that reader (POSIX), and processes evicting at the same
+    time pick the same oldest files. Errors of the file system are logged, never raised: the
+    cache only saves time.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int, stats: CacheStats) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.stats = stats
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()}.npz"
+
+    def get(self, key: str, decode: Callable[[Mapping[str, np.ndarray]], Embedding]) -> Embedding | None:
+        path = self.path(key)
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # the folder itself is unreadable: nothing to remove
+            self.stats.disk_errors += 1
+            logger.warning("SAM embedding files in %s cannot be read (%s)", self.folder, exc)
+            return None
+        try:
+            with handle, np.load(handle, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+            if str(arrays.pop("cache_key", "")) != key:
+                raise ValueError("the file holds another key")
+            embedding = decode(arrays)
+        except Exception as exc:  # noqa: BLE001 - numpy and zipfile raise many types for a damaged file
+            self.stats.disk_errors += 1
+            logger.warning("SAM embedding file %s cannot be read back (%s: %s); removed", path.name, type(exc).__name__, exc)
+            path.unlink(missing_ok=True)
+            return None
+        self._touch(path)
+        return embedding
+
+    def put(self, key: str, arrays: dict[str, np.ndarray], nbytes: int) -> None:
+        if nbytes > self.max_bytes:
+            return
+        temporary = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+            members: dict[str, Any] = {"cache_key": np.array(key), **arrays}
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, allow_pickle=False, **members)
+            self._touch(Path(temporary))
+            os.replace(temporary, self.path(key))
+            temporary = None
+            self._evict()
+        except OSError as exc:  # a full disk or a read-only folder: the prompt is answered all the same
+            self.stats.disk_errors += 1
+            logger.warning("SAM embedding not written to %s (%s)", self.folder, exc)
+        finally:
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
+
+    @staticmethod
+    def _touch(path: Path) -> None:
+        # An explicit time: the file system's own clock may be too coarse to order two quick uses.
+        now = time.time_ns()
+        try:
+            os.utime(path, ns=(now, now))
+        except OSError:
+            pass  # removed meanwhile by another process
+
+    def _evict(self) -> None:
+        files: list[tuple[int, str, int]] = []
+        stale = time.time() - _STALE_TEMPORARY_SECONDS
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                try:
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if _DISK_NAME.fullmatch(entry.name):
+                    files.append((info.st_mtime_ns, entry.name, info.st_size))
+                elif entry.name.startswith(".") and entry.name.endswith(".tmp") and info.st_mtime < stale:
+                    Path(entry.path).unlink(missing_ok=True)
+        total = sum(size for _, _, size in files)
+        for _, name, size in sorted(files):
+            if total <= self.max_bytes:
+                break
+            (self.folder / name).unlink(missing_ok=True)
+            total -= size
+            self.stats.disk_evictions += 1
 
 
 class _EmbeddingCache(LRUCache[Hashable, Embedding]):
@@ -382,18 +587,28 @@ class _EmbeddingCache(LRUCache[Hashable, Embedding]):
 class SamAssist:
     """SAM models loaded once each, and image embeddings kept in an LRU of at most ``cache_bytes``.
 
-    One instance per process: each web process holds one (annotator.learning), so an embedding
-    serves the prompts that reach that process; docs/sam.md has the measurements behind that.
+    One instance per process: each web process holds one (annotator.learning). With a
+    ``disk_cache_dir``, embeddings are also written there as files (at most ``disk_cache_bytes``
+    in all), which every process given the same folder reads: a prompt on an image that another
+    process embedded loads the file instead of running the encoder. docs/sam.md has the
+    measurements behind both levels.
     """
 
     cache_bytes: int = DEFAULT_CACHE_BYTES
     device: str | None = None
     stats: CacheStats = field(default_factory=CacheStats)
+    disk_cache_dir: str | Path | None = None
+    disk_cache_bytes: int = DEFAULT_DISK_CACHE_BYTES
 
     def __post_init__(self) -> None:
         self._engines: dict[str, _Engine] = {}
+        self._identities: dict[str, str] = {}
         self._checkpoints: dict[str, SamCheckpoint] = {}
         self._cache = _EmbeddingCache(self.cache_bytes, self.stats)
+        self._disk = (
+            _DiskCache(Path(self.disk_cache_dir), self.disk_cache_bytes, self.stats)
+            if self.disk_cache_dir is not None and self.disk_cache_bytes > 0 else None
+        )
         self._lock = threading.Lock()
 
     @property
@@ -440,16 +655,47 @@ class SamAssist:
             engine = self._engines.get(ckpt.path)
             if engine is None:
                 device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+                identity = self._checkpoint_identity(ckpt)
                 engine = self._engines[ckpt.path] = _ENGINES[ckpt.family](ckpt, device)
+                self._identities[ckpt.path] = identity
             key = (ckpt.path, image_key)
             embedding = self._cache.get(key) if image_key is not None else None
-            if embedding is None:
-                self.stats.misses += 1
-                embedding = engine.embed(image)
+            if embedding is not None:
+                self.stats.hits += 1
+            else:
+                embedding = self._embedding(engine, image, image_key, self._identities[ckpt.path])
                 if image_key is not None and embedding.nbytes <= self.cache_bytes:
                     self._cache[key] = embedding
-            else:
-                self.stats.hits += 1
             masks, scores = engine.predict(embedding, points=coords, labels=point_labels, box=box_xyxy, multimask=multimask)
         order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
         return [Candidate(np.asarray(masks[i], dtype=bool), float(scores[i])) for i in order]
+
+    @staticmethod
+    def _checkpoint_identity(ckpt: SamCheckpoint) -> str:
+        """The checkpoint as the embedding files name it: its file's path, size and mtime, read as it is loaded.
+
+        Files outlive processes, so the path alone is not enough: a file replaced under the same
+        name is another model, whose embeddings must not be mixed with the old one's.
+        """
+        info = os.stat(ckpt.path)
+        return f"{os.path.realpath(ckpt.path)}|{info.st_size}|{info.st_mtime_ns}|{ckpt.family}/{ckpt.variant}"
+
+    def _embedding(self, engine: _Engine, image: np.ndarray, image_key: Hashable | None, identity: str) -> Embedding:
+        """The image's embedding from the shared files when one is there, else from the encoder (then written there)."""
+        shared = _stable_repr(image_key) if self._disk is not None and image_key is not None else None
+        disk_key = f"{_DISK_FORMAT}\n{identity}\n{shared}" if shared is not None else None
+        if self._disk is not None and disk_key is not None:
+            found = self._disk.get(disk_key, engine.decode)
+            if found is not None:
+                self.stats.disk_hits += 1
+                return found
+        self.stats.misses += 1
+        embedding = engine.embed(image)
+        if self._disk is not None and disk_key is not None:
+            try:
+                arrays = engine.encode(embedding)
+            except (TypeError, ValueError) as exc:  # e.g. a bfloat16 map, which numpy cannot hold
+                logger.warning("SAM embedding not shareable (%s)", exc)
+            else:
+                self._disk.put(disk_key, arrays, embedding.nbytes)
+        return embedding

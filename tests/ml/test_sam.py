@@ -1,7 +1,11 @@
 """Tests for ml.sam: SAM 1 and SAM 2.1 picked by the checkpoint's weights, prompts, candidates, the embedding cache."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +13,7 @@ import pytest
 import torch
 
 from ml.assist import AssistError, AssistUnavailable
-from ml.sam import SamAssist, identify_checkpoint
+from ml.sam import CacheStats, SamAssist, identify_checkpoint
 from ml.synthetic import generate_sample
 from tests.sam import TINY, TINY_SAM2
 
@@ -164,3 +168,155 @@ def test_bad_prompts_are_refused_with_the_reason(tiny_sam2) -> None:
         sam.segment(IMAGE[..., 0], checkpoint=tiny_sam2, box=[1, 1, 5, 5])
     with pytest.raises(AssistUnavailable, match="no SAM checkpoint configured"):
         sam.segment(IMAGE, checkpoint=None, box=[1, 1, 5, 5])
+
+
+# The embedding files shared by processes. Two SamAssist instances stand for two web processes;
+# one test runs a real second process.
+
+BOX = [20, 10, 80, 60]
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.npz"))
+
+
+def test_a_prompt_in_another_process_loads_the_embedding_file_instead_of_running_the_encoder(checkpoint, tmp_path) -> None:
+    first, second = (SamAssist(disk_cache_dir=tmp_path) for _ in range(2))
+    fresh = first.segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key=(7, "abc"))
+    assert (first.stats.misses, len(_files(tmp_path))) == (1, 1)
+    shared = second.segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key=(7, "abc"))
+    assert (second.stats.misses, second.stats.disk_hits, second.stats.disk_errors) == (0, 1, 0)
+    assert [c.score for c in shared] == pytest.approx([c.score for c in fresh])
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(fresh, shared, strict=True))
+    second.segment(IMAGE, checkpoint=checkpoint, points=[[50, 40]], labels=[1], image_key=(7, "abc"))
+    assert (second.stats.hits, second.stats.disk_hits) == (1, 1), "the file's embedding is kept in memory too"
+
+
+def test_changed_pixels_or_a_replaced_checkpoint_are_never_answered_from_the_files(checkpoint, tmp_path) -> None:
+    SamAssist(disk_cache_dir=tmp_path).segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key=(7, "abc"))
+    other = SamAssist(disk_cache_dir=tmp_path)
+    other.segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key=(7, "changed"))
+    assert (other.stats.misses, other.stats.disk_hits) == (1, 0)
+    # The same path holding another file (a new download over the old one) is another model.
+    copy = tmp_path / "model" / checkpoint.name
+    copy.parent.mkdir()
+    copy.write_bytes(checkpoint.read_bytes())
+    SamAssist(disk_cache_dir=tmp_path / "cache").segment(IMAGE, checkpoint=copy, box=BOX, image_key=(7, "abc"))
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    later = SamAssist(disk_cache_dir=tmp_path / "cache")
+    later.segment(IMAGE, checkpoint=copy, box=BOX, image_key=(7, "abc"))
+    assert (later.stats.misses, later.stats.disk_hits) == (1, 0)
+
+
+def test_keys_that_differ_between_processes_are_kept_in_memory_only(tiny_sam2, tmp_path) -> None:
+    sam = SamAssist(disk_cache_dir=tmp_path)
+    sam.segment(IMAGE, checkpoint=tiny_sam2, box=BOX, image_key=object())  # its repr holds an address
+    assert _files(tmp_path) == [] and sam.cached_bytes > 0
+
+
+def test_the_files_stay_under_their_byte_bound_by_removing_the_least_recently_used(checkpoint, tmp_path) -> None:
+    probe = tmp_path / "probe"
+    SamAssist(disk_cache_dir=probe).segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key="probe")
+    one = _files(probe)[0].stat().st_size
+    folder = tmp_path / "cache"
+
+    def process() -> SamAssist:
+        return SamAssist(disk_cache_dir=folder, disk_cache_bytes=2 * one + one // 2)  # room for two files
+
+    for key in ("a", "b"):
+        process().segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key=key)
+    reader = process()
+    reader.segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key="a")  # "a" is now the most recent
+    assert reader.stats.disk_hits == 1
+    writer = process()
+    writer.segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key="c")  # removes "b"
+    assert writer.stats.disk_evictions == 1 and len(_files(folder)) == 2
+    assert sum(f.stat().st_size for f in _files(folder)) <= 2 * one + one // 2
+    later = process()
+    for key in ("a", "c"):
+        later.segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key=key)
+    assert (later.stats.disk_hits, later.stats.misses) == (2, 0)
+    later.segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key="b")
+    assert later.stats.misses == 1, "b was removed and had to be embedded again"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "flipped byte", "foreign arrays"])
+def test_a_damaged_file_is_a_miss_and_is_replaced_never_an_error(checkpoint, tmp_path, damage) -> None:
+    SamAssist(disk_cache_dir=tmp_path).segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key="k")
+    [file] = _files(tmp_path)
+    data = file.read_bytes()
+    if damage == "truncated":
+        file.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        file.write_bytes(b"not an npz file")
+    elif damage == "flipped byte":
+        middle = len(data) // 2  # inside an array: the zip's checksum no longer matches
+        file.write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:])
+    else:
+        with np.load(file) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        np.savez(file, **{name: a[..., :2] if a.ndim == 4 else a for name, a in arrays.items()})
+    other = SamAssist(disk_cache_dir=tmp_path)
+    assert other.segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key="k")
+    assert (other.stats.misses, other.stats.disk_hits, other.stats.disk_errors) == (1, 0, 1)
+    again = SamAssist(disk_cache_dir=tmp_path)
+    again.segment(IMAGE, checkpoint=checkpoint, box=BOX, image_key="k")
+    assert (again.stats.misses, again.stats.disk_hits, again.stats.disk_errors) == (0, 1, 0), "the file was written anew"
+
+
+def test_a_folder_that_cannot_be_written_only_costs_the_sharing(tiny_sam2, tmp_path) -> None:
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    sam = SamAssist(disk_cache_dir=blocked)
+    for _ in range(2):
+        assert sam.segment(IMAGE, checkpoint=tiny_sam2, box=BOX, image_key="k")
+    # Reading and writing failed once each; the second prompt came from memory.
+    assert (sam.stats.misses, sam.stats.hits, sam.stats.disk_errors) == (1, 1, 2)
+
+
+def test_processes_writing_and_reading_the_same_files_at_once_leave_them_whole(tiny_sam2, tmp_path) -> None:
+    keys = ["a", "b", "c"]
+
+    def work(order: int) -> CacheStats:
+        sam = SamAssist(disk_cache_dir=tmp_path)
+        for key in keys[order:] + keys[:order]:
+            for _ in range(2):
+                sam.segment(IMAGE, checkpoint=tiny_sam2, box=BOX, image_key=key)
+        return sam.stats
+
+    with ThreadPoolExecutor(4) as pool:
+        stats = list(pool.map(work, [0, 1, 2, 0]))
+    assert all(s.disk_errors == 0 for s in stats)
+    assert len(_files(tmp_path)) == 3 and not list(tmp_path.glob(".*.tmp"))
+    reader = SamAssist(disk_cache_dir=tmp_path)
+    for key in keys:
+        reader.segment(IMAGE, checkpoint=tiny_sam2, box=BOX, image_key=key)
+    assert (reader.stats.disk_hits, reader.stats.misses, reader.stats.disk_errors) == (3, 0, 0)
+
+
+SECOND_PROCESS = """
+import json, sys
+import numpy as np
+import torch
+from ml.sam import SAM2_VARIANTS, SamAssist
+from ml.synthetic import generate_sample
+from tests.sam import TINY_SAM2, tiny_sam2_variant
+torch.set_num_threads(1)
+SAM2_VARIANTS[TINY_SAM2] = tiny_sam2_variant()
+image = generate_sample(seed=3, size=(120, 160)).image
+sam = SamAssist(disk_cache_dir=sys.argv[2])
+best = sam.segment(image, checkpoint=sys.argv[1], box=[20, 10, 80, 60], image_key=(7, "abc"))[0]
+print(json.dumps({"misses": sam.stats.misses, "disk_hits": sam.stats.disk_hits, "score": best.score}))
+"""
+
+
+def test_a_real_second_process_skips_the_encoder(tiny_sam2, tmp_path) -> None:
+    mine = SamAssist(disk_cache_dir=tmp_path).segment(IMAGE, checkpoint=tiny_sam2, box=BOX, image_key=(7, "abc"))[0]
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", SECOND_PROCESS, str(tiny_sam2), str(tmp_path)], cwd=root, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (theirs["misses"], theirs["disk_hits"]) == (0, 1)
+    assert theirs["score"] == pytest.approx(mine.score)

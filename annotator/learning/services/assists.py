@@ -58,11 +58,13 @@ def _sam_configured() -> bool:
 def sam_assist() -> SamAssist:
     """This process's SAM models and image-embedding cache (ANNOTATOR_SAM_CACHE_MB), made on first use.
 
-    Each web process holds its own, shared by its threads (docs/sam.md): bench/sam_cache.py
-    measured a second prompt at 0.2 s from the cache against 19 s through the encoder
-    (sam2.1_hiera_tiny, one CPU thread).
+    Each web process holds its own, shared by its threads, in front of the embedding files that
+    all processes share (ANNOTATOR_SAM_DISK_CACHE_MB, docs/sam.md): bench/sam_cache.py measured a
+    second prompt at 0.2 s from the cache against 19 s through the encoder (sam2.1_hiera_tiny,
+    one CPU thread).
     """
-    return SamAssist(cache_bytes=settings.ANNOTATOR_SAM_CACHE_BYTES)
+    return SamAssist(cache_bytes=settings.ANNOTATOR_SAM_CACHE_BYTES, disk_cache_dir=settings.ANNOTATOR_SAM_CACHE_DIR,
+                     disk_cache_bytes=settings.ANNOTATOR_SAM_DISK_CACHE_BYTES)
 
 
 def _model_usable(version: ModelVersion | None) -> bool:
