@@ -16,7 +16,7 @@ which is what costs conversion and saving time; its compute is that of a trained
 configuration. `--train-epochs N` trains it on synthetic shapes instead (slow on 2 busy cores). No
 downloadable weights are needed. The images are 640x480 JPEGs of synthetic shapes.
 
-Run:  .venv/bin/python bench/preannotate_overhead.py [--images 100] [--batch-size 4] [--repeat 9] [--detections 8] [--arch small]
+Run:  .venv/bin/python bench/preannotate_overhead.py [--images 100] [--batch-size 4] [--repeat 9] [--detections 8] [--arch small] [--profile]
 Set DATABASE_URL to measure against PostgreSQL (SQLite in a temporary data dir by default).
 """
 from __future__ import annotations
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 makes runs on a busy machine steadier")
     parser.add_argument("--detections", type=int, default=8, help="Confident detections per image (created model)")
     parser.add_argument("--train-epochs", type=int, default=0, help="Train the model on synthetic shapes instead")
+    parser.add_argument("--profile", action="store_true", help="Only profile one run of the job (cProfile) instead of measuring")
     parser.add_argument("--arch", default="small", choices=ARCHS,
                         help="small: the CPU worker's trained model; the others at torchvision's default sizes")
     args = parser.parse_args()
@@ -139,6 +140,17 @@ def main() -> None:
         assert job.state == "succeeded", job.error
         assert Prediction.objects.filter(model_version=version).count() == job.result["predictions"]
         return wall, cpu, job.result["predictions"]
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(run_job)
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(20)
+        return
 
     # This machine is shared (other processes, a virtual machine's neighbours): each round runs
     # both sides back to back, in alternating order, and the overhead is taken per round, so a
