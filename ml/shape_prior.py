@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+
+# OpenCV is imported in the functions that use it: 15 MB in every web and worker process otherwise,
+# and most never draw a box.
 
 #: Side of the box-coordinate grid the masks are averaged on.
 GRID = 32
@@ -79,6 +81,7 @@ def aspect_bucket(box: Sequence[float]) -> int:
 
 def shape_grid(mask: np.ndarray, box: Sequence[float]) -> np.ndarray:
     """The share of object in each cell of a GRID x GRID grid laid over ``box`` (float32 in [0, 1])."""
+    import cv2
     x0, y0, x1, y1 = _box_pixels(box, *mask.shape)
     crop = mask[y0:y1, x0:x1].astype(np.float32)
     interp = cv2.INTER_AREA if min(crop.shape) >= GRID else cv2.INTER_LINEAR
@@ -174,6 +177,7 @@ class _Crop:
 
     @classmethod
     def of(cls, image: np.ndarray, box: Sequence[float], *, margin: float = RING, max_side: int = 240) -> _Crop:
+        import cv2
         height, width = image.shape[:2]
         x0, y0, x1, y1 = _box_pixels(box, height, width)
         pad = max(8, int(round(margin * max(x1 - x0, y1 - y0))))
@@ -193,6 +197,7 @@ class _Crop:
 
     def place(self, grid: np.ndarray, box: Sequence[float]) -> np.ndarray:
         """A box-coordinate grid laid over the crop (0 outside the box)."""
+        import cv2
         x, y, w, h = (float(v) for v in box)
         sx, sy = w * self.scale / GRID, h * self.scale / GRID
         tx, ty = (x - self.origin[0]) * self.scale, (y - self.origin[1]) * self.scale
@@ -202,6 +207,7 @@ class _Crop:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
     def to_image(self, fg: np.ndarray, height: int, width: int) -> np.ndarray:
+        import cv2
         cx0, cy0, cx1, cy1 = self.origin
         if fg.shape != (cy1 - cy0, cx1 - cx0):
             fg = cv2.resize(fg.astype(np.float32), (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_LINEAR) > 0.5
@@ -245,6 +251,7 @@ def _sector_ratio(pixels: np.ndarray, inside: np.ndarray, ring: np.ndarray, sect
 
 
 def _blur(values: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
     return cv2.GaussianBlur(values.astype(np.float32), (0, 0), sigma)
 
 
@@ -252,6 +259,7 @@ def _features(
     crop: _Crop, prior: np.ndarray, agnostic: np.ndarray, box: Sequence[float], bank: _Bank, label: str | None,
 ) -> np.ndarray:
     """(H, W, FEATURES) per-pixel evidence over the crop: the priors' log-odds and colour ratios."""
+    import cv2
     shape = crop.pixels.shape[:2]
     inside_weight = prior * crop.inside
     outside = (~crop.inside).astype(np.float64)
@@ -298,6 +306,7 @@ def expected_iou_mask(probability: np.ndarray) -> np.ndarray:
 
 def _keep_main_component(fg: np.ndarray) -> np.ndarray:
     """The largest connected part: the colour evidence leaves specks of look-alike colour in the box."""
+    import cv2
     count, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
     if count <= 2:
         return fg
@@ -423,6 +432,7 @@ def _training_pixels(
     bank: _Bank, label: str | None, rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features and the truth's share at up to PIXELS_PER_OBJECT pixels inside one object's box."""
+    import cv2
     crop = _Crop.of(image, box)
     features = _features(crop, crop.place(prior_grid, box), crop.place(agnostic_grid, box), box, bank, label)
     cx0, cy0, cx1, cy1 = crop.origin

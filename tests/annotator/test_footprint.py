@@ -1,4 +1,5 @@
-"""torch (500-600 MB a process) is loaded only where a model runs: never by starting the app or a worker."""
+"""torch (500-600 MB a process) is loaded only where a model runs, and OpenCV (15 MB) where an assist or a
+mask tracing does: never by starting the app or a worker."""
 from __future__ import annotations
 
 import subprocess
@@ -20,11 +21,11 @@ _share_cores_between_pool_processes()  # what each pool process runs when it sta
 from annotator.jobs.registry import handler_for
 handler_for("preannotate")
 print(os.environ["OMP_NUM_THREADS"])
-print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision")))
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "cv2")))
 """
 
 
-def test_starting_the_web_app_or_a_worker_process_does_not_import_torch():
+def test_starting_the_web_app_or_a_worker_process_does_not_import_torch_or_opencv():
     env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "annotator.settings", "WORKER_CONCURRENCY": "2",
            "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", _START_EVERYTHING], cwd=ROOT, env=env,

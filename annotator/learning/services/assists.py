@@ -98,13 +98,15 @@ class ShapeSource:
 
 
 def shape_source(project: Project, active: ModelVersion | None) -> ShapeSource | None:
-    """The newer of the project's own learned shape and the active version's, among those whose file is there."""
+    """The newer of the project's own learned shape and the active version's, among those whose file
+    can be read (one of an older format, or damaged, is left out: the box tool does without it
+    until the next fit rather than answering every box with a 409)."""
     found: list[ShapeSource] = []
     learned = ProjectShape.objects.filter(project=project).first()
-    if learned is not None and project_shape_path(project.pk).is_file():
+    if learned is not None and _shape_readable(project_shape_path(project.pk)):
         found.append(ShapeSource("project", project_shape_path(project.pk), "the project's learned shape",
                                  (learned.metrics or {}).get("assists") or {}, learned.fitted_at))
-    if active is not None and _shape_usable(active):
+    if active is not None and _shape_usable(active) and _shape_readable(shape_prior_path(active.checkpoint)):
         found.append(ShapeSource("version", shape_prior_path(active.checkpoint), f"the learned shape of {active.name}",
                                  (active.metrics or {}).get("assists") or {}, active.created_at))
     return max(found, key=lambda source: source.fitted_at) if found else None
@@ -113,6 +115,14 @@ def shape_source(project: Project, active: ModelVersion | None) -> ShapeSource |
 @lru_cache(maxsize=16)
 def _shape_prior_loaded(path: Path, _mtime_ns: int) -> ShapePrior:
     return ShapePrior.load(path)
+
+
+def _shape_readable(path: Path) -> bool:
+    try:
+        _shape_prior_loaded(path, path.stat().st_mtime_ns)
+    except (OSError, ShapePriorError):
+        return False
+    return True
 
 
 def shape_prior_read(source: ShapeSource) -> ShapePrior:
@@ -203,8 +213,8 @@ def assist_box_to_mask(
         raise DomainError(f"engine must be one of {', '.join(BOX_ENGINES)}")
     if chosen not in engines["available"]:
         if chosen == "shape" and ProjectShape.objects.filter(project=image.project).exists():
-            raise DomainError("The project's learned shape has lost its file; learn it again on the models page, or use GrabCut.",
-                              status=409)
+            raise DomainError("The project's learned shape cannot be read (its file is gone, damaged or of an older "
+                              "version); learn it again on the models page, or use GrabCut.", status=409)
         raise DomainError(f"The {ENGINE_NAMES[chosen]} engine is not available on this project" + {
             "model": " (it has no active trained model)",
             "shape": " (no shape has been learned from its accepted masks yet: 'Learn shape now' on the models page)",
