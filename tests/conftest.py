@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
-from tests.browser import browser, csp_violations, page  # noqa: F401 - fixtures
+from tests.browser import browser, csp_allowed, csp_violations, page  # noqa: F401 - fixtures
 from tests.factories import LabelFactory, MembershipFactory, ProjectFactory, UserFactory, make_images
 from tests.sam import tiny_sam, tiny_sam2, tiny_sam2_file, tiny_sam_file, tiny_variants  # noqa: F401 - fixtures
 
