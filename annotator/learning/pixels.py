@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -28,6 +30,24 @@ def read_rgb_array(image: Image) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise ImageUnreadable(f"cannot read the stored file ({exc})") from None
     return decode_rgb(data, expected=(image.height, image.width))
+
+
+def readable_images(images: Sequence[Image], progress: Callable[[int], Any]) -> tuple[list[Image], list[dict[str, Any]]]:
+    """The images whose files decode, and the others as {image, file, reason}; ``progress(done)`` after each.
+
+    Jobs that learn from images (training, the learned shape) read every one first, so that a
+    broken file is reported and left out before any work starts.
+    """
+    readable: list[Image] = []
+    errors: list[dict[str, Any]] = []
+    for index, image in enumerate(images):
+        try:
+            read_rgb_array(image)
+            readable.append(image)
+        except ImageUnreadable as exc:
+            errors.append({"image": image.pk, "file": image.original_name, "reason": str(exc)})
+        progress(index + 1)
+    return readable, errors
 
 
 def decode_rgb(data: bytes, *, expected: tuple[int, int] | None = None) -> np.ndarray:

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from annotator.annotations.services import annotations_replace
@@ -232,7 +234,7 @@ def test_accepts_queue_one_shape_job_at_20_objects_and_the_next_when_they_grew_b
     assert _shape_jobs(world) == []  # 16 accepted objects
     _accept(world, _submitted(world, 4), django_capture_on_commit_callbacks)
     [first] = _shape_jobs(world)
-    assert first.params == {"accepted_objects": 20, "trigger": "accepted"} and first.created_by is None
+    assert first.params == {"accepted_objects": 20, "accepted_images": 5, "trigger": "accepted"} and first.created_by is None
     assert enqueued == [(first.pk, "default")]
     # The rest of the burst, while it is queued and then running: no second job.
     _accept(world, _submitted(world, 4), django_capture_on_commit_callbacks)
@@ -245,6 +247,41 @@ def test_accepts_queue_one_shape_job_at_20_objects_and_the_next_when_they_grew_b
     jobs = _shape_jobs(world)
     assert len(jobs) == 2 and jobs[1].params["accepted_objects"] == 29
     assert len(enqueued) == 2
+
+
+def _accepted_empty(world) -> None:  # type: ignore[no-untyped-def]
+    data = png_bytes(20, 20, color=(next(_colors) % 256, 1, 2))
+    [image] = images_add(project=world.project, sources=[(f"empty{len(data)}-{next(_colors)}.png", lambda: data)]).created
+    Image.objects.filter(pk=image.pk).update(status=ImageStatus.ACCEPTED)
+
+
+def _counts_objects(world) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a growth check counted the accepted objects (the scan over the project's annotations)."""
+    with CaptureQueriesContext(connection) as queries:
+        services.shape_learn_if_grown(project=world.project)
+    return any("COUNT(" in q["sql"].upper() and "annotations_annotation" in q["sql"] for q in queries.captured_queries)
+
+
+def test_accepts_count_the_objects_only_when_the_accepted_images_grew_enough(world, enqueued, django_capture_on_commit_callbacks):
+    for _ in range(5):
+        _accept(world, _submitted(world, 4), django_capture_on_commit_callbacks)
+    [first] = _shape_jobs(world)  # 20 objects on 5 images
+    Job.objects.filter(pk=first.pk).update(state=JobState.SUCCEEDED)
+    # 6 accepted images: fewer than 5 x 1.25, so the objects (26 now) are not even counted.
+    Image.objects.filter(pk=_submitted(world, 6).pk).update(status=ImageStatus.ACCEPTED)
+    assert not _counts_objects(world) and _shape_jobs(world) == [first]
+    # Accepted images with nothing on them: 7 images are enough to count, and the count finds 26 >= 25.
+    _accepted_empty(world)
+    assert _counts_objects(world)
+    second = _shape_jobs(world)[-1]
+    assert second.params == {"accepted_objects": 26, "accepted_images": 7, "trigger": "accepted"}
+    Job.objects.filter(pk=second.pk).update(state=JobState.SUCCEEDED)
+    # Empty accepted images up to 9 (>= 7 x 1.25): counted once in vain (26 < 33), then not again
+    # until the accepted images grew by CHECK_STEP.
+    _accepted_empty(world)
+    _accepted_empty(world)
+    assert _counts_objects(world) and not _counts_objects(world)
+    assert _shape_jobs(world)[-1] == second
 
 
 def test_only_an_accept_that_accepts_the_image_checks_for_growth(world, enqueued, django_capture_on_commit_callbacks):
@@ -271,7 +308,7 @@ def test_importing_accepted_photos_queues_one_shape_job_that_learns_them(world, 
                                 options=ImportOptions.from_dict({"status": "accepted"}), user=None)
     assert result["annotation_count"] == 165
     [job] = _shape_jobs(world)
-    assert job.params == {"accepted_objects": 165, "trigger": "accepted"} and enqueued == [(job.pk, "default")]
+    assert job.params == {"accepted_objects": 165, "accepted_images": 18, "trigger": "accepted"} and enqueued == [(job.pk, "default")]
     run(job)
     learned = ProjectShape.objects.get(project=world.project)
     assists = learned.metrics["assists"]

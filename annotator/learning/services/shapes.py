@@ -25,17 +25,18 @@ from django.db.models import Count
 from django.utils import timezone
 
 from annotator.core.errors import DomainError
-from annotator.images.models import Image
+from annotator.images.models import Image, ImageStatus
+from annotator.images.selectors import image_status_counts
 from annotator.jobs.models import Job, JobKind, JobState
 from annotator.jobs.services import JobContext, job_start
 from annotator.projects.models import Project
 from ml.shape_prior import ShapePrior, ShapePriorError
 
 from ..models import ProjectShape
+from ..pixels import readable_images
 from ..samples import AcceptedSamples
 from ..selectors import accepted_images, accepted_object_count
 from .assists import MEASURED_OBJECTS, measure_assists, project_shape_path
-from .training import _readable
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,41 @@ def shape_learn_if_grown(*, project: Project) -> Job | None:
 
     The last job's count is the basis whatever became of it (a failed fit is not retried on every
     accept), and nothing is queued while one is queued or running: a burst of accepts queues one.
+    This runs after every accept, so the objects (a count over the accepted images' annotations)
+    are counted only when the accepted images (the trigger-kept counts, a few rows) grew enough
+    for the objects to have grown: by SHAPE_GROWTH since the last job, and by CHECK_STEP since
+    this process last counted in vain.
     """
+    images = image_status_counts(project)[ImageStatus.ACCEPTED]
+    if images < SHAPE_MIN_IMAGES:
+        return None
+    last = Job.objects.filter(project=project, kind=JobKind.LEARN_SHAPE).order_by("-id").only("state", "params").first()
+    if last is not None and last.state in _PENDING:
+        return None
+    basis_images = _count((last.params or {}).get("accepted_images")) if last is not None else 0
+    if images < max(math.ceil(basis_images * SHAPE_GROWTH), math.ceil(_counted_in_vain.get(_key(project), 0) * CHECK_STEP)):
+        return None
     objects = accepted_object_count(project)
+    job = _queue_if_grown(project, objects=objects, images=images)
+    if job is None:
+        _counted_in_vain[_key(project)] = images
+    else:
+        _counted_in_vain.pop(_key(project), None)
+    return job
+
+
+#: After counting the objects without queueing, this process counts again once the accepted images grew by this factor.
+CHECK_STEP = 1.05
+#: Project -> accepted images when this process last counted the objects and queued nothing. A project
+#: is its id and creation time: an id can come back (SQLite reuses the ids of rolled-back rows).
+_counted_in_vain: dict[tuple[int, Any], int] = {}
+
+
+def _key(project: Project) -> tuple[int, Any]:
+    return project.pk, project.created_at
+
+
+def _queue_if_grown(project: Project, *, objects: int, images: int) -> Job | None:
     if objects < SHAPE_FIRST_OBJECTS:
         return None
     with transaction.atomic():
@@ -102,8 +136,8 @@ def shape_learn_if_grown(*, project: Project) -> Job | None:
             return None
         if accepted_images(project).count() < SHAPE_MIN_IMAGES:
             return None
-        return job_start(kind=JobKind.LEARN_SHAPE, project=project, params={"accepted_objects": objects, "trigger": "accepted"},
-                         user=None)
+        return job_start(kind=JobKind.LEARN_SHAPE, project=project, user=None,
+                         params={"accepted_objects": objects, "accepted_images": images, "trigger": "accepted"})
 
 
 def _count(value: Any) -> int:
@@ -169,7 +203,7 @@ def project_shape_learn(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     objects = dict(accepted_images(project).annotate(n=Count("annotations")).values_list("pk", "n"))
     # Estimated until the unreadable images are known: reading each once, a fit per fold, the final fit.
     total = len(images) + SHAPE_FOLDS + 1
-    readable, errors = _readable(images, lambda done: ctx.progress(done, total, f"Checking accepted images ({done}/{len(images)})"))
+    readable, errors = readable_images(images, lambda done: ctx.progress(done, total, f"Checking accepted images ({done}/{len(images)})"))
     if len(readable) < SHAPE_MIN_IMAGES:
         raise DomainError(f"Only {len(readable)} accepted images could be read; learning a shape needs at least {SHAPE_MIN_IMAGES}.")
     folds = _held_out_folds(readable, objects, seed=0)

@@ -10,7 +10,6 @@ box tool can offer the one that works best for this project (see services.assist
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ from ml.shape_prior import ShapePrior, ShapePriorError
 
 from ..models import ModelKind, ModelVersion
 from ..params import EvaluateParams, TrainParams
-from ..pixels import ImageUnreadable, read_rgb_array
+from ..pixels import ImageUnreadable, readable_images
 from ..samples import AcceptedSamples
 from ..selectors import accepted_images, active_model_of
 from .assists import measure_assists, shape_prior_path
@@ -80,20 +79,6 @@ def train_start(*, project: Project, user: AbstractBaseUser | None, params: Trai
     return job_start(kind=JobKind.TRAIN, project=project, params=params.as_dict(), user=user, enqueue=enqueue)
 
 
-def _readable(images: Sequence[Image], progress: Any) -> tuple[list[Image], list[dict[str, Any]]]:
-    """The images whose files decode; the others are reported and left out before any work starts."""
-    readable: list[Image] = []
-    errors: list[dict[str, Any]] = []
-    for index, image in enumerate(images):
-        try:
-            read_rgb_array(image)
-            readable.append(image)
-        except ImageUnreadable as exc:
-            errors.append({"image": image.pk, "file": image.original_name, "reason": str(exc)})
-        progress(index + 1)
-    return readable, errors
-
-
 def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     """Train a model version on the project's accepted images and evaluate it on a held-out share of them."""
     from ml.models import ModelError
@@ -115,7 +100,7 @@ def model_train(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     # broken file is reported and left out before training starts.
     train_idx, held_idx = split_held_out(len(images), params.held_out, params.seed)
     total = len(images) + math.ceil(len(train_idx) / batch_size) * epochs + 2 * len(held_idx)
-    readable, errors = _readable(
+    readable, errors = readable_images(
         images, lambda done: ctx.progress(done, total, f"Checking accepted images ({done}/{len(images)})")
     )
     if len(readable) < 2:
@@ -248,7 +233,7 @@ def model_evaluate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     total = 2 * len(images)
     ctx.progress(0, total, f"Loading {version.name}", force=True)
     segmenter: MaskRCNNSegmenter = model_load(version)
-    readable, errors = _readable(images, lambda done: ctx.progress(done, total, f"Checking images ({done}/{len(images)})"))
+    readable, errors = readable_images(images, lambda done: ctx.progress(done, total, f"Checking images ({done}/{len(images)})"))
     if not readable:
         raise DomainError("None of the evaluation images could be read.")
     try:
