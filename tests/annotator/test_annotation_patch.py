@@ -229,3 +229,26 @@ def test_the_vertex_counts_of_objects_saved_before_are_filled_in_by_the_migratio
     module = __import__("annotator.annotations.migrations.0004_annotation_vertices", fromlist=["count_vertices"])
     module.count_vertices(apps, connection.schema_editor())
     assert list(Annotation.objects.filter(image=image).values_list("vertices", flat=True)) == [4, 4, 4]
+
+
+def test_an_object_someone_else_changes_keeps_its_author_and_creation_time(world, image, started) -> None:
+    """A changed object is written again: it keeps who created it and when (in its row, in the
+    API and in the revision), and only its update time moves."""
+    first = {str(a.uid): a for a in Annotation.objects.filter(image=image)}
+    moved = {**started[1], "geometry": polygon_geometry(square(62, 12, 20))}
+    manager = world.client("manager")
+    response = _patch(manager, image, 1, changed=[moved], order=[o["uid"] for o in started])
+    assert response.status_code == 200, response.json()
+    renamed = {**started[0], "label": world.labels[1].pk}
+    response = _put(manager, image, [renamed, moved], 2)  # a whole set: one changed, one removed
+    assert response.status_code == 200, response.json()
+    annotator = world.users["annotator"].pk
+    for uid in (moved["uid"], renamed["uid"]):
+        row = Annotation.objects.get(image=image, uid=uid)
+        assert (row.author_id, row.created_at) == (annotator, first[uid].created_at)
+        assert row.updated_at > first[uid].updated_at
+        shown = next(o for o in response.json()["annotations"] if o["uid"] == uid)
+        assert (shown["author"], shown["created_at"]) == (annotator, first[uid].created_at.isoformat())
+    delta = Revision.objects.get(image=image, version=2).delta
+    assert [(o["author"], o["created_at"]) for o in delta["changed"]] == [(annotator, first[moved["uid"]].created_at.isoformat())]
+    assert not Annotation.objects.filter(image=image, uid=started[2]["uid"]).exists()
