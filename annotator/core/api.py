@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.db.models import Model
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -10,7 +11,7 @@ from rest_framework.request import Request
 from annotator.images.models import Image
 from annotator.projects.models import Project
 
-from .access import Capability, check, check_object
+from .access import Capability, check, check_object, role_column, role_known
 from .errors import DomainError, NotFound
 
 
@@ -23,13 +24,23 @@ def load_project(request: Request, pk: Any, capability: Capability = Capability.
 
 
 def load_image(request: Request, pk: Any, capability: Capability = Capability.VIEW) -> Image:
+    rows = Image.objects.select_related("project")
+    # The caller's role comes with the image (one query, not two, for every request on an image).
+    role = role_column(request.user, _IMAGE_PROJECT)
+    if role is not None:
+        rows = rows.annotate(caller_role=role)
     try:
         # get(), not first(): the primary key needs no ORDER BY, and first() cost a fifth more to build.
-        image = Image.objects.select_related("project").get(pk=_int(pk))
+        image = rows.get(pk=_int(pk))
     except Image.DoesNotExist:
         raise NotFound("Not found.") from None
+    if role is not None:
+        role_known(request.user, image.project_id, image.caller_role)
     check(request.user, image.project, capability)
     return image
+
+
+_IMAGE_PROJECT = f"{connection.ops.quote_name(Image._meta.db_table)}.{connection.ops.quote_name(Image._meta.get_field('project').column)}"
 
 
 def load_in_project(

@@ -252,3 +252,16 @@ def test_an_object_someone_else_changes_keeps_its_author_and_creation_time(world
     delta = Revision.objects.get(image=image, version=2).delta
     assert [(o["author"], o["created_at"]) for o in delta["changed"]] == [(annotator, first[moved["uid"]].created_at.isoformat())]
     assert not Annotation.objects.filter(image=image, uid=started[2]["uid"]).exists()
+
+
+def test_an_autosave_reads_the_callers_role_with_the_image(world, image, started) -> None:
+    """The access check of a save asks no query of its own: the role comes with the image row."""
+    from django.test.utils import CaptureQueriesContext
+
+    moved = {**started[1], "geometry": polygon_geometry(square(62, 12, 20))}
+    with CaptureQueriesContext(connection) as captured:
+        response = _patch(world.client("annotator"), image, 1, changed=[moved], order=[o["uid"] for o in started])
+    assert response.status_code == 200, response.json()
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert not [s for s in sql if s.startswith('SELECT "projects_membership"')], sql
+    assert sum('"images_image"' in s and s.startswith("SELECT") for s in sql) == 2, sql  # the access check's read, the lock
