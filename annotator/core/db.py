@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models.signals import post_delete, pre_delete
 from django.db.models.sql import DeleteQuery
 
 
@@ -80,11 +81,14 @@ def rows_delete_returning(queryset: models.QuerySet[Any], fields: Sequence[str])
     reading them first. As ``QuerySet._raw_delete``: no cascades, no signals; only for rows that
     nothing references with ``on_delete`` to emulate.
     """
+    meta = queryset.model._meta
+    if meta.related_objects or pre_delete.has_listeners(queryset.model) or post_delete.has_listeners(queryset.model):
+        # A plain DELETE would skip what Model.delete does for them (cascades, SET NULL, signals).
+        raise TypeError(f"rows_delete_returning: {meta.label} rows are referenced or observed; delete them through the ORM")
     db = connections[queryset.db]
     query = queryset.query.clone()
     query.__class__ = DeleteQuery
     sql, params = query.get_compiler(connection=db).as_sql()
-    meta = queryset.model._meta
     columns = [meta.get_field(name).get_col(meta.db_table) for name in fields]
     converters = [db.ops.get_db_converters(col) + col.get_db_converters(db) for col in columns]
     returning = ", ".join(db.ops.quote_name(col.target.column) for col in columns)
