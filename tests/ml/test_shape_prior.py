@@ -150,8 +150,9 @@ def test_a_background_of_two_colours_is_told_apart_by_the_ring_sector_beside_eac
         assert ratio[row, col] < whole[row, col] - 0.15
 
 
-def test_a_prior_of_the_previous_format_is_refused_with_a_reason(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("version", "weights"), [(1, 18), (2, 27)])
+def test_a_prior_of_a_previous_format_is_refused_with_a_reason(tmp_path: Path, version: int, weights: int) -> None:
     path = tmp_path / "old.npz"
-    np.savez_compressed(path, version=np.array(1), weights=np.zeros(18), objects=np.array(3))
-    with pytest.raises(ShapePriorError, match="format 1"):
+    np.savez_compressed(path, version=np.array(version), weights=np.zeros(weights), objects=np.array(3))
+    with pytest.raises(ShapePriorError, match=f"format {version}"):
         ShapePrior.load(path)
