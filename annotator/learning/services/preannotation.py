@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Case, FloatField, QuerySet, Value, When
 
 from annotator.annotations.models import Prediction
+from annotator.core.db import rows_insert
 from annotator.core.errors import DomainError
 from annotator.images.models import Image
 from annotator.jobs.models import Job, JobKind
@@ -187,7 +188,7 @@ def predictions_replace(*, version: ModelVersion, items: list[tuple[Image, list[
     list(Image.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
     Prediction.objects.filter(image_id__in=ids, model_version=version).delete()
     rows = [row for _, image_rows, _ in items for row in image_rows]
-    Prediction.objects.bulk_create(rows)
+    rows_insert(Prediction, rows)  # COPY on PostgreSQL
     Image.objects.filter(pk__in=ids).update(
         uncertainty=Case(*[When(pk=image.pk, then=Value(value)) for image, _, value in items], output_field=FloatField())
     )
