@@ -236,11 +236,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def _colour_ratio(pixels: np.ndarray, inside: np.ndarray, outside: np.ndarray, bins: int) -> np.ndarray:
     """log p(colour | object) / p(colour | background) from weighted colour histograms, per pixel."""
     q = (pixels // (256 // bins)).astype(np.int32)
-    index = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
-    fg = np.bincount(index.ravel(), weights=inside.ravel(), minlength=bins**3) + 0.5
-    bg = np.bincount(index.ravel(), weights=outside.ravel(), minlength=bins**3) + 0.5
-    ratio: np.ndarray = np.log((fg / fg.sum())[index] / (bg / bg.sum())[index])
-    return np.clip(ratio, -5, 5)
+    return _code_ratio((q[..., 0] * bins + q[..., 1]) * bins + q[..., 2], inside, outside, bins**3)
 
 
 def _sector_ratio(pixels: np.ndarray, inside: np.ndarray, ring: np.ndarray, sector: np.ndarray, bins: int) -> np.ndarray:
@@ -268,7 +264,8 @@ def _blur(values: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _code_ratio(codes: np.ndarray, inside: np.ndarray, outside: np.ndarray, count: int) -> np.ndarray:
-    """As _colour_ratio for any per-pixel code in [0, count) (a texture class)."""
+    """log p(code | object) / p(code | background) from weighted histograms of any per-pixel code in
+    [0, count) (a quantised colour, a texture class), per pixel."""
     fg = np.bincount(codes.ravel(), weights=inside.ravel(), minlength=count) + 0.5
     bg = np.bincount(codes.ravel(), weights=outside.ravel(), minlength=count) + 0.5
     ratio: np.ndarray = np.log((fg / fg.sum())[codes] / (bg / bg.sum())[codes])
