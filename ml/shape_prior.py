@@ -28,6 +28,7 @@ against GrabCut 0.905. It needs no GrabCut run, so a request costs a few millise
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,15 @@ FEATURES = 39
 
 class ShapePriorError(ValueError):
     """A prior cannot be built from what was given (too few images with masks) or read from a file."""
+
+
+def file_format(path: Path) -> int | None:
+    """The format a shape prior file was written in (FORMAT_VERSION when ShapePrior.load reads it); None when unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return int(data["version"])
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+        return None
 
 
 def _box_pixels(box: Sequence[float], height: int, width: int) -> tuple[int, int, int, int]:
@@ -550,7 +560,7 @@ class ShapePrior:
                                data["label_aspect"].reshape(-1, 3, GRID, GRID), data["label_aspect_counts"].reshape(-1, 3))
                 bank = _Bank(data["bank_grids"].reshape(-1, GRID, GRID), data["bank_labels"], data["bank_log_aspects"])
                 return cls(means, bank, data["weights"], int(data["objects"]))
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             if isinstance(exc, ShapePriorError):
                 raise
             raise ShapePriorError(f"{path.name}: cannot read the shape prior ({exc})") from None

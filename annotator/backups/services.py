@@ -51,6 +51,7 @@ from annotator.learning.services.assists import project_shape_path, shape_prior_
 from annotator.projects.models import Label, Membership, Project, Role
 from ml import quality
 from ml.geometry import vertex_count
+from ml.shape_prior import file_format as shape_file_format
 
 from . import tables as T
 from .archive import PROJECT, ArchiveError, ArchiveReader, ArchiveWriter, parse_time
@@ -1015,6 +1016,8 @@ def _restore_extra(
     elif table is T.PROJECT_SHAPES:
         if row.get("file"):
             _restore_local(reader, row["file"], project_shape_path(project.pk), local_files)
+        # Read from the file it restored, not taken from the archive: an older shape is learned again.
+        obj.format_version = shape_file_format(project_shape_path(project.pk))
     elif table is T.DATASET_VERSIONS:
         if row.get("file"):
             name = f"projects/{project.pk}/datasets/{PurePosixPath(row['file']).name}"

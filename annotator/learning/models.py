@@ -53,6 +53,9 @@ class ProjectShape(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     fitted_at = models.DateTimeField()
+    format_version = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="ml.shape_prior's format of its file (None: unknown). One older than the code's is learned again at the next accept.")
 
     def __str__(self) -> str:
         return f"Learned shape of project {self.project_id} ({self.object_count} objects)"

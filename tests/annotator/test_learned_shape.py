@@ -27,7 +27,7 @@ from annotator.learning.pixels import rgb_cache
 from annotator.learning.samples import AcceptedSamples
 from annotator.learning.services.assists import project_shape_path, shape_prior_path
 from ml.geometry import geometry_to_mask, mask_iou, mask_to_rle
-from ml.shape_prior import ShapePrior
+from ml.shape_prior import FORMAT_VERSION, ShapePrior
 from ml.synthetic import generate_dataset
 from tests.annotator.test_backup import FIXTURES
 from tests.annotator.test_learning import png
@@ -301,6 +301,67 @@ def test_only_an_accept_that_accepts_the_image_checks_for_growth(world, enqueued
     assert [job.params["accepted_objects"] for job in _shape_jobs(world)] == [25]
 
 
+def _downgrade_to_format_2(world) -> ProjectShape:  # type: ignore[no-untyped-def]
+    """The project's shape as an upgrade finds it: learned by the code before format 3 (its file refused since)."""
+    path = project_shape_path(world.project.pk)
+    np.savez_compressed(path, version=np.array(2), weights=np.zeros(27), objects=np.array(3))
+    ProjectShape.objects.filter(project=world.project).update(format_version=2)
+    return ProjectShape.objects.get(project=world.project)
+
+
+def test_a_shape_of_an_older_format_is_learned_again_at_the_next_accept_whatever_the_growth(
+    world, accepted, enqueued, django_capture_on_commit_callbacks,
+):
+    learned = run(services.shape_learn_start(project=world.project, user=None, enqueue=False))
+    assert ProjectShape.objects.get(project=world.project).format_version == FORMAT_VERSION
+    # At its own format nothing has grown enough: an accept queues nothing.
+    _accept(world, _submitted(world, 1), django_capture_on_commit_callbacks)
+    assert _shape_jobs(world) == [learned]
+
+    _downgrade_to_format_2(world)
+    assert services.box_engines(world.project)["shape_source"] is None  # the box tool does without it meanwhile
+    _accept(world, _submitted(world, 1), django_capture_on_commit_callbacks)
+    again = _shape_jobs(world)[-1]
+    assert again != learned and again.params["trigger"] == "format" and enqueued[-1] == (again.pk, "default")
+    # Queued or running: the burst's other accepts queue no second one.
+    _accept(world, _submitted(world, 1), django_capture_on_commit_callbacks)
+    assert _shape_jobs(world)[-1] == again
+    run(again)
+    shape = ProjectShape.objects.get(project=world.project)
+    assert shape.format_version == FORMAT_VERSION and services.box_engines(world.project)["shape_source"] == "project"
+
+
+def test_a_failed_relearn_of_an_older_shape_is_not_retried_on_every_accept(world, accepted, enqueued, django_capture_on_commit_callbacks):
+    run(services.shape_learn_start(project=world.project, user=None, enqueue=False))
+    _downgrade_to_format_2(world)
+    _accept(world, _submitted(world, 1), django_capture_on_commit_callbacks)
+    failed = _shape_jobs(world)[-1]
+    Job.objects.filter(pk=failed.pk).update(state=JobState.FAILED)
+    _accept(world, _submitted(world, 1), django_capture_on_commit_callbacks)
+    assert _shape_jobs(world)[-1] == failed  # back to the growth rule
+
+
+def test_the_format_is_read_from_the_file_by_the_migration_and_by_restore(world, accepted, tmp_path):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    run(services.shape_learn_start(project=world.project, user=None, enqueue=False))
+    _downgrade_to_format_2(world)
+    ProjectShape.objects.update(format_version=None)
+    import_module("annotator.learning.migrations.0003_projectshape_format_version").record_formats(apps, None)
+    assert ProjectShape.objects.get(project=world.project).format_version == 2
+    project_shape_path(world.project.pk).write_bytes(b"PK\x03\x04 a truncated zip")
+    import_module("annotator.learning.migrations.0003_projectshape_format_version").record_formats(apps, None)
+    assert ProjectShape.objects.get(project=world.project).format_version is None
+
+    _downgrade_to_format_2(world)
+    archive = tmp_path / "old-shape.zip"
+    backup_write(project=world.project, out=archive, options=BackupOptions())
+    restored = restore(path=archive, archive_name=archive.name, options=RestoreOptions(name="Copy")).project
+    assert ProjectShape.objects.get(project=restored).format_version == 2
+
+
 def test_importing_accepted_photos_queues_one_shape_job_that_learns_them(world, enqueued, django_capture_on_commit_callbacks):
     """fruits_nuts (18 real photos, 165 objects) imported as training data: the shape learns it without a training round."""
     with django_capture_on_commit_callbacks(execute=True):
@@ -363,9 +424,10 @@ def test_a_lost_or_broken_shape_file_is_a_409_that_says_so(world, accepted):
     client = world.client("annotator")
     body = {"image": images[0].pk, "box": [10, 10, 30, 30], "engine": "shape"}
     path = project_shape_path(world.project.pk)
-    path.write_bytes(b"not a shape")
-    response = client.post("/api/assist/box-to-mask/", body, format="json")
-    assert response.status_code == 409 and "The project's learned shape cannot be read" in response.json()["detail"]
+    for broken in (b"not a shape", path.read_bytes()[:200]):  # garbage, and a zip cut short
+        path.write_bytes(broken)
+        response = client.post("/api/assist/box-to-mask/", body, format="json")
+        assert response.status_code == 409 and "The project's learned shape cannot be read" in response.json()["detail"]
     # Not offered either: the box tool's default does not answer every box with that 409.
     engines = client.get(f"/api/projects/{world.project.pk}/box-engines/").json()
     assert engines["available"] == ["grabcut"] and engines["shape_source"] is None and engines["best"] == "grabcut"

@@ -5,8 +5,8 @@ shape (ml.shape_prior, numpy and OpenCV only, so the default worker runs it and 
 torch). A LEARN_SHAPE job is queued on purpose (``shape_learn_start``: "Learn shape now" on the
 models page, POST /api/projects/<id>/learn-shape/) or after accepts and imports of accepted images
 (``shape_learn_on_accept``: first at SHAPE_FIRST_OBJECTS accepted objects, again when they grew by
-SHAPE_GROWTH since the last job). ``project_shape_learn`` measures the shape and GrabCut on images it did not learn from
-(SHAPE_FOLDS folds by image, with the measuring code training uses: measure_assists), fits it on
+SHAPE_GROWTH since the last job, and at once when the stored shape is of an older format).
+``project_shape_learn`` measures the shape and GrabCut on images it did not learn from (SHAPE_FOLDS folds by image, with the measuring code training uses: measure_assists), fits it on
 every readable accepted image, stores the file (assists.project_shape_path) and its figures
 (ProjectShape). The box tool then uses the newer of this shape and the active version's.
 """
@@ -30,7 +30,7 @@ from annotator.images.selectors import image_status_counts
 from annotator.jobs.models import Job, JobKind, JobState
 from annotator.jobs.services import JobContext, job_start
 from annotator.projects.models import Project
-from ml.shape_prior import ShapePrior, ShapePriorError
+from ml.shape_prior import FORMAT_VERSION, ShapePrior, ShapePriorError
 
 from ..models import ProjectShape
 from ..pixels import readable_images
@@ -84,7 +84,8 @@ def _lock(project: Project) -> None:
 
 
 def shape_learn_if_grown(*, project: Project) -> Job | None:
-    """Queue a fit when the accepted objects reached SHAPE_FIRST_OBJECTS, or grew by SHAPE_GROWTH since the last job.
+    """Queue a fit when the accepted objects reached SHAPE_FIRST_OBJECTS, or grew by SHAPE_GROWTH since the last job,
+    or when the project's shape is of an older format than ml.shape_prior reads (an upgrade) and has not been fitted since.
 
     The last job's count is the basis whatever became of it (a failed fit is not retried on every
     accept), and nothing is queued while one is queued or running: a burst of accepts queues one.
@@ -96,9 +97,11 @@ def shape_learn_if_grown(*, project: Project) -> Job | None:
     images = image_status_counts(project)[ImageStatus.ACCEPTED]
     if images < SHAPE_MIN_IMAGES:
         return None
-    last = Job.objects.filter(project=project, kind=JobKind.LEARN_SHAPE).order_by("-id").only("state", "params").first()
+    last = Job.objects.filter(project=project, kind=JobKind.LEARN_SHAPE).order_by("-id").only("state", "params", "created_at").first()
     if last is not None and last.state in _PENDING:
         return None
+    if _stale(project, last):
+        return _queue_again(project, images=images)
     basis_images = _count((last.params or {}).get("accepted_images")) if last is not None else 0
     if images < max(math.ceil(basis_images * SHAPE_GROWTH), math.ceil(_counted_in_vain.get(_key(project), 0) * CHECK_STEP)):
         return None
@@ -109,6 +112,28 @@ def shape_learn_if_grown(*, project: Project) -> Job | None:
     else:
         _counted_in_vain.pop(_key(project), None)
     return job
+
+
+def _stale(project: Project, last: Job | None) -> bool:
+    """Whether the project's shape is of another format than this code's and no fit was tried since it was made.
+
+    Such a shape is left out by the box tool (ShapePrior.load refuses it), so it is learned again at
+    once, whatever the growth; a fit tried since (even one that failed) falls back to the growth rule.
+    """
+    shape = ProjectShape.objects.filter(project=project).exclude(format_version=FORMAT_VERSION).only("fitted_at").first()
+    return shape is not None and (last is None or last.created_at <= shape.fitted_at)
+
+
+def _queue_again(project: Project, *, images: int) -> Job | None:
+    objects = accepted_object_count(project)
+    if objects < SHAPE_MIN_OBJECTS:
+        return None
+    with transaction.atomic():
+        _lock(project)
+        if _pending_job(project) is not None:
+            return None
+        return job_start(kind=JobKind.LEARN_SHAPE, project=project, user=None,
+                         params={"accepted_objects": objects, "accepted_images": images, "trigger": "format"})
 
 
 #: After counting the objects without queueing, this process counts again once the accepted images grew by this factor.
@@ -240,6 +265,7 @@ def project_shape_learn(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     }
     ProjectShape.objects.update_or_create(project=project, defaults={
         "images": len(readable), "object_count": shape.objects, "metrics": metrics, "job": job, "fitted_at": timezone.now(),
+        "format_version": FORMAT_VERSION,
     })
     ctx.progress(total, total, "Learned the shape", force=True)
     return {"images": len(readable), "objects": shape.objects, "assists": assists, "errors": errors}
