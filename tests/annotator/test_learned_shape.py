@@ -302,7 +302,7 @@ def test_only_an_accept_that_accepts_the_image_checks_for_growth(world, enqueued
 
 
 def _downgrade_to_format_2(world) -> ProjectShape:  # type: ignore[no-untyped-def]
-    """The project's shape as an upgrade finds it: learned by the code before format 3 (its file refused since)."""
+    """The project's shape as an upgrade finds it: learned by older code (format 2: its file refused since)."""
     path = project_shape_path(world.project.pk)
     np.savez_compressed(path, version=np.array(2), weights=np.zeros(27), objects=np.array(3))
     ProjectShape.objects.filter(project=world.project).update(format_version=2)

@@ -9,7 +9,7 @@ import pytest
 
 from ml.geometry import mask_iou
 from ml.models import TrainingSample
-from ml.shape_prior import ShapePrior, ShapePriorError
+from ml.shape_prior import ShapePrior, ShapePriorError, _main_part_filled
 
 
 def _disc_scene(seed: int, *, clutter: bool) -> TrainingSample:
@@ -150,9 +150,24 @@ def test_a_background_of_two_colours_is_told_apart_by_the_ring_sector_beside_eac
         assert ratio[row, col] < whole[row, col] - 0.15
 
 
-@pytest.mark.parametrize(("version", "weights"), [(1, 18), (2, 27)])
+@pytest.mark.parametrize(("version", "weights"), [(1, 18), (2, 27), (3, 39)])
 def test_a_prior_of_a_previous_format_is_refused_with_a_reason(tmp_path: Path, version: int, weights: int) -> None:
     path = tmp_path / "old.npz"
     np.savez_compressed(path, version=np.array(version), weights=np.zeros(weights), objects=np.array(3))
     with pytest.raises(ShapePriorError, match=f"format {version}"):
         ShapePrior.load(path)
+
+
+def test_the_mask_is_its_largest_part_with_its_holes_filled() -> None:
+    fg = np.zeros((40, 40), bool)
+    fg[5:30, 5:30] = True
+    fg[12:18, 12:18] = False  # a pit of background colour inside the object
+    fg[35:38, 35:38] = True  # a speck of look-alike colour
+    fg[5:30, 0:2] = True  # touching the crop's edge, apart from the object: a part, not a hole
+    out = _main_part_filled(fg)
+    expected = np.zeros((40, 40), bool)
+    expected[5:30, 5:30] = True
+    assert (out == expected).all()
+    notch = expected.copy()
+    notch[12:18, 0:18] = False  # open to the outside: a notch stays
+    assert (_main_part_filled(notch) == notch).all()
