@@ -54,9 +54,10 @@ def decode_rgb(data: bytes, *, expected: tuple[int, int] | None = None) -> np.nd
     import cv2  # on first use: OpenCV costs 15 MB in every process that never decodes for a model
 
     buffer = np.frombuffer(data, np.uint8)
-    bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if buffer.size else None
-    if bgr is not None:
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    # Decoded straight to RGB (OpenCV >= 4.10): no BGR copy to convert.
+    decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION) if buffer.size else None
+    if decoded is not None:
+        rgb = decoded
     else:
         # OpenCV reads neither GIF nor some TIFF variants that uploads accept; Pillow does.
         try:

@@ -46,11 +46,16 @@ class TrainingCancelled(ModelError):
 
 @dataclass
 class Instance:
-    """One predicted object: class name, confidence and a full-image boolean mask (H, W)."""
+    """One predicted object: class name, confidence and a full-image boolean mask (H, W).
+
+    ``bounds`` (x0, y0, x1, y1), where the model knows it, holds every set pixel of the mask
+    (geometry.mask_to_rle(within=...) then reads only that part).
+    """
 
     label: str
     score: float
     mask: np.ndarray
+    bounds: tuple[int, int, int, int] | None = None
 
     @property
     def area(self) -> int:

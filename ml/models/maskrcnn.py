@@ -370,6 +370,23 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
 
 
+#: torchvision pastes each mask into its box grown by (M + 2) / M (M: the mask head's resolution, 28;
+#: roi_heads.paste_masks_in_image); the bounds allow for M down to 8, and for rounding.
+_PASTE_GROWTH = 1.25
+
+
+def _paste_bounds(boxes: torch.Tensor, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) per detection box (x0, y0, x1, y1 in pixels) that hold every pixel its mask was pasted on."""
+    height, width = int(shape[0]), int(shape[1])
+    out = []
+    for bx0, by0, bx1, by1 in boxes.cpu().tolist():
+        half_w, half_h = (bx1 - bx0) * 0.5 * _PASTE_GROWTH + 2, (by1 - by0) * 0.5 * _PASTE_GROWTH + 2
+        cx, cy = (bx0 + bx1) * 0.5, (by0 + by1) * 0.5
+        out.append((max(0, math.floor(cx - half_w)), max(0, math.floor(cy - half_h)),
+                    min(width, math.ceil(cx + half_w) + 1), min(height, math.ceil(cy + half_h) + 1)))
+    return out
+
+
 class MaskRCNNSegmenter(SegmentationModel):
     """A loaded Mask R-CNN that predicts instances; one instance per worker process (see get_model)."""
 
@@ -441,10 +458,11 @@ class MaskRCNNSegmenter(SegmentationModel):
         torch.gt(probabilities.transpose(1, 2), 0.5, out=columns)
         masks = columns.numpy().transpose(0, 2, 1)
         instances = []
-        for score, label, mask in zip(scores, labels, masks):
-            if not mask.any():
+        for score, label, mask, bounds in zip(scores, labels, masks, _paste_bounds(output["boxes"][keep], masks.shape[1:])):
+            x0, y0, x1, y1 = bounds
+            if not mask[y0:y1, x0:x1].any():
                 continue  # a box whose mask vanished at 0.5 has no geometry to offer
-            instances.append(Instance(label=self._class_names[int(label) - 1], score=float(score), mask=mask))
+            instances.append(Instance(label=self._class_names[int(label) - 1], score=float(score), mask=mask, bounds=bounds))
         return instances
 
     def segment_box(self, image: np.ndarray, box: Sequence[float], *, label: str | None = None) -> tuple[np.ndarray, str]:

@@ -559,6 +559,44 @@ def test_correction_stats_compare_proposals_with_what_people_accepted(world, che
     assert detail["corrections"]["unchanged_share"] == 0.5
 
 
+@pytest.mark.parametrize(("device", "threads", "cores", "overlaps"), [
+    ("cpu", 2, 2, False),  # torch takes every core: the stages take turns with the model
+    ("cpu", 1, 2, True),
+    ("cpu", 4, 16, True),
+    ("cuda", 8, 8, True),  # the model is on a GPU: the CPU is free for decoding and storing
+])
+def test_the_pipeline_stages_run_beside_the_model_only_where_it_leaves_cpu_free(monkeypatch, device, threads, cores, overlaps):
+    from annotator.learning.services import preannotation
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    monkeypatch.setattr(preannotation.os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    segmenter = type("Segmenter", (), {"device": torch.device(device)})()
+    assert preannotation.pipeline_overlaps(segmenter) is overlaps  # type: ignore[arg-type]
+
+
+def test_the_stages_in_turn_or_beside_the_model_store_the_same_proposals_in_groups(
+    transactional_db, world, dated, checkpoint, monkeypatch,
+):
+    """Outside a transaction (as a worker runs it), storing goes to its own thread when the stages overlap."""
+    from annotator.learning.services import preannotation
+
+    monkeypatch.setattr(preannotation, "SAVE_IMAGES", 2)  # four images: two groups stored
+    stored = []
+    replace = preannotation.predictions_replace
+    monkeypatch.setattr(preannotation, "predictions_replace", lambda **kw: stored.append(len(kw["items"])) or replace(**kw))
+    params = PreannotateParams(model=str(checkpoint), threshold=0.3, batch_size=1, scope="all")
+    first = services.preannotate_start(project=world.project, user=None, params=params, allow_any_path=True, enqueue=False)
+    found = {}
+    for overlap in (False, True):
+        monkeypatch.setattr(preannotation, "PIPELINE_OVERLAP", overlap)
+        stored.clear()
+        job = run(Job.objects.create(kind=JobKind.PREANNOTATE, project=world.project, params=first.params), services.preannotate)
+        assert stored == [2, 2] and job.result["predicted_images"] == 4 and job.progress_done == 4
+        found[overlap] = sorted(Prediction.objects.filter(image__project=world.project).values_list(
+            "image_id", "rank", "label_id", "score", "rle", "bbox", "area"), key=repr)
+    assert found[False] == found[True] and found[False]
+
+
 # --------------------------------------------------------------------------------------------
 # Management commands
 

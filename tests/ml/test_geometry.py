@@ -236,6 +236,21 @@ def test_rle_round_trip_and_uncompressed_counts(mask: np.ndarray) -> None:
         assert parsed["rle"] == rle
 
 
+@settings(max_examples=80, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 30), st.integers(1, 30))), st.integers(-3, 33), st.integers(-3, 33),
+       st.integers(-3, 33), st.integers(-3, 33))
+def test_rle_within_bounds_equals_the_whole_masks_rle(mask: np.ndarray, a: int, b: int, c: int, d: int) -> None:
+    """mask_to_rle(within=...) reads only the bounds: the same RLE as the whole when every set pixel is inside."""
+    height, width = mask.shape
+    x0, x1, y0, y1 = min(a, c), max(a, c), min(b, d), max(b, d)
+    inside = np.zeros_like(mask)
+    inside[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = mask[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+    assert geo.mask_to_rle(inside, within=(x0, y0, x1, y1)) == geo.mask_to_rle(inside)
+    # Pixels outside the bounds are not read: taken as 0.
+    assert geo.mask_to_rle(mask, within=(x0, y0, x1, y1)) == geo.mask_to_rle(inside)
+    assert geo.mask_to_rle(mask.astype(np.uint8) * 255, within=(0, 0, width, height)) == geo.mask_to_rle(mask)
+
+
 def test_uncompressed_rle_from_datumaro_is_converted_to_the_pycocotools_string() -> None:
     rle = {"counts": [0, 20, 30], "size": [10, 5]}
     parsed = geo.validate_geometry({"type": "mask", "rle": rle}, width=5, height=10)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from ml.geometry import mask_to_rle
 from ml.metrics import evaluate_model
 from ml.models import CheckpointError, FitResult, ModelError, TrainingCancelled, TrainingSample, WeightsUnavailable
 from ml.models.maskrcnn import (
@@ -283,6 +284,16 @@ def test_predict_returns_image_sized_masks_above_threshold_with_known_labels(tra
             assert inst.label in CLASSES
     loose = segmenter.predict(images, threshold=0.05)
     assert sum(len(p) for p in loose) > sum(len(p) for p in predictions[:-1])
+    # Every set pixel lies in the instance's bounds (what torchvision pasted it on), so its RLE can
+    # be encoded from that part alone: a torchvision that pasted wider would fail here.
+    for instances in [*predictions, *loose]:
+        for inst in instances:
+            assert inst.bounds is not None
+            x0, y0, x1, y1 = inst.bounds
+            outside = inst.mask.copy()
+            outside[y0:y1, x0:x1] = False
+            assert not outside.any()
+            assert mask_to_rle(inst.mask, within=inst.bounds) == mask_to_rle(inst.mask)
 
 
 def test_the_mask_head_segments_a_given_box_better_than_the_box_and_better_than_untrained(trained) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,6 +71,29 @@ def _yield_to_the_model() -> None:
         pass  # not allowed here (a restricted container): run at normal priority
 
 
+def pipeline_overlaps(segmenter: MaskRCNNSegmenter) -> bool:
+    """Whether decoding and saving run in threads beside the model, or between its batches on the job's thread.
+
+    Beside it only where the model leaves CPU free: on a GPU, or with fewer torch threads than the
+    process may use cores. Where torch's threads take every core, a third thread can only take
+    time from them, and a parallel operator waits for the thread it preempted (even at a lower
+    priority: bench/preannotate_overhead.py measured the job 15-20% slower than the model alone on 2
+    cores with both stages in threads), so there the stages run in turn.
+    """
+    import torch
+
+    if PIPELINE_OVERLAP is not None:
+        return PIPELINE_OVERLAP
+    if segmenter.device.type != "cpu":
+        return True
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return torch.get_num_threads() < cores
+
+
+#: Force the stages beside the model (True) or in turn (False); None decides by pipeline_overlaps' rule.
+PIPELINE_OVERLAP: bool | None = None
+
+
 def _decode_batch(images: list[Image]) -> tuple[list[tuple[Image, np.ndarray]], list[dict[str, Any]]]:
     ok: list[tuple[Image, np.ndarray]] = []
     errors: list[dict[str, Any]] = []
@@ -82,13 +106,16 @@ def _decode_batch(images: list[Image]) -> tuple[list[tuple[Image, np.ndarray]], 
 
 
 def decoded_batches(
-    images: Sequence[Image], batch_size: int
+    images: Sequence[Image], batch_size: int, *, ahead: bool = True,
 ) -> Iterator[tuple[list[tuple[Image, np.ndarray]], list[dict[str, Any]]]]:
-    """Yield (decoded, errors) per batch; the next batch is decoded in a thread while the caller runs the model.
+    """Yield (decoded, errors) per batch; with ``ahead`` the next batch is decoded in a thread while the caller runs the model.
 
     OpenCV's decoder and torch both release the GIL, so the two really overlap.
     """
     batches = [list(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    if not ahead:
+        yield from (_decode_batch(batch) for batch in batches)
+        return
     if not batches:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode", initializer=_yield_to_the_model) as pool:
@@ -153,9 +180,9 @@ def _prediction_rows(
             dropped[inst.label] += 1
         else:
             mapped.append((inst, label_id))
-    # The hot loop of a job: each mask is encoded once (the segmenter's masks are column-major,
-    # so without a copy), and NMS, bbox and area all work on that RLE.
-    rles = [mask_to_rle(inst.mask) for inst, _ in mapped]
+    # The hot loop of a job: each mask is encoded once, only the part of the image its box pasted
+    # it on, and NMS, bbox and area all work on that RLE.
+    rles = [mask_to_rle(inst.mask, within=inst.bounds) for inst, _ in mapped]
     keep = mask_nms(rles, [inst.score for inst, _ in mapped], [label_id for _, label_id in mapped], iou_threshold=params.nms_iou)
     kept = set(keep)
     suppressed = sum(1 for i, (inst, _) in enumerate(mapped) if i not in kept and inst.score >= params.threshold)
@@ -263,13 +290,23 @@ def _close_connection() -> None:
     connection.close()
 
 
+#: Proposals are stored a group of batches at a time: at least SAVE_IMAGES images, or what the model
+#: did in SAVE_SECONDS (a slow model's every batch). Each store costs its statements and a commit
+#: whatever its size (about 4 ms on SQLite); its progress shows then, and a cancel is seen then, so
+#: SAVE_SECONDS is JobContext's interval between progress writes.
+SAVE_IMAGES = 16
+SAVE_SECONDS = 0.5
+
+
 def preannotate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     """Run a model over the job's images and store its proposals; one unreadable image is reported, not fatal.
 
-    Three stages overlap: the next batch is decoded in one thread, the model runs in this one, and
-    the previous batch's masks are converted and saved in a third (with its own database
-    connection). When the caller holds a transaction open (tests, or a caller's atomic block), a
-    second connection could not see its rows, so saving then stays on this thread.
+    Three stages: decoding a batch, the model on it, and converting and storing the masks of a group
+    of batches (SAVE_IMAGES). Where the model leaves CPU free (pipeline_overlaps) they overlap: the
+    next batch is decoded in one thread, the model runs in this one, and the previous group is
+    stored in a third (with its own database connection); elsewhere they take turns on this
+    thread. When the caller holds a transaction open (tests, or a caller's atomic block), a second
+    connection could not see its rows, so storing then stays on this thread.
     """
     params = PreannotateParams.from_dict(job.params)
     project = job.project
@@ -293,7 +330,9 @@ def preannotate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
     dropped: Counter[str] = Counter()
     counts = {"done": 0, "images": 0, "predictions": 0, "suppressed": 0}
-    writer = None if transaction.get_connection().in_atomic_block else ThreadPoolExecutor(1, thread_name_prefix="save", initializer=_yield_to_the_model)
+    overlap = pipeline_overlaps(segmenter)
+    in_transaction = transaction.get_connection().in_atomic_block
+    writer = ThreadPoolExecutor(1, thread_name_prefix="save", initializer=_yield_to_the_model) if overlap and not in_transaction else None
     pending: tuple[Future[_Saved], int] | None = None
 
     def collect(entry: tuple[Future[_Saved], int]) -> None:
@@ -308,20 +347,35 @@ def preannotate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
                      + (f", {counts['suppressed']} duplicates suppressed" if counts["suppressed"] else "")
                      + (f", {len(errors)} failed" if errors else ""))
 
+    waiting: list[tuple[Image, list[Any]]] = []
+    waiting_done, waiting_since = 0, 0.0
+
+    def store() -> None:
+        nonlocal pending, waiting, waiting_done
+        save = partial(_save_batch, waiting, version=version, job=job, params=params)
+        if writer is not None:
+            future = writer.submit(save)
+        else:
+            future = Future()
+            future.set_result(save())
+        if pending is not None:
+            collect(pending)  # the previous group: saved while this one was being predicted
+        pending = (future, waiting_done)
+        waiting, waiting_done = [], 0
+
     try:
-        for decoded, decode_errors in decoded_batches(images, params.batch_size):
+        for decoded, decode_errors in decoded_batches(images, params.batch_size, ahead=overlap):
             errors += decode_errors
             results, predict_errors = _predict(segmenter, decoded, floor) if decoded else ([], [])
             errors += predict_errors
-            save = partial(_save_batch, results, version=version, job=job, params=params)
-            if writer is not None:
-                future = writer.submit(save)
-            else:
-                future = Future()
-                future.set_result(save())
-            if pending is not None:
-                collect(pending)  # the previous batch: saved while this one was being predicted
-            pending = (future, len(decoded) + len(decode_errors))
+            if not waiting_done:
+                waiting_since = time.monotonic()
+            waiting += results
+            waiting_done += len(decoded) + len(decode_errors)
+            if waiting_done >= SAVE_IMAGES or time.monotonic() - waiting_since >= SAVE_SECONDS:
+                store()
+        if waiting_done:
+            store()
         if pending is not None:
             collect(pending)
             pending = None
