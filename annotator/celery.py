@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery, bootsteps
-from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import celeryd_init, worker_init, worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotator.settings")
 
@@ -47,6 +47,15 @@ def _add_beat_thread_option() -> None:
 _add_beat_thread_option()
 
 
+@celeryd_init.connect
+def _remember_concurrency(options: dict[str, object] | None = None, **_: object) -> None:
+    """The command line's ``--concurrency``, for the pool processes the worker forks
+    (_share_cores_between_pool_processes): app.conf does not hold the command line's options."""
+    concurrency = (options or {}).get("concurrency")
+    if isinstance(concurrency, int) and concurrency > 0:
+        os.environ.setdefault("WORKER_CONCURRENCY", str(concurrency))
+
+
 @worker_process_init.connect
 def _share_cores_between_pool_processes(**_: object) -> None:
     """Give each pool process its share of the cores for torch's intra-op threads.
@@ -58,9 +67,15 @@ def _share_cores_between_pool_processes(**_: object) -> None:
     library loads, so setting it now gives that later import the share; an operator's own
     OMP_NUM_THREADS wins.
     """
+    os.environ.setdefault("OMP_NUM_THREADS", str(pool_process_threads()))
+
+
+def pool_process_threads(concurrency: int | None = None) -> int:
+    """Torch threads of one pool process: its share of the cores among ``concurrency`` pool processes
+    (default: WORKER_CONCURRENCY, else the app's worker_concurrency, else one process per core)."""
     cores = os.cpu_count() or 1
-    concurrency = int(os.environ.get("WORKER_CONCURRENCY") or app.conf.worker_concurrency or cores)
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // concurrency)))
+    concurrency = concurrency or int(os.environ.get("WORKER_CONCURRENCY") or app.conf.worker_concurrency or cores)
+    return max(1, cores // concurrency)
 
 
 @worker_init.connect

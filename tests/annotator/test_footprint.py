@@ -36,3 +36,19 @@ def test_starting_the_web_app_or_a_worker_process_does_not_import_torch_or_openc
     assert modules == "[]"
     # Each pool process still gets its share of the cores once torch is loaded.
     assert int(threads) == max(1, (__import__("os").cpu_count() or 1) // 2)
+
+
+def test_pool_processes_share_the_cores_the_command_line_gives_them(monkeypatch):
+    """`celery worker --concurrency N` (the Procfile's) is what the pool processes divide the cores by."""
+    import os
+
+    from annotator import celery
+
+    monkeypatch.delenv("WORKER_CONCURRENCY", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    celery._remember_concurrency(options={"concurrency": 4, "loglevel": "INFO"})
+    assert os.environ["WORKER_CONCURRENCY"] == "4" and celery.pool_process_threads() == 4
+    monkeypatch.setenv("WORKER_CONCURRENCY", "8")  # the operator's own setting wins
+    celery._remember_concurrency(options={"concurrency": 2})
+    assert celery.pool_process_threads() == 2
+    assert celery.pool_process_threads(32) == 1
