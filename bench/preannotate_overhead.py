@@ -8,13 +8,17 @@ decoded in memory, with the same batch size, dropping each batch's masks as the 
 difference is our overhead (target: at most 10%). Broker queueing is a one-off per job and is not
 included (a few milliseconds per job on Redis).
 
-Decoding and storing run beside the model in threads only where it leaves CPU free (a GPU, or
-fewer torch threads than cores: learning.services.preannotation.pipeline_overlaps); on these 2
-cores, with torch on both, they take turns with it. ``--stages both`` measures both ways in each
-round. Measured here (SQLite, --repeat 9): model 33.9 img/s; job in turn +10.7% (rounds +7.7% to
-+16.1%), in threads +16.0% (+10.2% to +19.2%). Of the 0.35 s the job adds per 100 images, decoding
-is 0.17 s, the rows (RLE, NMS) 0.05 s and storing 0.08 s. (Before, the baseline held every
-image's masks until the end, which cost it page faults and swung it by 30%.)
+torch gets the threads a pool process of `make run`'s worker gets (annotator.celery.pool_process_threads:
+the cores over the Procfile's 2 pool processes, 1 each on 2 cores); `--threads 0` gives torch every
+core instead. Decoding and storing run beside the model in threads only where it leaves CPU free (a
+GPU, or fewer torch threads than cores: learning.services.preannotation.pipeline_overlaps), else they
+take turns with it; ``--stages both`` measures both ways in each round. Measured here (2 cores,
+--repeat 9): with the worker's 1 thread, model 22.6 img/s, job in threads +4.0% (rounds -1.7% to
++6.9%; in turn +8.4%), on PostgreSQL +4.1% (-6.1% to +10.9%, --repeat 7); with torch on both cores
+(--threads 0), model 33.9 img/s, job in turn +10.7% and +12.4% in two runs (in threads +16.0%): of
+the 0.35 s the job adds per 100 images there, decoding is 0.17 s, the rows (RLE, NMS) 0.05 s and
+storing 0.08 s. (Before, the baseline held every image's masks until the end, which cost it page
+faults and swung it by 30%.)
 
 The model is by default the CPU worker's configuration ("small" architecture at 256-384 px, see
 learning.services.train_defaults), about 20 ms an image on 2 cores, the case where our per-image
@@ -52,7 +56,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=9, help="Rounds of one run of each side, in alternating order")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 makes runs on a busy machine steadier")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: a pool process's share as `make run`'s worker gives it, "
+                             "WORKER_CONCURRENCY or the Procfile's 2 processes; 0: torch's default, every core)")
     parser.add_argument("--detections", type=int, default=8, help="Confident detections per image (created model)")
     parser.add_argument("--train-epochs", type=int, default=0, help="Train the model on synthetic shapes instead")
     parser.add_argument("--profile", action="store_true", help="Only profile one run of the job (cProfile) instead of measuring")
@@ -90,6 +96,12 @@ def main() -> None:
     from ml.synthetic import SHAPES, generate_dataset
 
     call_command("migrate", verbosity=0)
+    if args.threads is None:
+        from annotator.celery import pool_process_threads
+
+        # What the worker's pool process gets (annotator.celery sets OMP_NUM_THREADS to it); the
+        # Procfile starts 2 pool processes unless WORKER_CONCURRENCY says otherwise.
+        args.threads = pool_process_threads(int(os.environ.get("WORKER_CONCURRENCY") or 2))
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, database {settings.DATABASES['default']['ENGINE']}")
