@@ -292,8 +292,7 @@ def _close_connection() -> None:
 
 #: Proposals are stored a group of batches at a time: at least SAVE_IMAGES images, or what the model
 #: did in SAVE_SECONDS (a slow model's every batch). Each store costs its statements and a commit
-#: whatever its size (about 4 ms on SQLite); its progress shows then, and a cancel is seen then, so
-#: SAVE_SECONDS is JobContext's interval between progress writes.
+#: whatever its size (about 4 ms on SQLite); the proposals it stored show in the next progress write.
 SAVE_IMAGES = 16
 SAVE_SECONDS = 0.5
 
@@ -343,7 +342,11 @@ def preannotate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
         counts["suppressed"] += saved.suppressed
         counts["done"] += finished
         dropped.update(saved.dropped)
-        ctx.progress(counts["done"], total, f"{counts['predictions']} proposals on {counts['images']} images"
+
+    def report(seen: int) -> None:
+        # After every batch, not only after a store: the write (at most every JobContext interval)
+        # is also where a cancel is noticed. The proposals counted are the stored ones.
+        ctx.progress(seen, total, f"{counts['predictions']} proposals on {counts['images']} images"
                      + (f", {counts['suppressed']} duplicates suppressed" if counts["suppressed"] else "")
                      + (f", {len(errors)} failed" if errors else ""))
 
@@ -374,11 +377,13 @@ def preannotate(*, job: Job, ctx: JobContext) -> dict[str, Any]:
             waiting_done += len(decoded) + len(decode_errors)
             if waiting_done >= SAVE_IMAGES or time.monotonic() - waiting_since >= SAVE_SECONDS:
                 store()
+            report(counts["done"] + (pending[1] if pending is not None else 0) + waiting_done)
         if waiting_done:
             store()
         if pending is not None:
             collect(pending)
             pending = None
+        report(counts["done"])
     finally:
         if writer is not None:
             writer.submit(_close_connection)
