@@ -73,7 +73,9 @@ def _share_cores_between_pool_processes(**_: object) -> None:
 def pool_process_threads(concurrency: int | None = None) -> int:
     """Torch threads of one pool process: its share of the cores among ``concurrency`` pool processes
     (default: WORKER_CONCURRENCY, else the app's worker_concurrency, else one process per core)."""
-    cores = os.cpu_count() or 1
+    from annotator.core.cpu import available_cores
+
+    cores = available_cores()
     concurrency = concurrency or int(os.environ.get("WORKER_CONCURRENCY") or app.conf.worker_concurrency or cores)
     return max(1, cores // concurrency)
 

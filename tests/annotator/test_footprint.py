@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from annotator.core.cpu import available_cores
+
 ROOT = Path(__file__).resolve().parents[2]
 
 _START_EVERYTHING = """
@@ -35,7 +37,7 @@ def test_starting_the_web_app_or_a_worker_process_does_not_import_torch_or_openc
     threads, modules = result.stdout.strip().splitlines()[-2:]
     assert modules == "[]"
     # Each pool process still gets its share of the cores once torch is loaded.
-    assert int(threads) == max(1, (__import__("os").cpu_count() or 1) // 2)
+    assert int(threads) == max(1, available_cores() // 2)
 
 
 def test_pool_processes_share_the_cores_the_command_line_gives_them(monkeypatch):
@@ -45,7 +47,7 @@ def test_pool_processes_share_the_cores_the_command_line_gives_them(monkeypatch)
     from annotator import celery
 
     monkeypatch.delenv("WORKER_CONCURRENCY", raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr("annotator.core.cpu.available_cores", lambda: 16)
     celery._remember_concurrency(options={"concurrency": 4, "loglevel": "INFO"})
     assert os.environ["WORKER_CONCURRENCY"] == "4" and celery.pool_process_threads() == 4
     monkeypatch.setenv("WORKER_CONCURRENCY", "8")  # the operator's own setting wins

@@ -569,7 +569,7 @@ def test_the_pipeline_stages_run_beside_the_model_only_where_it_leaves_cpu_free(
     from annotator.learning.services import preannotation
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
-    monkeypatch.setattr(preannotation.os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(preannotation, "available_cores", lambda: cores)
     segmenter = type("Segmenter", (), {"device": torch.device(device)})()
     assert preannotation.pipeline_overlaps(segmenter) is overlaps  # type: ignore[arg-type]
 

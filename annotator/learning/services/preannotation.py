@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Case, FloatField, QuerySet, Value, When
 
 from annotator.annotations.models import Prediction
+from annotator.core.cpu import available_cores
 from annotator.core.db import rows_insert
 from annotator.core.errors import DomainError
 from annotator.images.models import Image
@@ -86,8 +87,7 @@ def pipeline_overlaps(segmenter: MaskRCNNSegmenter) -> bool:
         return PIPELINE_OVERLAP
     if segmenter.device.type != "cpu":
         return True
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return torch.get_num_threads() < cores
+    return torch.get_num_threads() < available_cores()
 
 
 #: Force the stages beside the model (True) or in turn (False); None decides by pipeline_overlaps' rule.
